@@ -1,0 +1,355 @@
+"""The agent process: converge on the desired state, run mocks, report usage.
+
+Control plane on aiomqtt (low volume, clean async API). The retained desired
+state is the truth: on every (re)connect the agent reconciles to it. Usage is
+journaled before it is published and replayed until acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import random
+import resource
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiomqtt
+import msgspec
+
+from agent import __version__, wire
+from agent.engine import GroupRunner
+from agent.errors import AgentError
+from agent.journal import Journal
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "agent.json"
+
+
+class AgentConfig(msgspec.Struct, kw_only=True):
+    """What enrollment gave this board; stored 0600 because it holds a secret."""
+
+    agent_id: str
+    mqtt_url: str
+    username: str = ""
+    password: str = ""
+    appliance_url: str = ""
+    capacity: int = 10_000
+
+    def save(self, data_dir: Path) -> Path:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / CONFIG_FILE
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgspec.json.format(msgspec.json.encode(self)))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, data_dir: Path) -> AgentConfig:
+        path = data_dir / CONFIG_FILE
+        try:
+            return msgspec.json.decode(path.read_bytes(), type=cls)
+        except FileNotFoundError:
+            raise AgentError(
+                f"{path}: not enrolled yet (run `mockmock-agent enroll URL TOKEN` first)"
+            ) from None
+        except msgspec.DecodeError as e:
+            raise AgentError(f"{path}: {e}") from None
+
+
+def broker_address(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise AgentError(f"mqtt_url: {url!r} is not an mqtt:// or mqtts:// URL")
+    tls = parts.scheme == "mqtts"
+    return parts.hostname, parts.port or (8883 if tls else 1883), tls
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Agent:
+    """One agent: the control loop, the usage ticker and the running groups."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        data_dir: Path,
+        *,
+        tick_s: float = 1.0,
+        report_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.journal = Journal(data_dir / "usage-journal.sqlite3")
+        self.tick_s = tick_s
+        self.report_s = report_s
+        self.clock = clock
+        self.revision = 0
+        self.runners: dict[tuple[int, int], GroupRunner] = {}
+        self.finished: dict[tuple[int, int], tuple[float, wire.GroupReport]] = {}
+        self.errors: list[str] = []
+        self._last_cut: dict[tuple[int, int], int] = {}
+        self._client: aiomqtt.Client | None = None
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._cpu_mark = (time.monotonic(), time.process_time())
+        self.connected = asyncio.Event()
+
+    def _t(self, kind: str) -> str:
+        return wire.topic(self.config.agent_id, kind)
+
+    # ---- lifecycle -------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until ``stop()``; survives broker and appliance outages."""
+        loops = [self._control_loop(), self._tick_loop(), self._report_loop()]
+        tasks = [asyncio.create_task(c) for c in loops]
+        try:
+            await self._stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for key in list(self.runners):
+                await self._stop_runner(key, "agent stopped")
+            self.journal.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _control_loop(self) -> None:
+        host, port, tls = broker_address(self.config.mqtt_url)
+        offline = wire.encode(wire.Presence(status="offline"))
+        delay = 0.5
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    host,
+                    port,
+                    identifier=f"mm-agent-{self.config.agent_id}",
+                    username=self.config.username or None,
+                    password=self.config.password or None,
+                    will=aiomqtt.Will(self._t(wire.PRESENCE), offline, qos=1, retain=True),
+                    tls_params=aiomqtt.TLSParameters() if tls else None,
+                    protocol=aiomqtt.ProtocolVersion.V311,
+                    keepalive=15,
+                ) as client:
+                    delay = 0.5
+                    await client.subscribe(self._t(wire.DESIRED), qos=1)
+                    await client.subscribe(self._t(wire.USAGE_ACK), qos=1)
+                    await client.publish(
+                        self._t(wire.PRESENCE), self._presence(), qos=1, retain=True
+                    )
+                    self._client = client
+                    self.connected.set()
+                    log.info("agent %s connected to %s:%s", self.config.agent_id, host, port)
+                    await self._flush_usage(stale_only=False)
+                    async for msg in client.messages:
+                        await self._on_message(str(msg.topic), msg.payload)
+            except aiomqtt.MqttError as e:
+                log.warning("control bus: %s; retrying in %.1fs", e, delay)
+            finally:
+                self._client = None
+                self.connected.clear()
+            # Exponential backoff with full jitter: a broker restart must not be met
+            # by every board of a lab at the same instant.
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 30.0)
+
+    def _presence(self) -> bytes:
+        return wire.encode(
+            wire.Presence(
+                status="online",
+                version=__version__,
+                hostname=socket.gethostname(),
+                arch=platform.machine(),
+                cores=os.cpu_count() or 1,
+                mem_mb=int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20),
+                capacity=self.config.capacity,
+                at=self.clock(),
+            )
+        )
+
+    async def _on_message(self, topic: str, payload: object) -> None:
+        data = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+        try:
+            if topic == self._t(wire.DESIRED):
+                if data:
+                    await self.apply(wire.decode(wire.Desired, data))
+            elif topic == self._t(wire.USAGE_ACK) and data:
+                self.journal.ack(wire.decode(wire.UsageAck, data).seq)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            self._error(f"bad message on {topic}: {e}")
+
+    def _error(self, text: str) -> None:
+        log.warning("%s", text)
+        self.errors = [*self.errors[-9:], text]
+
+    # ---- reconcile -------------------------------------------------------
+
+    async def apply(self, desired: wire.Desired) -> None:
+        """Converge on ``desired``: start what is missing, stop what is extra."""
+        self.revision = desired.revision
+        now = self.clock()
+        wanted = {a.key: a for a in desired.assignments}
+        for key, runner in list(self.runners.items()):
+            a = wanted.get(key)
+            if a is None:
+                await self._stop_runner(key, "stopped by appliance")
+            elif (a.index_start, a.index_end) != (
+                runner.assignment.index_start,
+                runner.assignment.index_end,
+            ):
+                await self._stop_runner(key, "rescaled")
+            else:
+                runner.assignment = a  # a renewed lease
+        for key, a in wanted.items():
+            if key in self.runners:
+                continue
+            if a.lease_until <= now:
+                continue
+            try:
+                runner = GroupRunner(a, clock=self.clock)
+            except AgentError as e:
+                self._error(f"group {a.group}: {e}")
+                continue
+            self.finished.pop(key, None)
+            self.runners[key] = runner
+            runner.start()
+        await self._publish_report()
+
+    async def _stop_runner(self, key: tuple[int, int], reason: str) -> None:
+        runner = self.runners.pop(key)
+        self._cut_usage(only=key)  # bill up to the moment it stops, not the last tick
+        await runner.stop(reason)
+        self._last_cut.pop(key, None)
+        self.finished[key] = (self.clock(), runner.report)
+
+    # ---- usage -----------------------------------------------------------
+
+    def _cut_usage(self, only: tuple[int, int] | None = None) -> wire.UsageRecord | None:
+        now_ms = int(self.clock() * 1000)
+        lines = []
+        for key, r in self.runners.items():
+            if only is not None and key != only:
+                continue
+            if r.running <= 0 or r.started_at is None:
+                continue
+            start = self._last_cut.get(key, int(r.started_at * 1000))
+            if now_ms <= start:
+                continue
+            lines.append(
+                wire.UsageLine(
+                    group_id=key[0], run_id=key[1], devices=r.running, start_ms=start, end_ms=now_ms
+                )
+            )
+            self._last_cut[key] = now_ms
+        if not lines:
+            return None
+        return self.journal.append(lines)
+
+    async def _flush_usage(self, *, stale_only: bool) -> None:
+        client = self._client
+        if client is None:
+            return
+        older = self.clock() - 10 if stale_only else None
+        recs = self.journal.unacked(limit=500, older_than=older)
+        for rec in recs:
+            await client.publish(self._t(wire.USAGE), wire.encode(rec), qos=1)
+        if recs:
+            self.journal.mark_sent([r.seq for r in recs])
+
+    async def _tick_loop(self) -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(self.tick_s)
+            n += 1
+            now = self.clock()
+            for key, r in list(self.runners.items()):
+                if r.assignment.lease_until <= now:
+                    self._error(f"group {r.assignment.group}: lease expired, mocks stopped")
+                    await self._stop_runner(key, "lease expired")
+            rec = self._cut_usage()
+            client = self._client
+            if rec is not None and client is not None:
+                try:
+                    await client.publish(self._t(wire.USAGE), wire.encode(rec), qos=1)
+                    self.journal.mark_sent([rec.seq])
+                except aiomqtt.MqttError:
+                    pass  # stays in the journal; replayed on reconnect
+            if n % 5 == 0:
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await self._flush_usage(stale_only=True)
+            for key, (at, _) in list(self.finished.items()):
+                if now - at > 600:
+                    del self.finished[key]
+
+    # ---- reports ---------------------------------------------------------
+
+    def _cpu_percent(self) -> float:
+        t, c = time.monotonic(), time.process_time()
+        t0, c0 = self._cpu_mark
+        self._cpu_mark = (t, c)
+        return round(100 * (c - c0) / (t - t0), 1) if t > t0 else 0.0
+
+    def reported(self) -> wire.Reported:
+        groups = [r.report for r in self.runners.values()]
+        groups += [rep for _, rep in self.finished.values()]
+        return wire.Reported(
+            revision=self.revision,
+            groups=groups,
+            errors=list(self.errors),
+            cpu_percent=self._cpu_percent(),
+            rss_mb=round(_rss_mb(), 1),
+            at=self.clock(),
+        )
+
+    async def _publish_report(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(
+                self._t(wire.REPORTED), wire.encode(self.reported()), qos=1, retain=True
+            )
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.report_s)
+            await self._publish_report()
+
+
+def run_agent(data_dir: Path, config: AgentConfig | None = None) -> None:
+    """Blocking entry point for ``mockmock-agent run``."""
+    cfg = config or AgentConfig.load(data_dir)
+    agent = Agent(cfg, data_dir)
+
+    async def main() -> None:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, agent.stop)
+        await agent.run()
+
+    asyncio.run(main())
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("MOCKMOCK_AGENT_DIR", "~/.local/share/mockmock-agent")).expanduser()

@@ -1,0 +1,203 @@
+"""The MQTT control-plane wire protocol: topics and messages.
+
+This is the one module of the agent that the appliance imports, so both sides
+always agree on the shape of what travels on the control bus (DESIGN §2).
+Every message is a msgspec Struct encoded as JSON; decoding is strict so a
+malformed message is rejected at the edge instead of half-applied.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+PREFIX = "mm/v1/agents"
+PROTOCOL_VERSION = 1
+
+
+def topic(agent_id: str, kind: str) -> str:
+    """The topic of one agent's channel, e.g. ``mm/v1/agents/a1/usage``."""
+    return f"{PREFIX}/{agent_id}/{kind}"
+
+
+def agent_of(topic_name: str) -> tuple[str, str] | None:
+    """Split ``mm/v1/agents/{id}/{kind...}`` into (id, kind); None if foreign."""
+    parts = topic_name.split("/", 4)
+    if len(parts) < 5 or "/".join(parts[:3]) != PREFIX or not parts[3]:
+        return None
+    return parts[3], parts[4]
+
+
+DESIRED = "desired"
+REPORTED = "reported"
+PRESENCE = "presence"
+USAGE = "usage"
+USAGE_ACK = "usage/ack"
+METRICS = "metrics"
+
+
+class Assignment(msgspec.Struct, frozen=True, kw_only=True):
+    """One slice of a group that this agent must run until ``lease_until``."""
+
+    group_id: int
+    group: str
+    run_id: int
+    template_name: str
+    template: dict[str, Any]
+    index_start: int
+    index_end: int  # exclusive
+    seed: int | None = None
+    lease_until: float  # epoch seconds
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.group_id, self.run_id)
+
+    @property
+    def count(self) -> int:
+        return self.index_end - self.index_start
+
+
+class Desired(msgspec.Struct, frozen=True, kw_only=True):
+    """The retained desired state: the full list, never a diff."""
+
+    revision: int
+    assignments: list[Assignment] = []
+    issued_at: float = 0.0
+
+
+class Histogram(msgspec.Struct, kw_only=True):
+    """A mergeable log-bucket histogram (~2.5 % relative error) of microseconds.
+
+    Agents send it, the appliance merges it across agents and reads percentiles,
+    so p99 over a fleet is computed from the data rather than averaged.
+    """
+
+    buckets: dict[int, int] = {}
+    count: int = 0
+    max_us: int = 0
+
+    GROWTH = 1.05
+
+    @staticmethod
+    def index(us: int) -> int:
+        return 0 if us <= 0 else int(math.log(us) / math.log(Histogram.GROWTH)) + 1
+
+    @staticmethod
+    def upper(idx: int) -> float:
+        return 0.0 if idx <= 0 else Histogram.GROWTH**idx
+
+    def add(self, us: int) -> None:
+        i = self.index(us)
+        self.buckets[i] = self.buckets.get(i, 0) + 1
+        self.count += 1
+        if us > self.max_us:
+            self.max_us = us
+
+    def merge(self, other: Histogram) -> None:
+        for i, n in other.buckets.items():
+            self.buckets[i] = self.buckets.get(i, 0) + n
+        self.count += other.count
+        self.max_us = max(self.max_us, other.max_us)
+
+    def percentile_ms(self, p: float) -> float:
+        if self.count == 0:
+            return 0.0
+        rank = max(1, math.ceil(self.count * p / 100))
+        seen = 0
+        for i in sorted(self.buckets):
+            seen += self.buckets[i]
+            if seen >= rank:
+                return round(min(self.upper(i), self.max_us) / 1000, 3)
+        return round(self.max_us / 1000, 3)
+
+
+class GroupReport(msgspec.Struct, kw_only=True):
+    """Cumulative figures of one (group, run) on one agent."""
+
+    group_id: int
+    run_id: int
+    running: int
+    sent: int = 0
+    errors: int = 0
+    lateness: Histogram = msgspec.field(default_factory=Histogram)
+    state: Literal["starting", "running", "stopped"] = "running"
+    reason: str = ""  # why it stopped, e.g. "lease expired"
+    last_error: str = ""
+
+
+class Reported(msgspec.Struct, kw_only=True):
+    """The agent's retained report: which revision it runs and how it goes."""
+
+    revision: int
+    groups: list[GroupReport] = []
+    errors: list[str] = []
+    cpu_percent: float = 0.0
+    rss_mb: float = 0.0
+    at: float = 0.0
+
+
+class Presence(msgspec.Struct, kw_only=True):
+    status: Literal["online", "offline"]
+    version: str = ""
+    hostname: str = ""
+    arch: str = ""
+    cores: int = 0
+    mem_mb: int = 0
+    capacity: int = 0
+    at: float = 0.0
+
+
+class UsageLine(msgspec.Struct, frozen=True, kw_only=True):
+    """``devices`` mocks of a group ran during [start_ms, end_ms)."""
+
+    group_id: int
+    run_id: int
+    devices: int
+    start_ms: int
+    end_ms: int
+
+    @property
+    def device_ms(self) -> int:
+        return self.devices * (self.end_ms - self.start_ms)
+
+
+class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A billable record; ``seq`` is per agent, strictly increasing from 1."""
+
+    seq: int
+    lines: list[UsageLine]
+
+
+class UsageAck(msgspec.Struct, frozen=True, kw_only=True):
+    """The highest contiguous seq the appliance has stored."""
+
+    seq: int
+
+
+class Metrics(msgspec.Struct, kw_only=True):
+    """Low-value, frequent figures (QoS 0): per-group send rate."""
+
+    at: float
+    sent_per_s: dict[int, float] = {}
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(msg: msgspec.Struct) -> bytes:
+    return _encoder.encode(msg)
+
+
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+T = TypeVar("T")
+
+
+def decode(kind: type[T], data: bytes | bytearray | memoryview | str) -> T:
+    """Strictly decode one message; raises msgspec.DecodeError/ValidationError."""
+    dec = _decoders.get(kind)
+    if dec is None:
+        dec = _decoders[kind] = msgspec.json.Decoder(kind)
+    return dec.decode(bytes(data) if isinstance(data, (bytearray, memoryview)) else data)

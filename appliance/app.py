@@ -1,0 +1,116 @@
+"""The application factory: wiring only. Lifecycles start in the lifespan hook."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from appliance import __version__, db
+from appliance.api import caller
+from appliance.bus import Bus
+from appliance.config import Settings
+from appliance.errors import ApplianceError
+from appliance.fleet import routes as fleet_routes
+from appliance.groups import routes as group_routes
+from appliance.orgs import routes as org_routes
+
+log = logging.getLogger(__name__)
+
+
+def _error(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[dict[str, Any]]:
+    return Response(
+        {"status_code": exc.status_code, "detail": exc.message}, status_code=exc.status_code
+    )
+
+
+def prepare_database(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db.connect(settings.database_url)
+    db.migrate()
+
+
+def _local_agent_config(settings: Settings) -> Any:
+    """Reuse the in-process agent's identity across restarts of ``mockmock up``."""
+    from agent.errors import AgentError
+    from agent.runtime import AgentConfig
+    from appliance.fleet import service as fleet
+    from appliance.orgs.service import ensure_demo_org
+
+    org, _ = ensure_demo_org(settings.admin_token_path)
+    agent_dir = settings.data_dir / "agent"
+    try:
+        cfg = AgentConfig.load(agent_dir)
+        if fleet.agent_by_id(cfg.agent_id) is not None:
+            cfg.mqtt_url = settings.bus_url
+            return cfg
+    except AgentError:
+        pass
+    enrolled = fleet.local_agent(org.id, capacity=20_000, mqtt_url=settings.bus_url)
+    cfg = AgentConfig(
+        agent_id=enrolled.agent_id,
+        mqtt_url=settings.bus_url,
+        username=enrolled.username,
+        password=enrolled.password,
+        capacity=20_000,
+    )
+    cfg.save(agent_dir)
+    return cfg
+
+
+def create_app(settings: Settings) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from appliance import scheduler as scheduling
+
+        await asyncio.to_thread(prepare_database, settings)
+        broker = None
+        if settings.embedded_broker and not settings.mqtt_url:
+            from appliance.broker import EmbeddedBroker
+
+            broker = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
+            await broker.start()
+        bus: Bus = app.state.bus
+        bus.start()
+        sched = scheduling.build(settings, bus)
+        sched.start()
+        agent_task = None
+        local = None
+        if settings.local_agent:
+            from agent.runtime import Agent
+
+            cfg = await asyncio.to_thread(_local_agent_config, settings)
+            local = Agent(cfg, settings.data_dir / "agent")
+            agent_task = asyncio.create_task(local.run(), name="local-agent")
+        app.state.local_agent = local
+        try:
+            yield
+        finally:
+            if local is not None and agent_task is not None:
+                local.stop()
+                await asyncio.gather(agent_task, return_exceptions=True)
+            sched.shutdown(wait=False)
+            await bus.stop()
+            if broker is not None:
+                await broker.stop()
+            db.database.close()
+
+    app = Litestar(
+        route_handlers=[*org_routes.ROUTES, *fleet_routes.ROUTES, *group_routes.ROUTES],
+        dependencies={"caller": Provide(caller)},
+        exception_handlers={ApplianceError: _error},
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="mockmock appliance", version=__version__, path="/schema"
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.bus = Bus(settings.bus_url)
+    return app

@@ -1,0 +1,75 @@
+"""API tokens and roles. Secrets are random and only their SHA-256 is stored.
+
+A salted slow hash buys nothing for 256-bit random tokens (nobody brute-forces
+them); a plain digest keeps lookup a single indexed query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance import models
+from appliance.errors import Forbidden, Unauthorized
+
+ROLES = ("viewer", "operator", "admin")
+
+
+def new_secret(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def matches(secret: str, hashed: str) -> bool:
+    return hmac.compare_digest(digest(secret), hashed)
+
+
+@dataclass(frozen=True)
+class Caller:
+    org_id: int
+    role: str
+    token_id: int
+
+    def require(self, role: str) -> None:
+        if ROLES.index(self.role) < ROLES.index(role):
+            raise Forbidden(f"this needs the {role} role; your token has {self.role}")
+
+
+def authenticate(header: str | None) -> Caller:
+    if not header or not header.lower().startswith("bearer "):
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    token = header[7:].strip()
+    row = (
+        models.ApiToken.select()
+        .where(models.ApiToken.token_hash == digest(token), models.ApiToken.revoked_at.is_null())
+        .first()
+    )
+    if row is None:
+        raise Unauthorized("unknown or revoked token")
+    return Caller(org_id=row.org_id, role=row.role, token_id=row.id)
+
+
+def create_token(org: models.Org, name: str, role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    token = new_secret("mm")
+    models.ApiToken.create(org=org, name=name, role=role, token_hash=digest(token))
+    return token
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    """Write a secret readable by its owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

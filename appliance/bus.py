@@ -1,0 +1,125 @@
+"""The appliance's side of the MQTT control bus (aiomqtt).
+
+Publishes each agent's retained desired state and usage acks; consumes
+presence, reports and usage. Database work runs in a thread so a slow fsync
+never stalls the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import aiomqtt
+import msgspec
+
+from agent import wire
+from appliance.fleet import service as fleet
+from appliance.usage import service as usage
+
+log = logging.getLogger(__name__)
+
+
+class Bus:
+    def __init__(self, url: str, *, client_id: str = "mm-appliance") -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 1883
+        self.username = parts.username
+        self.password = parts.password
+        self.client_id = client_id
+        self._client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="appliance-bus")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host,
+                    self.port,
+                    identifier=self.client_id,
+                    username=self.username,
+                    password=self.password,
+                    protocol=aiomqtt.ProtocolVersion.V311,
+                    keepalive=15,
+                ) as client:
+                    for kind in (wire.PRESENCE, wire.REPORTED, wire.USAGE):
+                        await client.subscribe(wire.topic("+", kind), qos=1)
+                    self._client = client
+                    self.connected.set()
+                    delay = 0.5
+                    log.info("control bus connected at %s:%s", self.host, self.port)
+                    # The database is the truth: re-publish every desired state.
+                    await self.publish_desired(await asyncio.to_thread(fleet.all_agent_ids))
+                    async for msg in client.messages:
+                        await self._dispatch(str(msg.topic), msg.payload)
+            except aiomqtt.MqttError as e:
+                log.warning("control bus: %s; reconnecting in %.1fs", e, delay)
+            finally:
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _dispatch(self, topic: str, payload: object) -> None:
+        split = wire.agent_of(topic)
+        if split is None or not isinstance(payload, (bytes, bytearray)) or not payload:
+            return
+        agent_id, kind = split
+        try:
+            if kind == wire.USAGE:
+                rec = wire.decode(wire.UsageRecord, payload)
+                acked = await asyncio.to_thread(usage.ingest, agent_id, rec)
+                if acked is not None:
+                    await self._publish(
+                        wire.topic(agent_id, wire.USAGE_ACK),
+                        wire.encode(wire.UsageAck(seq=acked)),
+                        retain=True,
+                    )
+            elif kind == wire.REPORTED:
+                rep = wire.decode(wire.Reported, payload)
+                await asyncio.to_thread(fleet.on_reported, agent_id, rep)
+            elif kind == wire.PRESENCE:
+                p = wire.decode(wire.Presence, payload)
+                await asyncio.to_thread(fleet.on_presence, agent_id, p)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            log.warning("dropped a malformed %s message from %s: %s", kind, agent_id, e)
+
+    async def _publish(self, topic: str, payload: bytes, *, retain: bool) -> bool:
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=1, retain=retain)
+            return True
+        except aiomqtt.MqttError as e:
+            log.warning("publish to %s failed: %s", topic, e)
+            return False
+
+    async def publish_desired(self, agent_ids: Iterable[str]) -> None:
+        """Publish (retained) the full desired state of each agent."""
+        async with self._lock:  # keeps revisions and publishes in the same order
+            for agent_id in sorted(set(agent_ids)):
+                desired = await asyncio.to_thread(_desired, agent_id)
+                if desired is not None:
+                    await self._publish(
+                        wire.topic(agent_id, wire.DESIRED), wire.encode(desired), retain=True
+                    )
+
+
+def _desired(agent_id: str) -> wire.Desired | None:
+    agent = fleet.agent_by_id(agent_id)
+    return None if agent is None else fleet.desired_for(agent)

@@ -1,0 +1,77 @@
+"""Appliance settings: one typed object, from defaults then the environment.
+
+Environment variables use the ``MOCKMOCK_`` prefix (``MOCKMOCK_HTTP_PORT``,
+``MOCKMOCK_DB_URL`` ...). Defaults never collide with a system Mosquitto
+(1883) or PostgreSQL (5432) already running on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_HTTP_PORT = 8383
+DEFAULT_MQTT_PORT = 18830
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path("~/.local/share/mockmock").expanduser())
+    """Database, admin token, embedded broker state and the local agent live here."""
+    http_host: str = "127.0.0.1"
+    """Address the API binds to; 127.0.0.1 unless you mean to serve a lab network."""
+    http_port: int = DEFAULT_HTTP_PORT
+    db_url: str = ""
+    """peewee URL (sqlite:///path or postgresql://...). Empty: SQLite in data_dir."""
+    mqtt_url: str = ""
+    """Control bus the appliance connects to. Empty with embedded_broker: the embedded one."""
+    embedded_broker: bool = True
+    mqtt_host: str = "127.0.0.1"
+    """Where the embedded broker listens."""
+    mqtt_port: int = DEFAULT_MQTT_PORT
+    agent_mqtt_url: str = ""
+    """The broker URL handed to enrolling agents (what a Pi can reach). Empty: mqtt_url."""
+    local_agent: bool = False
+    """Run one agent inside the appliance process (``mockmock up``)."""
+    lease_seconds: int = 120
+    """How long an agent keeps running mocks without hearing from the appliance."""
+    lease_renew_seconds: int = 30
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'mockmock.sqlite3'}"
+
+    @property
+    def bus_url(self) -> str:
+        if self.mqtt_url:
+            return self.mqtt_url
+        return f"mqtt://{self.mqtt_host}:{self.mqtt_port}"
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
+        return f"http://{host}:{self.http_port}"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin.token"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then MOCKMOCK_* variables, then explicit (CLI) overrides."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"MOCKMOCK_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type in ("int",):
+                values[f.name] = int(raw)
+            elif f.type in ("bool",):
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            elif f.type in ("Path",):
+                values[f.name] = Path(raw).expanduser()
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)  # type: ignore[arg-type]

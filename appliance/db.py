@@ -1,0 +1,83 @@
+"""The database: a proxy bound at start-up, and ordered schema migrations.
+
+SQLite by default, PostgreSQL at scale; the URL picks (``sqlite:///…``,
+``postgresql://…``). Migrations are numbered steps recorded in
+``schema_version`` so an upgrade never asks a user to delete their data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import peewee
+from playhouse.db_url import connect as connect_url
+
+log = logging.getLogger(__name__)
+
+database = peewee.DatabaseProxy()
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+
+
+def connect(url: str) -> peewee.Database:
+    """Open the database at ``url`` and bind every model to it."""
+    if url.startswith("sqlite:"):
+        db = connect_url(
+            url,
+            pragmas={
+                # WAL lets the API read while the bus writes usage; synchronous
+                # stays FULL so an acknowledged usage record survives a power cut.
+                "journal_mode": "wal",
+                "synchronous": "full",
+                "busy_timeout": 10_000,
+                "foreign_keys": 1,
+            },
+        )
+    else:
+        db = connect_url(url)
+    database.initialize(db)
+    return db
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField(primary_key=True)
+    applied_at = peewee.DateTimeField(constraints=[peewee.SQL("DEFAULT CURRENT_TIMESTAMP")])
+
+    class Meta:
+        table_name = "schema_version"
+
+
+Migration = Callable[[peewee.Database], None]
+
+
+def _v1(db: peewee.Database) -> None:
+    from appliance import models
+
+    db.create_tables(models.ALL)
+
+
+MIGRATIONS: list[Migration] = [_v1]
+"""Append new steps; never edit or reorder a released one."""
+
+
+def current_version() -> int:
+    if not database.table_exists("schema_version"):
+        return 0
+    row = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row or 0)
+
+
+def migrate() -> int:
+    """Apply every pending migration, each in its own transaction."""
+    database.create_tables([SchemaVersion], safe=True)
+    done = current_version()
+    for number, step in enumerate(MIGRATIONS[done:], start=done + 1):
+        with database.atomic():
+            step(database.obj)
+            SchemaVersion.create(version=number)
+        log.info("database migrated to version %d", number)
+    return len(MIGRATIONS)

@@ -1,0 +1,55 @@
+"""Agents and enrollment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import get, post
+from litestar.datastructures import State
+
+from appliance import auth
+from appliance.api import call
+from appliance.fleet import service
+
+
+class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    hostname: str = ""
+    arch: str = ""
+    capacity: int = 1000
+
+
+@get("/api/v1/agents")
+async def list_agents(caller: auth.Caller) -> list[dict[str, Any]]:
+    return await call(service.list_agents, caller.org_id)
+
+
+@post("/api/v1/enrollment-tokens", status_code=201)
+async def create_enrollment_token(caller: auth.Caller, state: State) -> dict[str, Any]:
+    """A one-time token (shown once) and the command to paste on the board."""
+    caller.require("admin")
+    token, expires = await call(service.create_enrollment_token, caller.org_id)
+    return {
+        "token": token,
+        "expires_at": expires.isoformat() + "Z",
+        "command": f"mockmock-agent enroll {state.settings.url} {token}",
+    }
+
+
+@post("/api/v1/agents/enroll", status_code=201)
+async def enroll(data: EnrollRequest, state: State) -> dict[str, Any]:
+    """Trade a one-time enrollment token for an agent id and MQTT credentials."""
+    s = state.settings
+    enrolled = await call(
+        service.enroll,
+        data.token,
+        capacity=data.capacity,
+        hostname=data.hostname,
+        arch=data.arch,
+        mqtt_url=s.agent_mqtt_url or s.bus_url,
+    )
+    return msgspec.to_builtins(enrolled)
+
+
+ROUTES = [list_agents, create_enrollment_token, enroll]

@@ -1,0 +1,206 @@
+"""Agents: enrollment, presence, reports, and the desired state each one gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import time
+
+import msgspec
+
+from agent import wire
+from appliance import auth, models
+from appliance.db import database
+from appliance.errors import ApplianceError, Unauthorized
+
+
+def create_enrollment_token(org_id: int, ttl_s: int = 3600) -> tuple[str, dt.datetime]:
+    token = auth.new_secret("mme")
+    expires = models.utcnow() + dt.timedelta(seconds=ttl_s)
+    models.EnrollmentToken.create(org=org_id, token_hash=auth.digest(token), expires_at=expires)
+    return token, expires
+
+
+class Enrolled(msgspec.Struct):
+    agent_id: str
+    mqtt_url: str
+    username: str
+    password: str
+
+
+def _new_agent(org_id: int, capacity: int, hostname: str, arch: str) -> Enrolled:
+    agent_id = "a" + secrets.token_hex(6)
+    password = secrets.token_urlsafe(24)
+    models.Agent.create(
+        agent_id=agent_id,
+        org=org_id,
+        mqtt_username=f"agent-{agent_id}",
+        mqtt_password_hash=auth.digest(password),
+        capacity=capacity,
+        hostname=hostname,
+        arch=arch,
+    )
+    return Enrolled(agent_id=agent_id, mqtt_url="", username=f"agent-{agent_id}", password=password)
+
+
+def enroll(token: str, *, capacity: int, hostname: str, arch: str, mqtt_url: str) -> Enrolled:
+    """Trade a one-time token for an agent id and MQTT credentials (shown once)."""
+    if capacity < 1:
+        raise ApplianceError("capacity: must be >= 1")
+    with database.atomic():
+        row = models.EnrollmentToken.get_or_none(
+            models.EnrollmentToken.token_hash == auth.digest(token)
+        )
+        if row is None or row.used_at is not None:
+            raise Unauthorized("enrollment token unknown or already used")
+        if row.expires_at < models.utcnow():
+            raise Unauthorized("enrollment token expired; ask an admin for a new one")
+        # Single use even under concurrent enrollments: only one UPDATE wins.
+        won = (
+            models.EnrollmentToken.update(used_at=models.utcnow())
+            .where(models.EnrollmentToken.id == row.id, models.EnrollmentToken.used_at.is_null())
+            .execute()
+        )
+        if not won:
+            raise Unauthorized("enrollment token unknown or already used")
+        enrolled = _new_agent(row.org_id, capacity, hostname, arch)
+    enrolled.mqtt_url = mqtt_url
+    return enrolled
+
+
+def local_agent(org_id: int, capacity: int, mqtt_url: str) -> Enrolled:
+    """The agent inside ``mockmock up``: a fresh identity each start is fine."""
+    enrolled = _new_agent(org_id, capacity, "local", "")
+    enrolled.mqtt_url = mqtt_url
+    return enrolled
+
+
+def agent_by_id(agent_id: str) -> models.Agent | None:
+    return models.Agent.get_or_none(models.Agent.agent_id == agent_id)
+
+
+def on_presence(agent_id: str, p: wire.Presence) -> bool:
+    """Record presence; True when the agent just came online."""
+    agent = agent_by_id(agent_id)
+    if agent is None:
+        return False
+    was = agent.online
+    agent.online = p.status == "online"
+    agent.last_seen = models.utcnow()
+    if p.status == "online":
+        agent.version, agent.hostname, agent.arch = p.version, p.hostname, p.arch
+        agent.cores, agent.mem_mb = p.cores, p.mem_mb
+        if p.capacity:
+            agent.capacity = p.capacity
+    agent.save()
+    return agent.online and not was
+
+
+def on_reported(agent_id: str, r: wire.Reported) -> None:
+    agent = agent_by_id(agent_id)
+    if agent is None:
+        return
+    with database.atomic():
+        agent.reported_revision = r.revision
+        agent.cpu_percent, agent.rss_mb = r.cpu_percent, r.rss_mb
+        agent.last_errors = "\n".join(r.errors)
+        agent.last_seen = models.utcnow()
+        agent.save()
+        group_ids = {g.group_id for g in r.groups}
+        known = (
+            {
+                g.id
+                for g in models.Group.select(models.Group.id).where(
+                    models.Group.id.in_(group_ids), models.Group.org == agent.org_id
+                )
+            }
+            if group_ids
+            else set()
+        )
+        for g in r.groups:
+            if g.group_id not in known:
+                continue
+            values = dict(
+                running=g.running,
+                state=g.state,
+                sent=g.sent,
+                errors=g.errors,
+                lateness=wire.encode(g.lateness).decode(),
+                reason=g.reason,
+                last_error=g.last_error,
+                updated_at=models.utcnow(),
+            )
+            n = (
+                models.GroupStats.update(**values)
+                .where(
+                    models.GroupStats.group == g.group_id,
+                    models.GroupStats.run_id == g.run_id,
+                    models.GroupStats.agent == agent.id,
+                )
+                .execute()
+            )
+            if not n:
+                models.GroupStats.create(
+                    group=g.group_id, run_id=g.run_id, agent=agent.id, **values
+                )
+
+
+def desired_for(agent: models.Agent, *, bump: bool = True) -> wire.Desired:
+    """The full desired state of one agent, from its assignments."""
+    rows = (
+        models.Assignment.select(models.Assignment, models.Group, models.Template)
+        .join(models.Group)
+        .join(models.Template)
+        .where(models.Assignment.agent == agent.id, models.Group.state == "running")
+    )
+    assignments = [
+        wire.Assignment(
+            group_id=a.group.id,
+            group=a.group.name,
+            run_id=a.run_id,
+            template_name=a.group.template.name,
+            template=json.loads(a.group.template.body),
+            index_start=a.index_start,
+            index_end=a.index_end,
+            seed=a.group.seed,
+            lease_until=a.lease_until,
+        )
+        for a in rows
+    ]
+    if bump:
+        agent.revision += 1
+        models.Agent.update(revision=agent.revision).where(models.Agent.id == agent.id).execute()
+    return wire.Desired(revision=agent.revision, assignments=assignments, issued_at=time.time())
+
+
+def all_agent_ids() -> list[str]:
+    return [a.agent_id for a in models.Agent.select(models.Agent.agent_id)]
+
+
+def list_agents(org_id: int) -> list[dict[str, object]]:
+    out = []
+    for a in models.Agent.select().where(models.Agent.org == org_id).order_by(models.Agent.id):
+        assigned = sum(
+            x.index_end - x.index_start
+            for x in a.assignments.join(models.Group).where(models.Group.state == "running")
+        )
+        out.append(
+            dict(
+                agent_id=a.agent_id,
+                hostname=a.hostname,
+                arch=a.arch,
+                version=a.version,
+                online=a.online,
+                capacity=a.capacity,
+                assigned=assigned,
+                cpu_percent=a.cpu_percent,
+                rss_mb=a.rss_mb,
+                revision=a.revision,
+                reported_revision=a.reported_revision,
+                acked_seq=a.acked_seq,
+                errors=[e for e in a.last_errors.split("\n") if e],
+                last_seen=a.last_seen.isoformat() + "Z" if a.last_seen else None,
+            )
+        )
+    return out

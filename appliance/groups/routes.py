@@ -1,0 +1,92 @@
+"""Templates and groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import get, post, put
+from litestar.datastructures import State
+from litestar.response import Response
+
+from appliance import auth
+from appliance.api import call
+from appliance.groups import service
+
+
+@get("/api/v1/templates")
+async def list_templates(caller: auth.Caller) -> list[dict[str, Any]]:
+    def q() -> list[dict[str, Any]]:
+        from appliance import models
+
+        rows = models.Template.select().where(models.Template.org == caller.org_id)
+        return [service.template_doc(t) for t in rows.order_by(models.Template.name)]
+
+    return await call(q)
+
+
+@get("/api/v1/templates/{name:str}")
+async def get_template(caller: auth.Caller, name: str) -> dict[str, Any]:
+    return await call(lambda: service.template_doc(service.get_template(caller.org_id, name)))
+
+
+@put("/api/v1/templates/{name:str}")
+async def put_template(caller: auth.Caller, name: str, data: dict[str, Any]) -> Response[Any]:
+    """Create or update (validated; a changed body gets a new version)."""
+    caller.require("operator")
+    row, created = await call(service.put_template, caller.org_id, name, data)
+    return Response(service.template_doc(row), status_code=201 if created else 200)
+
+
+@get("/api/v1/groups")
+async def list_groups(caller: auth.Caller) -> list[dict[str, Any]]:
+    def q() -> list[dict[str, Any]]:
+        from appliance import models
+
+        rows = models.Group.select().where(models.Group.org == caller.org_id)
+        return [service.group_doc(g) for g in rows.order_by(models.Group.name)]
+
+    return await call(q)
+
+
+@get("/api/v1/groups/{name:str}")
+async def get_group(caller: auth.Caller, name: str) -> dict[str, Any]:
+    return await call(lambda: service.group_doc(service.get_group(caller.org_id, name)))
+
+
+@put("/api/v1/groups/{name:str}")
+async def put_group(caller: auth.Caller, name: str, data: service.GroupSpec) -> Response[Any]:
+    caller.require("operator")
+    row, created = await call(service.put_group, caller.org_id, name, data)
+    doc = await call(service.group_doc, row)
+    return Response(doc, status_code=201 if created else 200)
+
+
+@post("/api/v1/groups/{name:str}/start", status_code=200)
+async def start_group(caller: auth.Caller, name: str, state: State) -> dict[str, Any]:
+    """Place the group on online agents and start a new run (409 if it does not fit)."""
+    caller.require("operator")
+    group, agents = await call(
+        service.start_group, caller.org_id, name, state.settings.lease_seconds
+    )
+    await state.bus.publish_desired(agents)
+    return await call(service.group_doc, group)
+
+
+@post("/api/v1/groups/{name:str}/stop", status_code=200)
+async def stop_group(caller: auth.Caller, name: str, state: State) -> dict[str, Any]:
+    caller.require("operator")
+    group, agents = await call(service.stop_group, caller.org_id, name)
+    await state.bus.publish_desired(agents)
+    return await call(service.group_doc, group)
+
+
+ROUTES = [
+    list_templates,
+    get_template,
+    put_template,
+    list_groups,
+    get_group,
+    put_group,
+    start_group,
+    stop_group,
+]
