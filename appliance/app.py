@@ -110,6 +110,8 @@ def create_app(settings: Settings) -> Litestar:
             title="mockmock appliance", version=__version__, path="/schema"
         ),
         debug=False,
+        # The CLI owns logging; Litestar's default would reconfigure the root logger.
+        logging_config=None,
     )
     app.state.settings = settings
     app.state.bus = Bus(settings.bus_url)

@@ -52,6 +52,9 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Per-request and per-job chatter would drown the live line.
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:

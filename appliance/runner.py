@@ -68,8 +68,7 @@ def _wait_for_agents(api: Client, timeout: float) -> None:
 def execute(api: Client, scenario: Scenario, duration: float, *, progress: bool = True) -> dict:
     _wait_for_agents(api, 20)
     for name, tpl in scenario.templates.items():
-        raw = tpl.to_dict() if hasattr(tpl, "to_dict") else tpl.raw
-        api("PUT", f"/api/v1/templates/{name}", json=raw)
+        api("PUT", f"/api/v1/templates/{name}", json=tpl.to_dict())
     for g in scenario.groups:
         body = {
             "template": g.template,

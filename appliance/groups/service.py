@@ -24,7 +24,8 @@ def put_template(org_id: int, name: str, raw: dict[str, Any]) -> tuple[models.Te
         tpl = parse_template(name, raw)
     except ScenarioError as e:
         raise ApplianceError(str(e)) from None
-    body = json.dumps(_raw_of(tpl, raw), sort_keys=True)
+    # Key order is kept: payload fields go on the wire in the order the user wrote them.
+    body = json.dumps(tpl.to_dict())
     with database.atomic():
         row = models.Template.get_or_none(
             models.Template.org == org_id, models.Template.name == name
@@ -35,12 +36,6 @@ def put_template(org_id: int, name: str, raw: dict[str, Any]) -> tuple[models.Te
             row.body, row.version, row.updated_at = body, row.version + 1, models.utcnow()
             row.save()
         return row, False
-
-
-def _raw_of(tpl: Any, raw: dict[str, Any]) -> dict[str, Any]:
-    if hasattr(tpl, "to_dict"):
-        return tpl.to_dict()
-    return getattr(tpl, "raw", None) or raw
 
 
 def template_doc(t: models.Template) -> dict[str, Any]:
