@@ -33,7 +33,12 @@ def test_example_scenario_parses(core) -> None:
     t = s.templates["thermo"]
     assert t.interval_ms == 1000
     mqtt = t.transport.mqtt
-    assert (mqtt.host, mqtt.port, mqtt.qos, mqtt.connection) == ("127.0.0.1", 1883, 1, "per_device")
+    assert (mqtt.host, mqtt.port, mqtt.qos, mqtt.connection) == (
+        "127.0.0.1",
+        18830,
+        1,
+        "per_device",
+    )
     assert list(t.payload) == ["device", "seq", "temp", "state", "ts", "fw"]
     assert [(g.name, g.count) for g in s.groups] == [("thermo-fleet", 50)]
     assert t.to_dict() == core["templates"]["thermo"]

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The test command: ./scripts/test.sh [pytest args...]   (default: the whole suite)
+#
+# On a fresh Debian machine with Python 3.11+ it installs what the suite needs: uv
+# (into .tools/uv), Mosquitto and PostgreSQL (apt-get, only when their binaries are
+# absent), then the project's venv from uv.lock. The fixtures start their own broker
+# and database cluster on free ports; system services are never used.
+# Set MOCKMOCK_TEST_PG_DSN to test against an existing PostgreSQL instead.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+have_mosquitto() {
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]
+}
+
+have_postgres() {
+  local dir
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+    return 0
+  fi
+  for dir in /usr/lib/postgresql/*/bin /usr/local/pgsql/bin; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+missing=()
+have_mosquitto || missing+=(mosquitto)
+if [ -z "${MOCKMOCK_TEST_PG_DSN:-}" ] && ! have_postgres; then
+  missing+=(postgresql)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+
+ensure_uv
+log "uv: $UV_BIN ($("$UV_BIN" --version))"
+uv_sync
+
+cd "$REPO_ROOT"
+output="$(mktemp)"
+trap 'rm -f "$output"' EXIT
+
+log "pytest $*"
+set +e
+"$UV_BIN" run --no-sync pytest "$@" 2>&1 | tee "$output"
+status="${PIPESTATUS[0]}"
+set -e
+
+# pytest's closing line, e.g. "==== 3 failed, 40 passed, 2 skipped in 12.3s ====".
+summary="$(sed 's/\x1b\[[0-9;]*m//g' "$output" \
+  | grep -E '(passed|failed|error|skipped|deselected|no tests ran).* in [0-9.]+s' \
+  | tail -n 1 || true)"
+count() {
+  local n
+  n="$(printf '%s\n' "$summary" | grep -Eo "[0-9]+ $1\b" | grep -Eo '^[0-9]+' | tail -n 1 || true)"
+  printf '%s' "${n:-0}"
+}
+passed="$(count passed)"
+failed="$(($(count failed) + $(count 'errors?')))"
+skipped="$(count skipped)"
+
+verdict="ok"
+if [ "$status" -eq 5 ]; then
+  verdict="FAILED: pytest collected no tests"
+  status=1
+elif [ "$status" -ne 0 ]; then
+  verdict="FAILED: pytest exited $status"
+elif [ "$passed" -eq 0 ]; then
+  verdict="FAILED: no test passed"
+  status=1
+fi
+printf '==> %s\n' "$verdict" >&2
+printf 'tests: %s passed, %s failed, %s skipped\n' "$passed" "$failed" "$skipped"
+exit "$status"

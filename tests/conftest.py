@@ -1,0 +1,8 @@
+"""Fixtures for the whole suite; each lives in tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.mosquitto",
+    "tests.fixtures.postgres",
+    "tests.fixtures.appliance_db",
+    "tests.fixtures.processes",
+]
