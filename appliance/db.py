@@ -54,10 +54,32 @@ class SchemaVersion(BaseModel):
 Migration = Callable[[peewee.Database], None]
 
 
+# A fresh database gets today's models from _v1, an old one gets them step by
+# step; so every later step must be idempotent: new tables with safe=True and
+# new columns through add_missing_columns, never a bare ALTER.
+
+
+def add_missing_columns(db: peewee.Database, model: type[peewee.Model], *names: str) -> None:
+    """Add ``model``'s fields ``names`` to its table where the column is absent."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run_ops
+
+    table = model._meta.table_name
+    have = {c.name for c in db.get_columns(table)}
+    migrator = SchemaMigrator.from_database(db)
+    ops = []
+    for name in names:
+        f = model._meta.fields[name]
+        if f.column_name not in have:
+            ops.append(migrator.add_column(table, f.column_name, f))
+    if ops:
+        run_ops(*ops)
+
+
 def _v1(db: peewee.Database) -> None:
     from appliance import models
 
-    db.create_tables(models.ALL)
+    db.create_tables(models.ALL, safe=True)
 
 
 MIGRATIONS: list[Migration] = [_v1]
