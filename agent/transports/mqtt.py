@@ -26,8 +26,9 @@ CONNECT_CONCURRENCY = 200
 class MqttSender:
     """``per_device``: one client (id = device id) per device; ``shared``: one for all."""
 
-    def __init__(self, spec: Any, device_ids: list[str]) -> None:
+    def __init__(self, spec: Any, device_ids: list[str], options: Any = None) -> None:
         self.spec = spec
+        self.options = options
         self.device_ids = device_ids
         self.shared = spec.connection == "shared"
         ids = [f"{device_ids[0]}-shared"] if self.shared and device_ids else device_ids
