@@ -1,26 +1,102 @@
 """The mock engine: one heap-scheduled loop per group, not a task per device.
 
-Every device has a due time; the loop sleeps until the earliest, sends every
-device that is due, measures how late each send is against its schedule and
-pushes the device's next due time. Thousands of devices cost one task and a
-heap, which is what lets a small board keep time.
+Every device has a due time; the loop sleeps until the earliest event, runs
+every event that is due, measures how late each send is against its schedule
+and pushes the device's next due time. Thousands of devices cost one task and
+a heap, which is what lets a small board keep time.
+
+Everything else a device does in time is an event on the same heap: status
+timers, cron transitions, reconnects after a drop, delayed command replies,
+bursts and reconnect-storm ticks. Statuses and faults are applied per device
+with the device's own seeded streams (payload, behaviour and faults apart, so
+switching a fault on does not change the values a seed gives).
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import logging
-import random
+import math
 import time
 from collections.abc import Callable
+from typing import Any
+
+import orjson
 
 from agent import wire
-from agent.generators import compile_payload
+from agent.commands import reply as command_reply
+from agent.faults import DeviceFaults, count, malformed
+from agent.generators import DevicePayload, bounds, compile_fields, device_rng
+from agent.statuses import Transition
 from agent.template import Template, device_id, expand_topic, parse_template
+from agent.timing import Windows, next_send, zone
 from agent.transports import Sender, open_sender
+from agent.transports.base import SenderOptions
+from agent.verify import MARK, Verifier
 
 log = logging.getLogger(__name__)
+
+# Event kinds on the heap: (time, tie-breaker, kind, slot, data).
+SEND, BURST, TIMER, RECONNECT, REPLY, STORM, CRON = range(7)
+RECONNECT_RETRY_S = 1.0
+VERIFY_GRACE_S = 2.0  # how long stop() waits for the subscriber to catch up
+
+SenderFactory = Callable[[Template, list[str], SenderOptions], Sender]
+
+
+class Device:
+    """One mock's state; plain slots, because there are thousands."""
+
+    __slots__ = (
+        "cmd_topic",
+        "dropped",
+        "epoch",
+        "faults",
+        "gen",
+        "held",
+        "id",
+        "index",
+        "msg_topics",
+        "next_due",
+        "payload",
+        "payloads",
+        "reply_topic",
+        "rng",
+        "seq",
+        "silent_until",
+        "slot",
+        "status",
+        "topic",
+    )
+
+    def __init__(self, slot: int, index: int, dev_id: str, topic: str) -> None:
+        self.slot = slot
+        self.index = index
+        self.id = dev_id
+        self.topic = topic
+        self.status = 0
+        self.epoch = 0  # bumped on every status change: stale timers are ignored
+        self.payloads: list[DevicePayload] = []
+        self.payload: DevicePayload | None = None
+        self.rng: Any = None  # behaviour stream: transitions, command failures
+        self.faults: DeviceFaults | None = None
+        self.gen = 0  # bumped when the send schedule is replaced
+        self.next_due = 0.0
+        self.seq = 0  # verification sequence number (messages generated)
+        self.held: bytes | None = None  # out_of_order: sent after the next message
+        self.silent_until = 0.0
+        self.dropped = False
+        self.cmd_topic = ""
+        self.reply_topic = ""
+        self.msg_topics: dict[str, list[int]] | None = None
+
+
+def _wildcard(pattern: str) -> str:
+    """A subscription filter for every device of a topic pattern: levels with a
+    placeholder become ``+``."""
+    return "/".join("+" if "{" in level else level for level in pattern.split("/"))
 
 
 class GroupRunner:
@@ -30,34 +106,121 @@ class GroupRunner:
         self,
         assignment: wire.Assignment,
         *,
-        sender_factory: Callable[[Template, list[str]], Sender] | None = None,
+        sender_factory: SenderFactory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.assignment = assignment
-        self.template = parse_template(assignment.template_name, assignment.template)
+        self.assignment = a = assignment
+        self.template = t = parse_template(assignment.template_name, assignment.template)
         self.clock = clock
-        a = assignment
-        self.device_ids = [
-            device_id(self.template, a.group, i) for i in range(a.index_start, a.index_end)
-        ]
-        mqtt = self.template.transport.mqtt
-        pattern = mqtt.topic if mqtt is not None else ""
+        self.model = model = t.statuses
+        assert model is not None
+        indices = range(a.index_start, a.index_end)
+        self.device_ids = [device_id(t, a.group, i) for i in indices]
+        pattern = t.transport.topic
         self.topics = [
             expand_topic(pattern, device_id=d, group=a.group, index=i)
-            for d, i in zip(self.device_ids, range(a.index_start, a.index_end), strict=True)
+            for d, i in zip(self.device_ids, indices, strict=True)
         ]
-        self.payloads = [
-            compile_payload(self.template, group=a.group, index=i, device_id=d, seed=a.seed)
-            for d, i in zip(self.device_ids, range(a.index_start, a.index_end), strict=True)
+        self.verify_on = t.verify_qos is not None
+        # One connection carries every device: a drop silences them all.
+        self.shared = t.transport.mqtt is not None and t.transport.mqtt.connection == "shared"
+        self.timing = t.timing
+        self.windows = (
+            Windows(list(t.timing.windows), zone(t.timing.timezone)) if t.timing.windows else None
+        )
+        self.tz = zone(t.timing.timezone)
+        # Per status: interval (s), silence, the bounds out_of_range leaves, and the
+        # probability transitions a send may take.
+        self.intervals = [(s.interval_ms or t.interval_ms) / 1000 for s in model.statuses]
+        self.silent = [s.silent for s in model.statuses]
+        self.bounds = [
+            {k: b for k, f in s.payload.items() if (b := bounds(f)) is not None}
+            for s in model.statuses
         ]
-        factory = sender_factory or (lambda t, ids: open_sender(t.transport, ids))
-        self.sender = factory(self.template, self.device_ids)
+        trs = model.transitions
+        self.prob_trans: list[list[Transition]] = [
+            [tr for tr in trs if tr.probability is not None and si in tr.sources]
+            for si in range(len(model.statuses))
+        ]
+        self.after_trans: list[list[Transition]] = [
+            [tr for tr in trs if tr.after_s is not None and si in tr.sources]
+            for si in range(len(model.statuses))
+        ]
+        self.devices = [self._device(slot, i) for slot, i in enumerate(indices)]
         self.report = wire.GroupReport(
             group_id=a.group_id, run_id=a.run_id, running=0, state="starting"
         )
+        self.report.statuses = {}
+        for d in self.devices:
+            name = model.statuses[d.status].name
+            self.report.statuses[name] = self.report.statuses.get(name, 0) + 1
+        self.verifier = Verifier() if self.verify_on else None
+        options = self._options()
+        factory = sender_factory or (lambda tpl, ids, opts: open_sender(tpl.transport, ids, opts))
+        self.sender = factory(t, self.device_ids, options)
+        self._heap: list[tuple[float, int, int, int, Any]] = []
+        self._n = itertools.count()
+        self._refused = 0
         self._task: asyncio.Task[None] | None = None
-        self._stopped = asyncio.Event()
+        self._verify_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped = False
+        self._waiter: asyncio.Future[None] | None = None
         self.started_at: float | None = None
+        # Set by preview: every message sent, with the time and the device's status.
+        self.trace: list[tuple[float, int, str, bytes, str]] | None = None
+
+    # ---- set-up --------------------------------------------------------------
+
+    def _device(self, slot: int, index: int) -> Device:
+        t, a, model = self.template, self.assignment, self.model
+        d = Device(slot, index, self.device_ids[slot], self.topics[slot])
+        rng = device_rng(a.seed, a.group, index)
+        clock_cell = [0.0]
+        cache: dict[int, Any] = {}
+        d.payloads = [
+            compile_fields(s.payload, rng=rng, device_id=d.id, clock=clock_cell, cache=cache)
+            for s in model.statuses
+        ]
+        d.rng = device_rng(a.seed, a.group, index, "behaviour")
+        d.status = model.pick_initial(d.rng)
+        d.payload = d.payloads[d.status]
+        if t.faults.any:
+            d.faults = DeviceFaults(t.faults, device_rng(a.seed, a.group, index, "faults"))
+        fmt = {"device_id": d.id, "group": a.group, "index": index}
+        if t.commands is not None:
+            d.cmd_topic = t.commands.topic.format(**fmt)
+            d.reply_topic = t.commands.reply_topic.format(**fmt)
+        for k, tr in enumerate(model.transitions):
+            if tr.topic is not None:
+                d.msg_topics = d.msg_topics or {}
+                d.msg_topics.setdefault(tr.topic.format(**fmt), []).append(k)
+        return d
+
+    def _options(self) -> SenderOptions:
+        t, a = self.template, self.assignment
+        subs: list[list[str]] = []
+        wills: list[tuple[str, bytes, int, bool] | None] = []
+        creds: list[tuple[str, str | None] | None] = []
+        will = t.transport.mqtt.will if t.transport.mqtt is not None else None
+        for d in self.devices:
+            fmt = {"device_id": d.id, "group": a.group, "index": d.index}
+            topics = [d.cmd_topic] if d.cmd_topic else []
+            topics += list(d.msg_topics or ())
+            subs.append(topics)
+            if will is not None:
+                wt, wp, wq, wr = will
+                wills.append((wt.format(**fmt), wp.format(**fmt).encode(), wq, wr))
+            if t.credentials is not None:
+                user, pw = t.credentials
+                creds.append((user.format(**fmt), None if pw is None else pw.format(**fmt)))
+        has_subs = any(subs)
+        return SenderOptions(
+            subscriptions=subs if has_subs else [],
+            on_message=self._on_message if has_subs else None,
+            wills=wills,
+            credentials=creds,
+        )
 
     @property
     def key(self) -> tuple[int, int]:
@@ -67,15 +230,29 @@ class GroupRunner:
     def running(self) -> int:
         return self.report.running
 
+    # ---- lifecycle -----------------------------------------------------------
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"group-{self.assignment.group}")
 
     async def _run(self) -> None:
         try:
+            if self.verifier is not None:
+                ready = asyncio.Event()
+                self._verify_task = asyncio.create_task(self._verify_loop(ready))
+                # Subscribe before the first send, or the first messages count as lost.
+                waiter = asyncio.create_task(ready.wait())
+                done, _ = await asyncio.wait(
+                    [waiter, self._verify_task], timeout=10, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                if self._verify_task in done:
+                    self._verify_task.result()  # it could not subscribe: say why
             await self.sender.open()
             self.started_at = self.clock()
             self.report.running = len(self.device_ids)
             self.report.state = "running"
+            self.begin(self.started_at)
             await self._loop()
         except asyncio.CancelledError:
             raise
@@ -86,54 +263,475 @@ class GroupRunner:
         finally:
             self.report.running = 0
 
+    def begin(self, now: float) -> None:
+        """Put every device's first events on the heap (also used by preview)."""
+        self.started_at = now
+        n = max(len(self.devices), 1)
+        ramp = self.timing.ramp_up_ms
+        burst = self.timing.burst
+        push = self._push
+        for k, d in enumerate(self.devices):
+            # Stagger the first sends (over one interval, or the ramp-up): real fleets
+            # are not in lockstep, and a broker should not see them all at once.
+            spread = ramp / 1000 if ramp is not None else self.intervals[d.status]
+            d.next_due = now + spread * k / n
+            push(d.next_due, SEND, d.slot, d.gen)
+            if burst is not None:
+                every = burst[1] / 1000
+                push(now + every * (k + 1) / n, BURST, d.slot, None)
+            self._arm_timers(d, now)
+        storm = self.template.faults.reconnect_storm
+        if storm is not None:
+            push(now + storm[2], STORM, -1, None)
+        for k, tr in enumerate(self.model.transitions):
+            if tr.cron is not None:
+                nxt = tr.cron.next_after(now, self.tz)
+                if nxt is not None:
+                    push(nxt, CRON, -1, k)
+
+    def _push(self, at: float, kind: int, slot: int, data: Any) -> None:
+        heapq.heappush(self._heap, (at, next(self._n), kind, slot, data))
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
     async def _loop(self) -> None:
-        interval = self.template.interval_ms / 1000
-        jitter = self.template.jitter_ms / 1000
-        n = len(self.device_ids)
-        now = self.clock()
-        # Stagger the first sends across one interval: real fleets are not in lockstep.
-        heap = [(now + interval * i / max(n, 1), i) for i in range(n)]
-        heapq.heapify(heap)
-        rng = random.Random()
-        rep = self.report
-        hist = rep.lateness
-        sender = self.sender
-        while not self._stopped.is_set():
-            due, slot = heap[0]
-            wait = due - self.clock()
+        loop = asyncio.get_running_loop()
+        heap = self._heap
+        while not self._stopped:
+            wait = heap[0][0] - self.clock() if heap else 3600.0
             if wait > 0:
-                try:
-                    await asyncio.wait_for(self._stopped.wait(), wait)
+                # A future and a timer, like asyncio.sleep, but a command that
+                # arrives meanwhile can wake us for its earlier reply.
+                self._waiter = loop.create_future()
+                handle = loop.call_later(wait, self._wake)
+                await self._waiter
+                handle.cancel()
+                self._waiter = None
+                if self._stopped:
                     break
-                except TimeoutError:
-                    pass
-            now = self.clock()
-            # Send everything that is due, then yield once.
-            while heap and heap[0][0] <= now:
-                due, slot = heap[0]
-                payload = self.payloads[slot].encode(now)
-                if sender.send(slot, self.topics[slot], payload):
-                    rep.sent += 1
-                else:
-                    rep.errors += 1
-                    rep.last_error = getattr(sender, "last_error", "") or "not connected"
-                hist.add(int((now - due) * 1_000_000))
-                nxt = due + interval
-                if jitter:
-                    nxt += rng.uniform(-jitter, jitter)
-                if nxt < now - interval:  # fell far behind: skip rather than burst
-                    nxt = now + interval
-                heapq.heapreplace(heap, (nxt, slot))
+            self.fire(self.clock())
             await asyncio.sleep(0)
 
+    # ---- events --------------------------------------------------------------
+
+    def fire(self, now: float) -> None:
+        """Run every event due at ``now``."""
+        heap = self._heap
+        devs = self.devices
+        while heap and heap[0][0] <= now:
+            ev = heap[0]
+            kind = ev[2]
+            if kind == SEND:
+                d = devs[ev[3]]
+                if ev[4] != d.gen:
+                    heapq.heappop(heap)
+                    continue
+                nxt = self._tick(d, ev[0], now)
+                d.next_due = nxt
+                heapq.heapreplace(heap, (nxt, next(self._n), SEND, d.slot, d.gen))
+                continue
+            heapq.heappop(heap)
+            at, _, _, slot, data = ev
+            if kind == TIMER:
+                d = devs[slot]
+                epoch, to = data
+                if d.epoch == epoch:
+                    self._transition(d, to, now)
+            elif kind == BURST:
+                d = devs[slot]
+                assert self.timing.burst is not None
+                n, every = self.timing.burst
+                if self._active(d, now):
+                    for _ in range(n):
+                        self._emit(d, now)
+                    self.report.lateness.add(int((now - at) * 1_000_000))
+                self._push(max(at + every / 1000, now), BURST, slot, None)
+            elif kind == RECONNECT:
+                self._spawn(self._reconnect(devs[slot]))
+            elif kind == REPLY:
+                self._reply(devs[slot], data, now)
+            elif kind == STORM:
+                self._storm(at, now)
+            elif kind == CRON:
+                tr = self.model.transitions[data]
+                for d in devs:
+                    if d.status in tr.sources:
+                        self._transition(d, tr.to, now)
+                assert tr.cron is not None
+                nxt = tr.cron.next_after(now, self.tz)
+                if nxt is not None:
+                    self._push(nxt, CRON, -1, data)
+        self.report.errors = self._refused + getattr(self.sender, "errors", 0)
+
+    def _active(self, d: Device, now: float) -> bool:
+        if d.dropped or now < d.silent_until or self.silent[d.status]:
+            return False
+        return self.windows is None or self.windows.open(now)
+
+    def _tick(self, d: Device, due: float, now: float) -> float:
+        """One scheduled send of one device; returns its next due time."""
+        rep = self.report
+        if self._active(d, now):
+            for tr in self.prob_trans[d.status]:
+                if d.rng.random() < tr.probability:
+                    self._transition(d, tr.to, now)
+                    break
+            f = d.faults
+            if self.silent[d.status] or (f is not None and self._connection_faults(d, f, now)):
+                rep.skipped += 1
+            else:
+                self._emit(d, now)
+                rep.lateness.add(int((now - due) * 1_000_000))
+        else:
+            rep.skipped += 1
+        interval = self.intervals[d.status]
+        nxt = next_send(
+            due,
+            interval,
+            self.template.jitter_ms / 1000,
+            self.timing.arrival == "poisson",
+            d.rng,
+        )
+        if nxt < now - interval:  # fell far behind: skip rather than burst
+            nxt = now + interval
+        return nxt
+
+    def _connection_faults(self, d: Device, f: DeviceFaults, now: float) -> bool:
+        """Draw silent / TCP drop for this send; True when the device goes quiet."""
+        if f.silent and f.rng.random() < f.silent:
+            d.silent_until = now + f.silent_s
+            count(self.report.faults, "silent")
+            return True
+        if f.tcp_drop and f.rng.random() < f.tcp_drop:
+            self._drop(d, now, f.tcp_reconnect_s)
+            count(self.report.faults, "tcp_drop")
+            return True
+        return False
+
+    def _emit(self, d: Device, now: float) -> None:
+        """Generate one message and send it, with the value and wire faults it draws."""
+        payload = d.payload
+        assert payload is not None
+        f = d.faults
+        if f is None and not self.verify_on:
+            self._out(d, payload.encode(now))
+            return
+        counts = self.report.faults
+        if f is not None and f.clock:
+            assert self.started_at is not None
+            payload.clock[0] = f.clock_shift(now, self.started_at)
+        values = payload.next(now)
+        if f is not None and (f.range_rate or f.wrong or f.missing):
+            f.damage_values(values, self.bounds[d.status], counts)
+        if self.verify_on:
+            d.seq += 1
+            values[MARK] = {"s": d.seq, "t": int(now * 1000)}
+        data = orjson.dumps(values)
+        if f is None:
+            self._out(d, data)
+            return
+        rng = f.rng
+        if f.malformed and rng.random() < f.malformed:
+            data = malformed(data, rng)
+            count(counts, "malformed_json")
+        if d.held is not None:
+            held, d.held = d.held, None
+            self._out(d, data)
+            self._out(d, held)
+        elif f.out_of_order and rng.random() < f.out_of_order:
+            d.held = data  # goes out right after the next message
+            count(counts, "out_of_order")
+            return
+        else:
+            self._out(d, data)
+        if f.duplicate and rng.random() < f.duplicate:
+            self._out(d, data)
+            count(counts, "duplicate")
+
+    def _out(
+        self, d: Device, data: bytes, topic: str | None = None, qos: int | None = None
+    ) -> None:
+        topic = topic or d.topic
+        ok = (
+            self.sender.send(d.slot, topic, data)
+            if qos is None
+            else self.sender.send(d.slot, topic, data, qos=qos)
+        )
+        if ok:
+            self.report.sent += 1
+            if self.trace is not None:
+                now = self.clock()
+                self.trace.append((now, d.slot, topic, data, self.model.statuses[d.status].name))
+        else:
+            self._refused += 1
+            self.report.last_error = getattr(self.sender, "last_error", "") or "not connected"
+
+    # ---- statuses --------------------------------------------------------------
+
+    def _arm_timers(self, d: Device, now: float) -> None:
+        for tr in self.after_trans[d.status]:
+            assert tr.after_s is not None
+            self._push(now + tr.after_s, TIMER, d.slot, (d.epoch, tr.to))
+
+    def _transition(self, d: Device, to: int, now: float) -> None:
+        if to == d.status:
+            return
+        rep = self.report
+        names = self.model.statuses
+        old = names[d.status].name
+        rep.statuses[old] = rep.statuses.get(old, 1) - 1
+        new = names[to].name
+        rep.statuses[new] = rep.statuses.get(new, 0) + 1
+        rep.transitions += 1
+        d.status = to
+        d.epoch += 1
+        d.payload = d.payloads[to]
+        self._arm_timers(d, now)
+        # A shorter interval takes effect now, not after the old, longer wait.
+        due = now + self.intervals[to]
+        if due < d.next_due:
+            d.gen += 1
+            d.next_due = due
+            self._push(due, SEND, d.slot, d.gen)
+            self._wake()
+
+    # ---- commands and messages -------------------------------------------------
+
+    def _on_message(self, slot: int, topic: str, payload: bytes) -> None:
+        """Called by the transport for a message on one of a device's topics."""
+        if not 0 <= slot < len(self.devices):
+            return
+        d = self.devices[slot]
+        now = self.clock()
+        cmds = self.template.commands
+        if cmds is not None and topic == d.cmd_topic:
+            self.report.commands += 1
+            failed = d.rng.random() < cmds.fail_rate
+            self._push(now + cmds.reply_after_s, REPLY, slot, (bytes(payload), failed))
+            self._wake()
+        if d.msg_topics:
+            for k in d.msg_topics.get(topic, ()):
+                tr = self.model.transitions[k]
+                if d.status in tr.sources and (tr.match is None or tr.match in payload):
+                    self._transition(d, tr.to, now)
+                    break
+
+    def _reply(self, d: Device, data: tuple[bytes, bool], now: float) -> None:
+        cmds = self.template.commands
+        assert cmds is not None
+        if not self._active(d, now):
+            return  # an offline or silent device does not answer
+        request, failed = data
+        body = command_reply(request, device_id=d.id, failed=failed, now=now)
+        self._out(d, body, topic=d.reply_topic, qos=cmds.qos)
+        self.report.replies += 1
+        if not failed and cmds.set_status is not None:
+            self._transition(d, self.model.index(cmds.set_status), now)
+
+    # ---- connection faults -------------------------------------------------------
+
+    def _drop(self, d: Device, now: float, reconnect_after: float) -> None:
+        for x in self.devices if self.shared else (d,):
+            x.dropped = True
+        self.sender.drop(d.slot)
+        self._push(now + reconnect_after, RECONNECT, d.slot, None)
+
+    async def _reconnect(self, d: Device) -> None:
+        ok = await self.sender.reconnect(d.slot)
+        if self._stopped:
+            return
+        if ok:
+            for x in self.devices if self.shared else (d,):
+                x.dropped = False
+            self.report.reconnects += 1
+        else:
+            self._push(self.clock() + RECONNECT_RETRY_S, RECONNECT, d.slot, None)
+            self._wake()
+
+    def _storm(self, at: float, now: float) -> None:
+        storm = self.template.faults.reconnect_storm
+        assert storm is not None and self.started_at is not None
+        rate, reconnect_after, start_after, duration = storm
+        if duration is not None and at >= self.started_at + start_after + duration:
+            return
+        rng = self.devices[0].rng if self.devices else None
+        if rng is not None:
+            # A few random picks find an up device without scanning the fleet.
+            for _ in range(8):
+                d = self.devices[rng.randrange(len(self.devices))]
+                if not d.dropped:
+                    self._drop(d, now, reconnect_after)
+                    count(self.report.faults, "reconnect_storm")
+                    break
+        # Keep the phase (at + 1/rate), so the rate holds even when a tick runs late.
+        self._push(max(at + 1 / rate, now - 1), STORM, -1, None)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- verification ------------------------------------------------------------
+
+    async def _verify_loop(self, ready: asyncio.Event) -> None:
+        import aiomqtt  # only groups with verify: true pay for it
+
+        spec = self.template.transport.mqtt
+        assert spec is not None and self.verifier is not None
+        tls = None
+        if spec.tls:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=getattr(spec, "ca", None),
+                certfile=getattr(spec, "cert", None),
+                keyfile=getattr(spec, "key", None),
+            )
+        a = self.assignment
+        topics = set(self.topics)
+        verifier, rep = self.verifier, self.report
+        async with aiomqtt.Client(
+            spec.host,
+            spec.port,
+            identifier=f"mm-verify-{a.group}-{a.run_id}-{a.index_start}",
+            username=spec.username,
+            password=spec.password,
+            tls_params=tls,
+            tls_insecure=True if getattr(spec, "insecure", False) else None,
+        ) as client:
+            qos = self.template.verify_qos if self.template.verify_qos is not None else 1
+            await client.subscribe(_wildcard(self.template.transport.topic), qos=qos)
+            ready.set()
+            last = 0.0
+            async for m in client.messages:
+                source = str(m.topic)
+                if source not in topics:
+                    continue
+                now = time.time()
+                data = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+                verifier.observe_payload(source, data, now * 1000)
+                if now - last > 1.0:
+                    rep.verify = verifier.snapshot()
+                    last = now
+
+    async def _finish_verify(self) -> None:
+        verifier = self.verifier
+        if verifier is None or self._verify_task is None:
+            return
+        expected = {d.topic: d.seq for d in self.devices if d.seq}
+        total = sum(expected.values())
+        deadline = time.monotonic() + VERIFY_GRACE_S
+        while time.monotonic() < deadline and not self._verify_task.done():
+            r = verifier.report
+            if r.received - r.duplicates + r.malformed >= total:
+                break
+            await asyncio.sleep(0.05)
+        self._verify_task.cancel()
+        await asyncio.gather(self._verify_task, return_exceptions=True)
+        self.report.verify = verifier.finish(expected)
+
     async def stop(self, reason: str = "") -> None:
-        self._stopped.set()
+        self._stopped = True
+        self._wake()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), 5)
             except TimeoutError:
                 self._task.cancel()
+        # A held (out-of-order) message is still owed; it goes out in order after
+        # all, so it no longer counts as reordered.
+        for d in self.devices:
+            if d.held is not None and not d.dropped:
+                held, d.held = d.held, None
+                self._out(d, held)
+                count(self.report.faults, "out_of_order", -1)
+        for task in list(self._tasks):
+            task.cancel()
+        await self._finish_verify()
         await self.sender.close()
+        self.report.errors = self._refused + getattr(self.sender, "errors", 0)
         self.report.running = 0
         self.report.state = "stopped"
         self.report.reason = reason
+
+
+# ---- preview -------------------------------------------------------------------
+
+
+class _Recorder:
+    """A sender that only records (for preview): always connected, never fails."""
+
+    last_error = ""
+    errors = 0
+
+    def __init__(self, device_ids: list[str]) -> None:
+        self.device_ids = device_ids
+
+    async def open(self) -> None:
+        pass
+
+    def send(self, slot: int, topic: str, payload: bytes, *, qos: int | None = None) -> bool:
+        return True
+
+    def is_connected(self, slot: int) -> bool:
+        return True
+
+    def drop(self, slot: int) -> None:
+        pass
+
+    async def reconnect(self, slot: int) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+async def preview(
+    template_name: str,
+    template: dict[str, Any],
+    *,
+    group: str = "preview",
+    devices: int = 3,
+    count: int = 5,
+    seed: int | None = None,
+    start: float | None = None,
+) -> list[dict[str, Any]]:
+    """What ``devices`` mocks would send first, on a virtual clock; sends nothing.
+
+    Runs the real engine (statuses, faults, timing) against a recording sender,
+    jumping the clock from event to event instead of waiting.
+    """
+    now = [time.time() if start is None else start]
+    a = wire.Assignment(
+        group_id=0,
+        group=group,
+        run_id=0,
+        template_name=template_name,
+        template=template,
+        index_start=0,
+        index_end=devices,
+        seed=seed,
+        lease_until=math.inf,
+    )
+    runner = GroupRunner(a, sender_factory=lambda t, ids, o: _Recorder(ids), clock=lambda: now[0])
+    runner.trace = []
+    runner.begin(now[0])
+    want = devices * count
+    for _ in range(want * 50 + 1000):  # silent devices must not spin forever
+        if len(runner.trace) >= want or not runner._heap:
+            break
+        now[0] = max(now[0], runner._heap[0][0])
+        runner.fire(now[0])
+        await asyncio.sleep(0)  # let reconnect tasks run
+    out = []
+    for at, slot, topic, data, status in runner.trace[:want]:
+        row: dict[str, Any] = {"t": round(at, 3), "device": runner.device_ids[slot]}
+        row["topic"] = topic
+        row["status"] = status
+        try:
+            row["payload"] = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            row["raw"] = data.decode(errors="replace")  # a malformed_json fault
+        out.append(row)
+    return out

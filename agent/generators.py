@@ -9,13 +9,19 @@ the same stream and two devices never share one.
 
 from __future__ import annotations
 
+import bisect
+import csv
 import hashlib
+import io
+import itertools
 import math
 import os
 import random
 import uuid as uuidlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -24,7 +30,7 @@ import orjson
 from agent.errors import ScenarioError
 
 if TYPE_CHECKING:
-    from agent.template import Template
+    from agent.template import Field, Template
 
 Value = Callable[[float], Any]
 
@@ -142,6 +148,103 @@ class Empty(_Params):
     pass
 
 
+class DeviceConst(_Params):
+    """A value drawn once per device: from ``values`` (optionally weighted) or a range."""
+
+    values: list[Any] | None = None
+    weights: list[int | float] | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    decimals: int | None = None
+
+    def check(self) -> None:
+        if self.values is not None:
+            if self.min is not None or self.max is not None:
+                raise _Bad("values", "give either values or min/max, not both")
+            Choice(values=self.values, weights=self.weights).check()
+        else:
+            if self.min is None or self.max is None:
+                raise _Bad("values", "give values, or both min and max")
+            if self.weights is not None:
+                raise _Bad("weights", "only with values")
+            Uniform(min=self.min, max=self.max, decimals=self.decimals).check()
+
+
+class Route(_Params):
+    """Walk a polyline of [lat, lon] or [lat, lon, elevation] points at a speed."""
+
+    points: list[list[float]]
+    speed_kmh: float
+    loop: bool = True
+    start: Literal["random", "first"] = "random"
+    decimals: int = 6
+
+    def check(self) -> None:
+        if len(self.points) < 2:
+            raise _Bad("points", "must have at least 2 points")
+        dims = {len(p) for p in self.points}
+        if not dims <= {2, 3} or len(dims) != 1:
+            raise _Bad("points", "every point must be [lat, lon] or [lat, lon, elevation]")
+        for i, p in enumerate(self.points):
+            if not (-90 <= p[0] <= 90 and -180 <= p[1] <= 180):
+                raise _Bad(f"points[{i}]", "lat must be -90..90 and lon -180..180")
+        if self.speed_kmh <= 0:
+            raise _Bad("speed_kmh", "must be > 0")
+        if not 0 <= self.decimals <= 12:
+            raise _Bad("decimals", "must be between 0 and 12")
+
+
+class Bulk(_Params):
+    """``count`` samples of one generator sent together, ``spacing`` apart in time."""
+
+    count: int
+    of: Any
+    spacing: str | int | float = 0
+
+    def check(self) -> None:
+        if not 1 <= self.count <= 10_000:
+            raise _Bad("count", "must be between 1 and 10000")
+        _duration(self.spacing, "spacing")
+
+
+class Replay(_Params):
+    """Rows replayed from a CSV/JSONL file (inlined as ``rows`` when the scenario loads)."""
+
+    rows: list[Any] | None = None
+    file: str | None = None
+    speed: float = 1.0
+    loop: bool = True
+    field: str | None = None
+    time_field: str | None = None
+
+    def check(self) -> None:
+        if self.file is not None:
+            raise _Bad(
+                "file",
+                "is only read from a scenario file (mockmock run, template preview); "
+                "send the rows inline as rows: [...]",
+            )
+        if not self.rows:
+            raise _Bad("rows", "must not be empty")
+        if self.speed <= 0:
+            raise _Bad("speed", "must be > 0")
+        for i, row in enumerate(self.rows):
+            if (self.field or self.time_field) and not isinstance(row, dict):
+                raise _Bad(f"rows[{i}]", "must be an object when field or time_field is set")
+            if self.field and self.field not in row:
+                raise _Bad(f"rows[{i}]", f"has no field {self.field!r}")
+            if self.time_field:
+                if self.time_field not in row:
+                    raise _Bad(f"rows[{i}]", f"has no time field {self.time_field!r}")
+                try:
+                    _row_time(row[self.time_field])
+                except ValueError:
+                    raise _Bad(
+                        f"rows[{i}].{self.time_field}",
+                        "must be seconds (a number) or an ISO 8601 time",
+                    ) from None
+
+
 class _Bad(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -170,14 +273,47 @@ GENERATORS: dict[str, type[_Params] | None] = {
     "decay": Decay,
     "device_id": Empty,
     "uuid": Empty,
+    "device_const": DeviceConst,
+    "route": Route,
+    "bulk": Bulk,
+    "object": None,  # nested fields: {name: generator spec, ...}
+    "replay": Replay,
 }
+# Generators that read the clock as "the device's time": clock faults shift them.
+CLOCK_GENERATORS = frozenset({"timestamp"})
+
+
+@dataclass(frozen=True)
+class BulkSpec:
+    count: int
+    of: Any  # template.Field
+    spacing_s: float
+
+
+def _row_time(value: Any) -> float:
+    """Seconds of a replayed row's time field: a number, or an ISO 8601 string."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            d = datetime.fromisoformat(value)
+            return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
+    raise ValueError(value)
 
 
 def check_generator_params(name: str, params: Any, path: str) -> Any:
     """Validate one generator's parameters; errors name ``path.field``."""
-    from agent.template import convert
+    from agent.template import convert, parse_field
 
     typ = GENERATORS[name]
+    if name == "object":
+        if not isinstance(params, dict) or not params:
+            raise ScenarioError(path, "must map field names to generators, e.g. {v: {counter: {}}}")
+        return {k: parse_field(v, f"{path}.{k}") for k, v in params.items()}
     if typ is None:
         try:
             orjson.dumps(params)
@@ -193,16 +329,102 @@ def check_generator_params(name: str, params: Any, path: str) -> Any:
         value.check()
     except _Bad as e:
         raise ScenarioError(f"{path}.{e.field}", str(e)) from None
+    if isinstance(value, Bulk):
+        of = parse_field(value.of, f"{path}.of")
+        return BulkSpec(value.count, of, _duration(value.spacing, "spacing") / 1000)
     return value
+
+
+def bounds(field: Any) -> tuple[float, float, bool] | None:
+    """(low, high, integers?) a field's values stay within, or None when unbounded.
+
+    What out-of-range faults step outside of; a normal without min/max counts
+    as bounded by mean ± 4 standard deviations (beyond that is an outlier).
+    """
+    p = field.params
+    name = field.generator
+    if name == "uniform":
+        return (p.min, p.max, isinstance(p.min, int) and isinstance(p.max, int) and not p.decimals)
+    if name == "normal":
+        lo = p.mean - 4 * p.stddev if p.min is None else p.min
+        hi = p.mean + 4 * p.stddev if p.max is None else p.max
+        return (lo, hi, False)
+    if name in ("sine", "random_walk"):
+        return (p.min, p.max, False)
+    if name == "decay":
+        return (min(p.start, p.end), max(p.start, p.end), False)
+    if name == "device_const" and p.values is None:
+        ints = isinstance(p.min, int) and isinstance(p.max, int) and p.decimals is None
+        return (p.min, p.max, ints)
+    return None
+
+
+MAX_REPLAY_BYTES = 16 * 2**20
+MAX_REPLAY_ROWS = 200_000
+
+
+def _scalar(text: str) -> Any:
+    """CSV cells are text; numbers become numbers, empty cells null."""
+    if text == "":
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_replay_file(path: Path) -> list[Any]:
+    """Rows of a CSV (header line, one object per row) or JSONL (one JSON value per line)
+    file; raises ValueError with a message fit for a ScenarioError."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_REPLAY_BYTES:
+            raise ValueError(
+                f"{path.name} is {size} bytes; at most {MAX_REPLAY_BYTES} are replayed"
+            )
+        data = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+    rows: list[Any] = []
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+            for rec in reader:
+                rows.append({k: _scalar(v or "") for k, v in rec.items() if k is not None})
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise ValueError(f"{path.name}: not a readable CSV file: {e}") from None
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        for n, line in enumerate(data.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(orjson.loads(line))
+            except orjson.JSONDecodeError as e:
+                raise ValueError(f"{path.name} line {n}: invalid JSON: {e}") from None
+    else:
+        raise ValueError(f"{path.name}: must end in .csv or .jsonl")
+    if not rows:
+        raise ValueError(f"{path.name} has no rows")
+    if len(rows) > MAX_REPLAY_ROWS:
+        raise ValueError(f"{path.name} has {len(rows)} rows; at most {MAX_REPLAY_ROWS}")
+    return rows
 
 
 # -- run time ------------------------------------------------------------------
 
 
-def device_rng(seed: int | None, group: str, index: int) -> random.Random:
-    """Independent, reproducible stream per device (blake2b, not Python's hash)."""
+def device_rng(seed: int | None, group: str, index: int, stream: str = "") -> random.Random:
+    """Independent, reproducible stream per device (blake2b, not Python's hash).
+
+    ``stream`` names a separate purpose (faults, statuses): switching a fault on
+    must not change the payload values a seed gives.
+    """
     base = seed if seed is not None else int.from_bytes(os.urandom(8), "big")
-    digest = hashlib.blake2b(f"{base}/{group}/{index}".encode(), digest_size=8).digest()
+    key = f"{base}/{group}/{index}" + (f"/{stream}" if stream else "")
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return random.Random(int.from_bytes(digest, "big"))
 
 
@@ -212,7 +434,9 @@ def _rounder(decimals: int | None) -> Callable[[float], Any]:
     return lambda x: round(x, decimals)
 
 
-def _compile_field(name: str, p: Any, rng: random.Random, device_id: str) -> Value:
+def _compile_field(
+    name: str, p: Any, rng: random.Random, device_id: str, clock: list[float] | None = None
+) -> Value:
     if name == "const":
         return lambda now: p
     if name == "device_id":
@@ -246,11 +470,14 @@ def _compile_field(name: str, p: Any, rng: random.Random, device_id: str) -> Val
             cum.append(total)
         return lambda now: rng.choices(values, cum_weights=cum)[0]
     if name == "timestamp":
+        c = clock if clock is not None else [0.0]
         if p.format == "epoch_ms":
-            return lambda now: int(now * 1000)
+            return lambda now: int((now + c[0]) * 1000)
         if p.format == "epoch_s":
-            return lambda now: int(now)
-        return lambda now: datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+            return lambda now: int(now + c[0])
+        return lambda now: datetime.fromtimestamp(now + c[0], UTC).isoformat(
+            timespec="milliseconds"
+        )
     if name == "bool":
         return lambda now: rng.random() < p.p_true
     if name == "uuid":
@@ -288,16 +515,144 @@ def _compile_field(name: str, p: Any, rng: random.Random, device_id: str) -> Val
             return r(p.end + (p.start - p.end) * 0.5 ** ((now - t0[0]) / half))
 
         return decay
+    if name == "device_const":
+        if p.values is not None:
+            v = rng.choices(p.values, weights=p.weights)[0] if p.weights else rng.choice(p.values)
+        elif isinstance(p.min, int) and isinstance(p.max, int) and p.decimals is None:
+            v = rng.randint(p.min, p.max)
+        else:
+            v = round(rng.uniform(p.min, p.max), 2 if p.decimals is None else p.decimals)
+        return lambda now: v
+    if name == "route":
+        return _route(p, rng)
+    if name == "bulk":
+        inner = _compile_field(p.of.generator, p.of.params, rng, device_id, clock)
+        count, spacing = p.count, p.spacing_s
+        if not spacing:
+            return lambda now: [inner(now) for _ in range(count)]
+        # Samples taken `spacing` apart, the last one now: a device that buffers readings.
+        return lambda now: [inner(now - (count - 1 - i) * spacing) for i in range(count)]
+    if name == "object":
+        parts = [
+            (k, _compile_field(f.generator, f.params, rng, device_id, clock)) for k, f in p.items()
+        ]
+        return lambda now: {k: f(now) for k, f in parts}
+    if name == "replay":
+        return _replay(p)
     raise AssertionError(f"generator {name} has no implementation")
 
 
+_EARTH_M = 6_371_000.0
+
+
+def _haversine_m(a: list[float], b: list[float]) -> float:
+    la1, lo1, la2, lo2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = (
+        math.sin((la2 - la1) / 2) ** 2
+        + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    )
+    return 2 * _EARTH_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _bearing(a: list[float], b: list[float]) -> float:
+    la1, lo1, la2, lo2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    y = math.sin(lo2 - lo1) * math.cos(la2)
+    x = math.cos(la1) * math.sin(la2) - math.sin(la1) * math.cos(la2) * math.cos(lo2 - lo1)
+    return (math.degrees(math.atan2(y, x)) + 360) % 360
+
+
+def _route(p: Route, rng: random.Random) -> Value:
+    pts = [list(x) for x in p.points]
+    if p.loop and pts[0] != pts[-1]:
+        pts.append(pts[0])  # a loop drives back to where it started
+    cum = [0.0]
+    for a, b in itertools.pairwise(pts):
+        cum.append(cum[-1] + _haversine_m(a, b))
+    total = cum[-1]
+    speed = p.speed_kmh / 3.6  # m/s
+    offset = rng.uniform(0, total) if p.start == "random" else 0.0
+    elevation = len(pts[0]) == 3
+    dec = p.decimals
+    t0: list[float] = []
+
+    def route(now: float) -> dict[str, Any]:
+        if not t0:
+            t0.append(now)
+        dist = offset + speed * (now - t0[0])
+        moving = True
+        if total <= 0:
+            dist, moving = 0.0, False
+        elif p.loop:
+            dist %= total
+        elif dist >= total:
+            dist, moving = total, False
+        # Segment i spans cum[i]..cum[i+1]; a linear scan is fine for hand-made routes.
+        i = 0
+        while i < len(cum) - 2 and cum[i + 1] < dist:
+            i += 1
+        a, b = pts[i], pts[i + 1]
+        seg = cum[i + 1] - cum[i]
+        f = (dist - cum[i]) / seg if seg > 0 else 0.0
+        out: dict[str, Any] = {
+            "lat": round(a[0] + (b[0] - a[0]) * f, dec),
+            "lon": round(a[1] + (b[1] - a[1]) * f, dec),
+        }
+        if elevation:
+            out["elevation"] = round(a[2] + (b[2] - a[2]) * f, 1)
+        out["speed_kmh"] = p.speed_kmh if moving else 0.0
+        out["heading"] = round(_bearing(a, b), 1)
+        return out
+
+    return route
+
+
+def _replay(p: Replay) -> Value:
+    rows = p.rows or []
+    pick = (lambda r: r[p.field]) if p.field else (lambda r: r)
+    n = len(rows)
+    if not p.time_field:
+        pos = [0]
+
+        def replay_next(now: float) -> Any:
+            i = pos[0]
+            if i >= n:
+                i = 0 if p.loop else n - 1
+            pos[0] = i + 1
+            return pick(rows[i])
+
+        return replay_next
+    times = [_row_time(r[p.time_field]) for r in rows]
+    first = times[0]
+    rel = [t - first for t in times]
+    span = rel[-1]
+    speed = p.speed
+    t0: list[float] = []
+
+    def replay_timed(now: float) -> Any:
+        if not t0:
+            t0.append(now)
+        at = (now - t0[0]) * speed
+        if span > 0 and p.loop:
+            at %= span
+        # The last row whose time has come (rows are replayed in file order).
+        i = bisect.bisect_right(rel, at) - 1
+        return pick(rows[max(0, min(i, n - 1))])
+
+    return replay_timed
+
+
 class DevicePayload:
-    """One device's payload: field closures evaluated in template order."""
+    """One device's payload: field closures evaluated in template order.
 
-    __slots__ = ("fields",)
+    ``clock`` is a one-element cell the device's timestamp fields add to the time:
+    the engine sets it for clock skew/drift faults without recompiling anything.
+    """
 
-    def __init__(self, fields: list[tuple[str, Value]]) -> None:
+    __slots__ = ("clock", "fields")
+
+    def __init__(self, fields: list[tuple[str, Value]], clock: list[float] | None = None) -> None:
         self.fields = fields
+        self.clock = clock if clock is not None else [0.0]
 
     def next(self, now: float) -> dict[str, Any]:
         return {k: f(now) for k, f in self.fields}
@@ -310,9 +665,26 @@ def compile_payload(
     template: Template, *, group: str, index: int, device_id: str, seed: int | None
 ) -> DevicePayload:
     rng = device_rng(seed, group, index)
-    return DevicePayload(
-        [
-            (k, _compile_field(f.generator, f.params, rng, device_id))
-            for k, f in template.payload.items()
-        ]
-    )
+    return compile_fields(template.payload, rng=rng, device_id=device_id)
+
+
+def compile_fields(
+    fields: dict[str, Field],
+    *,
+    rng: random.Random,
+    device_id: str,
+    clock: list[float] | None = None,
+    cache: dict[int, Value] | None = None,
+) -> DevicePayload:
+    """Compile one device's fields. ``cache`` (by field object) lets a device's
+    statuses share the closures of the fields they do not change, so a counter
+    keeps counting across a status change."""
+    clock = clock if clock is not None else [0.0]
+    cache = cache if cache is not None else {}
+    out = []
+    for k, f in fields.items():
+        fn = cache.get(id(f))
+        if fn is None:
+            fn = cache[id(f)] = _compile_field(f.generator, f.params, rng, device_id, clock)
+        out.append((k, fn))
+    return DevicePayload(out, clock)

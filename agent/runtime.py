@@ -48,8 +48,11 @@ class AgentConfig(msgspec.Struct, kw_only=True):
         path = data_dir / CONFIG_FILE
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a leftover .tmp may have had looser bits
         with os.fdopen(fd, "wb") as f:
             f.write(msgspec.json.format(msgspec.json.encode(self)))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
         return path
 
@@ -74,6 +77,34 @@ def broker_address(url: str) -> tuple[str, int, bool]:
     return parts.hostname, parts.port or (8883 if tls else 1883), tls
 
 
+SlotKey = tuple[int, int, int]
+"""(group id, run id, index start): one agent may run several ranges of one run."""
+
+
+def slot_of(a: wire.Assignment) -> SlotKey:
+    return (a.group_id, a.run_id, a.index_start)
+
+
+def fold(into: wire.GroupReport | None, rep: wire.GroupReport) -> wire.GroupReport:
+    """Add one range's cumulative report to the (group, run) total the appliance sees."""
+    if into is None:
+        into = wire.GroupReport(
+            group_id=rep.group_id, run_id=rep.run_id, running=0, state="stopped"
+        )
+    into.running += rep.running
+    into.sent += rep.sent
+    into.errors += rep.errors
+    into.lateness.merge(rep.lateness)
+    into.merge_behaviour(rep)
+    order = ("stopped", "starting", "running")
+    if order.index(rep.state) > order.index(into.state):
+        into.state, into.reason = rep.state, ""
+    elif rep.state == into.state == "stopped" and rep.reason:
+        into.reason = rep.reason
+    into.last_error = rep.last_error or into.last_error
+    return into
+
+
 def _rss_mb() -> float:
     try:
         with open("/proc/self/statm") as f:
@@ -91,6 +122,7 @@ class Agent:
         data_dir: Path,
         *,
         tick_s: float = 1.0,
+        lease_check_s: float = 1.0,
         report_s: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -98,13 +130,15 @@ class Agent:
         self.data_dir = data_dir
         self.journal = Journal(data_dir / "usage-journal.sqlite3")
         self.tick_s = tick_s
+        self.lease_check_s = lease_check_s
         self.report_s = report_s
         self.clock = clock
         self.revision = 0
-        self.runners: dict[tuple[int, int], GroupRunner] = {}
+        self.runners: dict[SlotKey, GroupRunner] = {}
+        # Per (group, run): the folded reports of ranges that stopped, and when.
         self.finished: dict[tuple[int, int], tuple[float, wire.GroupReport]] = {}
         self.errors: list[str] = []
-        self._last_cut: dict[tuple[int, int], int] = {}
+        self._last_cut: dict[SlotKey, int] = {}
         self._client: aiomqtt.Client | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -118,10 +152,16 @@ class Agent:
 
     async def run(self) -> None:
         """Run until ``stop()``; survives broker and appliance outages."""
-        loops = [self._control_loop(), self._tick_loop(), self._report_loop()]
+        loops = [
+            self._control_loop(),
+            self._tick_loop(),
+            self._lease_loop(),
+            self._report_loop(),
+        ]
         tasks = [asyncio.create_task(c) for c in loops]
         try:
             await self._stop.wait()
+            await self._goodbye()
         finally:
             for t in tasks:
                 t.cancel()
@@ -129,6 +169,20 @@ class Agent:
             for key in list(self.runners):
                 await self._stop_runner(key, "agent stopped")
             self.journal.close()
+
+    async def _goodbye(self, timeout: float = 3.0) -> None:
+        """A clean stop: final counts and usage out, then ``offline`` (no LWT fires)."""
+        for key in list(self.runners):
+            await self._stop_runner(key, "agent stopped")
+        client = self._client
+        if client is None:
+            return
+        offline = wire.encode(wire.Presence(status="offline", at=self.clock()))
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._publish_report()
+                await self._flush_usage(stale_only=False)
+                await client.publish(self._t(wire.PRESENCE), offline, qos=1, retain=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -207,15 +261,14 @@ class Agent:
         """Converge on ``desired``: start what is missing, stop what is extra."""
         self.revision = desired.revision
         now = self.clock()
-        wanted = {a.key: a for a in desired.assignments}
+        # Keyed by range, so a range added by a scale-up or a failover starts without
+        # touching the ranges this agent already runs.
+        wanted = {slot_of(a): a for a in desired.assignments}
         for key, runner in list(self.runners.items()):
             a = wanted.get(key)
             if a is None:
                 await self._stop_runner(key, "stopped by appliance")
-            elif (a.index_start, a.index_end) != (
-                runner.assignment.index_start,
-                runner.assignment.index_end,
-            ):
+            elif a.index_end != runner.assignment.index_end:
                 await self._stop_runner(key, "rescaled")
             else:
                 runner.assignment = a  # a renewed lease
@@ -229,21 +282,22 @@ class Agent:
             except AgentError as e:
                 self._error(f"group {a.group}: {e}")
                 continue
-            self.finished.pop(key, None)
             self.runners[key] = runner
             runner.start()
         await self._publish_report()
 
-    async def _stop_runner(self, key: tuple[int, int], reason: str) -> None:
+    async def _stop_runner(self, key: SlotKey, reason: str) -> None:
         runner = self.runners.pop(key)
         self._cut_usage(only=key)  # bill up to the moment it stops, not the last tick
         await runner.stop(reason)
         self._last_cut.pop(key, None)
-        self.finished[key] = (self.clock(), runner.report)
+        run = (key[0], key[1])
+        _, done = self.finished.get(run, (0.0, None))
+        self.finished[run] = (self.clock(), fold(done, runner.report))
 
     # ---- usage -----------------------------------------------------------
 
-    def _cut_usage(self, only: tuple[int, int] | None = None) -> wire.UsageRecord | None:
+    def _cut_usage(self, only: SlotKey | None = None) -> wire.UsageRecord | None:
         now_ms = int(self.clock() * 1000)
         lines = []
         for key, r in self.runners.items():
@@ -281,10 +335,6 @@ class Agent:
             await asyncio.sleep(self.tick_s)
             n += 1
             now = self.clock()
-            for key, r in list(self.runners.items()):
-                if r.assignment.lease_until <= now:
-                    self._error(f"group {r.assignment.group}: lease expired, mocks stopped")
-                    await self._stop_runner(key, "lease expired")
             rec = self._cut_usage()
             client = self._client
             if rec is not None and client is not None:
@@ -296,9 +346,29 @@ class Agent:
             if n % 5 == 0:
                 with contextlib.suppress(aiomqtt.MqttError):
                     await self._flush_usage(stale_only=True)
-            for key, (at, _) in list(self.finished.items()):
-                if now - at > 600:
-                    del self.finished[key]
+            live = {(k[0], k[1]) for k in self.runners}
+            for run, (at, _) in list(self.finished.items()):
+                if now - at > 600 and run not in live:
+                    del self.finished[run]
+
+    async def _lease_loop(self) -> None:
+        """Licensing on hardware the vendor does not control: no renewal, no mocks."""
+        while True:
+            await asyncio.sleep(self.lease_check_s)
+            await self.expire_leases()
+
+    async def expire_leases(self) -> None:
+        now = self.clock()
+        expired = [k for k, r in self.runners.items() if r.assignment.lease_until <= now]
+        for key in expired:
+            a = self.runners[key].assignment
+            self._error(
+                f"group {a.group}: lease expired, mocks {a.index_start}-{a.index_end - 1} "
+                "stopped (no renewal from the appliance)"
+            )
+            await self._stop_runner(key, "lease expired")
+        if expired:
+            await self._publish_report()
 
     # ---- reports ---------------------------------------------------------
 
@@ -309,8 +379,12 @@ class Agent:
         return round(100 * (c - c0) / (t - t0), 1) if t > t0 else 0.0
 
     def reported(self) -> wire.Reported:
-        groups = [r.report for r in self.runners.values()]
-        groups += [rep for _, rep in self.finished.values()]
+        merged: dict[tuple[int, int], wire.GroupReport] = {}
+        for run, (_, done) in self.finished.items():
+            merged[run] = fold(None, done)
+        for (group_id, run_id, _), r in self.runners.items():
+            merged[(group_id, run_id)] = fold(merged.get((group_id, run_id)), r.report)
+        groups = list(merged.values())
         return wire.Reported(
             revision=self.revision,
             groups=groups,
@@ -335,10 +409,12 @@ class Agent:
             await self._publish_report()
 
 
-def run_agent(data_dir: Path, config: AgentConfig | None = None) -> None:
+def run_agent(
+    data_dir: Path, config: AgentConfig | None = None, *, usage_interval: float = 1.0
+) -> None:
     """Blocking entry point for ``mockmock-agent run``."""
     cfg = config or AgentConfig.load(data_dir)
-    agent = Agent(cfg, data_dir)
+    agent = Agent(cfg, data_dir, tick_s=usage_interval)
 
     async def main() -> None:
         import signal

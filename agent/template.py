@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -19,10 +19,15 @@ import msgspec
 import orjson
 import yaml
 
+from agent.commands import Commands, parse_commands
 from agent.errors import ScenarioError
-from agent.generators import GENERATORS, check_generator_params
+from agent.faults import Faults, parse_faults
+from agent.generators import GENERATORS, bounds, check_generator_params, read_replay_file
+from agent.statuses import StatusModel, parse_statuses
+from agent.timing import Cron, CronError, zone
 
 DEFAULT_ID_PATTERN = "{group}-{index:05d}"
+SCHEMA_VERSIONS = (1,)
 TOPIC_FIELDS = {"device_id", "group", "index"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -52,6 +57,13 @@ def parse_duration_ms(value: Any) -> int:
 # -- schema (what users write) -------------------------------------------------
 
 
+class _WillDoc(msgspec.Struct, forbid_unknown_fields=True):
+    topic: str
+    payload: str | dict[str, Any] | list[Any] = "offline"
+    qos: Literal[0, 1, 2] = 1
+    retain: bool = False
+
+
 class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
     topic: str
     url: str | None = None
@@ -64,12 +76,21 @@ class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
     username: str | None = None
     password: str | None = None
     keepalive: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 60
+    ca: str | None = None  # CA bundle (PEM) that signed the broker's certificate
+    cert: str | None = None  # client certificate (PEM) for mutual TLS
+    key: str | None = None  # its private key, when not inside ``cert``
+    insecure: bool = False  # TLS without verifying the broker (lab only)
+    will: _WillDoc | None = None  # last will, placeholders expand per device
 
 
 class _HttpDoc(msgspec.Struct, forbid_unknown_fields=True):
     url: str
     method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
     headers: dict[str, str] = {}
+    connections: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
+    timeout: str | int | float = "10s"
+    ca: str | None = None
+    insecure: bool = False
 
 
 class _TransportDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,13 +98,40 @@ class _TransportDoc(msgspec.Struct, forbid_unknown_fields=True):
     http: _HttpDoc | None = None
 
 
+class _CredentialsDoc(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    password: str | None = None
+
+
+class _BurstDoc(msgspec.Struct, forbid_unknown_fields=True):
+    count: int
+    every: str | int | float
+
+
+class _VerifyDoc(msgspec.Struct, forbid_unknown_fields=True):
+    qos: Literal[0, 1, 2] = 1
+
+
 class _TemplateDoc(msgspec.Struct, forbid_unknown_fields=True):
     transport: _TransportDoc
     payload: dict[str, Any]
+    schema: Any = 1
     interval: str | int | float = "1s"
     jitter: str | int | float = 0
+    arrival: Literal["fixed", "poisson"] = "fixed"
+    burst: _BurstDoc | None = None
+    ramp_up: str | int | float | None = None
+    windows: list[str] | None = None
+    timezone: str | None = None
     id: str = DEFAULT_ID_PATTERN
+    credentials: _CredentialsDoc | None = None
     description: str = ""
+    statuses: Any = None
+    initial: Any = None
+    transitions: Any = None
+    faults: Any = None
+    commands: Any = None
+    verify: bool | _VerifyDoc = False
 
 
 class _GroupDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -97,6 +145,7 @@ class _GroupDoc(msgspec.Struct, forbid_unknown_fields=True):
 class _ScenarioDoc(msgspec.Struct, forbid_unknown_fields=True):
     templates: dict[str, dict[str, Any]]
     groups: list[dict[str, Any]]
+    schema: Any = 1
 
 
 # -- parsed forms (what the engine uses) ---------------------------------------
@@ -115,17 +164,59 @@ class MqttSpec:
     username: str | None
     password: str | None
     keepalive: int
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    insecure: bool = False
+    # (topic pattern, payload pattern, qos, retain); placeholders expand per device
+    will: tuple[str, str, int, bool] | None = None
+
+
+@dataclass(frozen=True)
+class HttpSpec:
+    host: str
+    port: int
+    tls: bool
+    path: str  # path and query; placeholders like a topic, expanded per device
+    method: str
+    headers: dict[str, str]  # values may hold {device_id}
+    connections: int  # keep-alive pool size = requests in flight at once
+    timeout_ms: int
+    ca: str | None = None
+    insecure: bool = False
+
+    @property
+    def topic(self) -> str:
+        # The engine expands a per-device "topic"; for HTTP that is the path.
+        return self.path
 
 
 @dataclass(frozen=True)
 class Transport:
     mqtt: MqttSpec | None = None
+    http: HttpSpec | None = None
+
+    @property
+    def topic(self) -> str:
+        """The per-device address pattern: MQTT topic or HTTP path."""
+        if self.mqtt is not None:
+            return self.mqtt.topic
+        return self.http.path if self.http is not None else ""
 
 
 @dataclass(frozen=True)
 class Field:
     generator: str
     params: Any
+
+
+@dataclass(frozen=True)
+class Timing:
+    arrival: str = "fixed"  # fixed | poisson
+    burst: tuple[int, int] | None = None  # (messages, every ms)
+    ramp_up_ms: int | None = None  # None: first sends spread over one interval
+    windows: tuple[Cron, ...] = ()
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +228,12 @@ class Template:
     jitter_ms: int
     id_pattern: str
     payload: dict[str, Field]
+    timing: Timing = field(default_factory=Timing)
+    credentials: tuple[str, str | None] | None = None  # patterns
+    statuses: StatusModel | None = None
+    faults: Faults = field(default_factory=Faults)
+    commands: Commands | None = None
+    verify_qos: int | None = None  # None: verification off
 
     def to_dict(self) -> dict[str, Any]:
         """The document as the user wrote it (what the appliance stores and sends)."""
@@ -166,7 +263,7 @@ _REWRITES = [
     (re.compile(r"^Expected `(\w+)` > (\S+)$"), r"must be > \2"),
     (re.compile(r"^Expected `(.+)`, got `(\w+)`$"), r"expected \1, got \2"),
     (re.compile(r"^Object missing required field `(\w+)`$"), r"missing required field '\1'"),
-    (re.compile(r"^Object contains unknown field `(\w+)`$"), r"unknown field '\1'"),
+    (re.compile(r"^Object contains unknown field `(.*)`$", re.S), r"unknown field '\1'"),
     (re.compile(r"^Invalid enum value (.+)$"), r"must be one of the allowed values, got \1"),
 ]
 
@@ -190,7 +287,8 @@ def _split_msgspec(err: msgspec.ValidationError) -> tuple[str, str]:
         if pattern.match(text):
             text = pattern.sub(repl, text)
             break
-    return sub, text.replace("`", "")
+    # Keys come from users: a newline in one must not break the one-line error.
+    return sub, text.replace("`", "").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def convert(raw: Any, typ: Any, path: str) -> Any:
@@ -238,6 +336,7 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
     _check_pattern(doc.topic, f"{path}.topic")
     if not doc.topic or "#" in doc.topic or "+" in doc.topic:
         raise ScenarioError(f"{path}.topic", "must be a topic name without wildcards")
+    _check_tls_files(doc, tls, path)
     return MqttSpec(
         host=host,
         port=port or 1883,
@@ -250,10 +349,85 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
         username=doc.username,
         password=doc.password,
         keepalive=doc.keepalive,
+        ca=doc.ca,
+        cert=doc.cert,
+        key=doc.key,
+        insecure=doc.insecure,
     )
 
 
-def _field(raw: Any, path: str) -> Field:
+def _check_tls_files(doc: Any, tls: bool, path: str) -> None:
+    """ca/cert/key must be readable files, and only make sense over TLS."""
+    scheme = "mqtts://" if isinstance(doc, _MqttDoc) else "https://"
+    for name in ("ca", "cert", "key", "insecure"):
+        value = getattr(doc, name, None)
+        if not value:
+            continue
+        if not tls:
+            raise ScenarioError(f"{path}.{name}", f"only with TLS (url: {scheme}...)")
+        if name != "insecure" and not Path(value).is_file():
+            raise ScenarioError(f"{path}.{name}", f"file not found: {value}")
+    if getattr(doc, "key", None) and not getattr(doc, "cert", None):
+        raise ScenarioError(f"{path}.key", "needs cert (the client certificate)")
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_RESERVED_HEADERS = {"content-length", "transfer-encoding", "connection"}
+
+
+def _http_spec(doc: _HttpDoc, path: str) -> HttpSpec:
+    parts = urlsplit(doc.url)
+    if parts.scheme not in ("http", "https"):
+        raise ScenarioError(f"{path}.url", f"scheme must be http:// or https://, got {doc.url!r}")
+    tls = parts.scheme == "https"
+    if not parts.hostname:
+        raise ScenarioError(f"{path}.url", "missing host (url: http://HOST:PORT/PATH)")
+    try:
+        port = parts.port or (443 if tls else 80)
+    except ValueError:
+        raise ScenarioError(f"{path}.url", f"bad port in {doc.url!r}") from None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if any(c in target for c in " \r\n"):
+        raise ScenarioError(f"{path}.url", "path must not contain spaces or line breaks")
+    _check_pattern(target, f"{path}.url")
+    for name, value in doc.headers.items():
+        where = f"{path}.headers.{name}"
+        if not _HEADER_NAME.match(name):
+            raise ScenarioError(where, "not a valid header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ScenarioError(where, "set by the agent (keep-alive, Content-Length)")
+        if "\r" in value or "\n" in value:
+            raise ScenarioError(where, "must not contain line breaks")
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+            value.format(device_id="d")
+        except (ValueError, IndexError, KeyError):
+            fields = {"?"}
+        if fields - {"device_id"}:
+            raise ScenarioError(where, "the only placeholder allowed here is {device_id}")
+    try:
+        timeout_ms = parse_duration_ms(doc.timeout)
+    except ValueError as e:
+        raise ScenarioError(f"{path}.timeout", str(e)) from None
+    if timeout_ms < 1:
+        raise ScenarioError(f"{path}.timeout", "must be at least 1ms")
+    _check_tls_files(doc, tls, path)
+    return HttpSpec(
+        host=parts.hostname,
+        port=port,
+        tls=tls,
+        path=target,
+        method=doc.method,
+        headers=dict(doc.headers),
+        connections=doc.connections,
+        timeout_ms=timeout_ms,
+        ca=doc.ca,
+        insecure=doc.insecure,
+    )
+
+
+def parse_field(raw: Any, path: str) -> Field:
+    """One payload field: ``{generator: params}``, or a bare value (a constant)."""
     if not isinstance(raw, dict):
         # Scalars and lists are constants: `fw: "1.4.2"` is `fw: {const: "1.4.2"}`.
         return Field("const", check_generator_params("const", raw, path))
@@ -278,9 +452,10 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
     if (t.mqtt is None) == (t.http is None):
         raise ScenarioError(f"{path}.transport", "must have exactly one of mqtt or http")
     if t.http is not None:
-        raise ScenarioError(f"{path}.transport.http", "not supported by this version yet")
-    assert t.mqtt is not None
-    mqtt = _mqtt_spec(t.mqtt, f"{path}.transport.mqtt")
+        transport = Transport(http=_http_spec(t.http, f"{path}.transport.http"))
+    else:
+        assert t.mqtt is not None
+        transport = Transport(mqtt=_mqtt_spec(t.mqtt, f"{path}.transport.mqtt"))
     try:
         interval_ms = parse_duration_ms(doc.interval)
     except ValueError as e:
@@ -296,22 +471,142 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
     _check_pattern(doc.id, f"{path}.id")
     if not doc.payload:
         raise ScenarioError(f"{path}.payload", "must have at least one field")
-    payload = {k: _field(v, f"{path}.payload.{k}") for k, v in doc.payload.items()}
+    payload = {k: parse_field(v, f"{path}.payload.{k}") for k, v in doc.payload.items()}
+    _check_schema(doc.schema, f"{path}.schema")
+    if t.mqtt is not None and t.mqtt.will is not None and transport.mqtt is not None:
+        transport = Transport(mqtt=replace(transport.mqtt, will=_will(t.mqtt.will, path)))
+    credentials = None
+    if doc.credentials is not None:
+        cpath = f"{path}.credentials"
+        _check_pattern(doc.credentials.username, f"{cpath}.username")
+        if doc.credentials.password is not None:
+            _check_pattern(doc.credentials.password, f"{cpath}.password")
+        credentials = (doc.credentials.username, doc.credentials.password)
+    statuses = parse_statuses(
+        doc.statuses,
+        doc.initial,
+        doc.transitions,
+        path=path,
+        payload=payload,
+        parse_field=parse_field,
+        parse_interval=_interval,
+        check_topic=_check_topic,
+    )
+    bounded = {k for k, f in payload.items() if bounds(f) is not None}
+    faults = parse_faults(doc.faults, f"{path}.faults", payload, bounded)
+    commands = parse_commands(
+        doc.commands, f"{path}.commands", _check_topic, [s.name for s in statuses.statuses]
+    )
+    verify_qos = None
+    if doc.verify is not False:
+        verify_qos = 1 if doc.verify is True else doc.verify.qos  # type: ignore[union-attr]
+    if transport.mqtt is None:
+        # These need a broker connection per device (or a subscriber): MQTT only.
+        for key, used in (
+            ("commands", commands is not None),
+            ("verify", verify_qos is not None),
+            ("faults.tcp_drop", faults.tcp_drop is not None),
+            ("faults.reconnect_storm", faults.reconnect_storm is not None),
+            ("transitions", any(tr.topic for tr in statuses.transitions)),
+        ):
+            if used:
+                raise ScenarioError(f"{path}.{key}", "needs an mqtt transport")
     return Template(
         name=name,
         raw=raw,
-        transport=Transport(mqtt=mqtt),
+        transport=transport,
         interval_ms=interval_ms,
         jitter_ms=jitter_ms,
         id_pattern=doc.id,
         payload=payload,
+        timing=_timing(doc, path, interval_ms),
+        credentials=credentials,
+        statuses=statuses,
+        faults=faults,
+        commands=commands,
+        verify_qos=verify_qos,
     )
 
 
-def parse_scenario(raw: Any) -> Scenario:
+_field = parse_field  # the name the first version used
+
+
+def _check_schema(value: Any, path: str) -> None:
+    if isinstance(value, bool) or value not in SCHEMA_VERSIONS:
+        known = ", ".join(map(str, SCHEMA_VERSIONS))
+        raise ScenarioError(
+            path, f"unsupported schema version {value!r} (this agent knows {known})"
+        )
+
+
+def _interval(value: Any, path: str) -> int:
+    try:
+        ms = parse_duration_ms(value)
+    except ValueError as e:
+        raise ScenarioError(path, str(e)) from None
+    if ms < 1:
+        raise ScenarioError(path, "must be at least 1ms")
+    return ms
+
+
+def _check_topic(topic: str, path: str) -> None:
+    _check_pattern(topic, path)
+    if not topic or "#" in topic or "+" in topic:
+        raise ScenarioError(path, "must be a topic name without wildcards")
+
+
+def _will(doc: _WillDoc, path: str) -> tuple[str, str, int, bool]:
+    wpath = f"{path}.transport.mqtt.will"
+    _check_topic(doc.topic, f"{wpath}.topic")
+    if isinstance(doc.payload, str):
+        payload = doc.payload
+        _check_pattern(payload, f"{wpath}.payload")
+    else:
+        # A JSON will is sent as is; braces in it are not placeholders.
+        payload = orjson.dumps(doc.payload).decode().replace("{", "{{").replace("}", "}}")
+    return (doc.topic, payload, doc.qos, doc.retain)
+
+
+def _timing(doc: _TemplateDoc, path: str, interval_ms: int) -> Timing:
+    burst = None
+    if doc.burst is not None:
+        if not 1 <= doc.burst.count <= 1000:
+            raise ScenarioError(f"{path}.burst.count", "must be between 1 and 1000")
+        burst = (doc.burst.count, _interval(doc.burst.every, f"{path}.burst.every"))
+    ramp = None
+    if doc.ramp_up is not None:
+        try:
+            ramp = parse_duration_ms(doc.ramp_up)
+        except ValueError as e:
+            raise ScenarioError(f"{path}.ramp_up", str(e)) from None
+    if doc.timezone is not None:
+        try:
+            zone(doc.timezone)
+        except (KeyError, ValueError):
+            raise ScenarioError(
+                f"{path}.timezone", f"unknown time zone {doc.timezone!r} (IANA, e.g. Asia/Tokyo)"
+            ) from None
+    windows: list[Cron] = []
+    for i, text in enumerate(doc.windows or []):
+        try:
+            windows.append(Cron.parse(text))
+        except CronError as e:
+            raise ScenarioError(f"{path}.windows[{i}]", str(e)) from None
+    if doc.windows is not None and not windows:
+        raise ScenarioError(f"{path}.windows", "must list at least one cron expression")
+    if doc.arrival == "poisson" and doc.jitter:
+        raise ScenarioError(f"{path}.jitter", "Poisson arrivals are random already; drop jitter")
+    return Timing(doc.arrival, burst, ramp, tuple(windows), doc.timezone)
+
+
+def parse_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
+    """Validate a whole scenario. ``base_dir`` (the scenario file's folder) allows
+    ``replay: {file: ...}``: the rows are read and put inline into the templates,
+    so the appliance stores them and agents receive them."""
     if not isinstance(raw, dict):
         raise ScenarioError("scenario", "must be a mapping with templates and groups")
     doc = convert(raw, _ScenarioDoc, "")
+    _check_schema(doc.schema, "schema")
     if not doc.templates:
         raise ScenarioError("templates", "must define at least one template")
     if not doc.groups:
@@ -320,6 +615,8 @@ def parse_scenario(raw: Any) -> Scenario:
     for name, body in doc.templates.items():
         if not _NAME.match(name):
             raise ScenarioError(f"templates.{name}", "name must be letters, digits, _ . -")
+        if base_dir is not None:
+            body = _inline_files(body, base_dir, f"templates.{name}")
         templates[name] = parse_template(name, body)
     groups: list[Group] = []
     seen: set[str] = set()
@@ -357,7 +654,31 @@ def load_scenario(path: Path | str) -> Scenario:
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         problem = getattr(e, "problem", None) or "syntax error"
         raise ScenarioError(str(p), f"invalid YAML{at}: {problem}") from None
-    return parse_scenario(raw)
+    return parse_scenario(raw, base_dir=p.parent)
+
+
+def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
+    """A copy of ``node`` with every ``replay: {file: F}`` replaced by ``rows``."""
+    if isinstance(node, list):
+        return [_inline_files(v, base_dir, f"{path}[{i}]") for i, v in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    out: dict[Any, Any] = {}
+    for k, v in node.items():
+        if k == "const":
+            out[k] = v  # a constant is data, never a generator
+        elif k == "replay" and isinstance(v, dict) and isinstance(v.get("file"), str):
+            rpath = f"{path}.replay"
+            if "rows" in v:
+                raise ScenarioError(f"{rpath}.rows", "give either file or rows, not both")
+            try:
+                rows = read_replay_file(base_dir / v["file"])
+            except ValueError as e:
+                raise ScenarioError(f"{rpath}.file", str(e)) from None
+            out[k] = {**{kk: vv for kk, vv in v.items() if kk != "file"}, "rows": rows}
+        else:
+            out[k] = _inline_files(v, base_dir, f"{path}.{k}")
+    return out
 
 
 # -- per-device expansion --------------------------------------------------------

@@ -114,8 +114,31 @@ class Histogram(msgspec.Struct, kw_only=True):
         return round(self.max_us / 1000, 3)
 
 
+class VerifyReport(msgspec.Struct, kw_only=True):
+    """What a group's built-in subscriber saw of the mocks' own traffic."""
+
+    received: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    malformed: int = 0
+    latency: Histogram = msgspec.field(default_factory=Histogram)  # end to end, µs
+
+    def merge(self, other: VerifyReport) -> None:
+        self.received += other.received
+        self.lost += other.lost
+        self.duplicates += other.duplicates
+        self.reordered += other.reordered
+        self.malformed += other.malformed
+        self.latency.merge(other.latency)
+
+
 class GroupReport(msgspec.Struct, kw_only=True):
-    """Cumulative figures of one (group, run) on one agent."""
+    """Cumulative figures of one (group, run) on one agent.
+
+    Fields after ``last_error`` were added later; their defaults let older peers
+    decode newer reports and vice versa.
+    """
 
     group_id: int
     run_id: int
@@ -126,6 +149,31 @@ class GroupReport(msgspec.Struct, kw_only=True):
     state: Literal["starting", "running", "stopped"] = "running"
     reason: str = ""  # why it stopped, e.g. "lease expired"
     last_error: str = ""
+    faults: dict[str, int] = {}  # injected so far, by fault name
+    statuses: dict[str, int] = {}  # devices in each status now
+    transitions: int = 0
+    commands: int = 0  # command messages received
+    replies: int = 0  # replies sent (ok and error)
+    reconnects: int = 0
+    skipped: int = 0  # sends not made: silent, dropped or outside a window
+    verify: VerifyReport | None = None
+
+    def merge_behaviour(self, other: GroupReport) -> None:
+        """Add ``other``'s fault, status, command and verification figures (those
+        after ``last_error``) to this report, e.g. to total several device ranges."""
+        for name, n in other.faults.items():
+            self.faults[name] = self.faults.get(name, 0) + n
+        for name, n in other.statuses.items():
+            self.statuses[name] = self.statuses.get(name, 0) + n
+        self.transitions += other.transitions
+        self.commands += other.commands
+        self.replies += other.replies
+        self.reconnects += other.reconnects
+        self.skipped += other.skipped
+        if other.verify is not None:
+            if self.verify is None:
+                self.verify = VerifyReport()
+            self.verify.merge(other.verify)
 
 
 class Reported(msgspec.Struct, kw_only=True):

@@ -25,12 +25,19 @@ class SenderOptions:
     on_message: OnMessage | None = None
     # Last will per slot: (topic, payload, qos, retain); None = no will.
     wills: list[tuple[str, bytes, int, bool] | None] = field(default_factory=list)
+    # Per-device credentials by slot: (username, password or None); empty list or
+    # None entry = the transport's own username/password (template `credentials`).
+    credentials: list[tuple[str, str | None] | None] = field(default_factory=list)
 
 
 class Sender(Protocol):
     """Delivers payloads for a fixed list of devices (slot = position in that list)."""
 
     last_error: str
+    # Failures found after send() accepted a message (HTTP status >= 400 or a
+    # failed request, QoS 0 messages lost with their connection); cumulative.
+    # The engine adds them to its own count of refused sends.
+    errors: int
 
     async def open(self) -> None:
         """Start connecting; returns once every device has had its first try."""
@@ -61,6 +68,10 @@ def open_sender(
         from agent.transports.mqtt import MqttSender
 
         return MqttSender(transport.mqtt, device_ids, options)
+    if getattr(transport, "http", None) is not None:
+        from agent.transports.http import HttpSender
+
+        return HttpSender(transport.http, device_ids, options)
     from agent.errors import AgentError
 
-    raise AgentError("http transport is not supported by this agent version yet")
+    raise AgentError("template has no transport this agent supports")

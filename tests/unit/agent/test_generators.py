@@ -7,9 +7,11 @@ import statistics
 import uuid
 
 import orjson
+import pytest
 
+from agent.errors import ScenarioError
 from agent.generators import compile_payload
-from agent.template import device_id, parse_template
+from agent.template import device_id, load_scenario, parse_template
 
 NOW = 1_800_000_000.0
 
@@ -128,3 +130,123 @@ def test_fields_keep_template_order_on_the_wire() -> None:
     t = template({"z": 1, "a": 2, "m": 3})
     p = compile_payload(t, group="g", index=0, device_id="d", seed=1)
     assert p.encode(NOW) == b'{"z":1,"a":2,"m":3}'
+
+
+def test_device_const_is_fixed_per_device_and_seeded() -> None:
+    spec = {
+        "model": {"device_const": {"values": ["a", "b", "c"], "weights": [1, 1, 2]}},
+        "cal": {"device_const": {"min": 0.5, "max": 1.5}},
+        "slot": {"device_const": {"min": 1, "max": 4}},
+    }
+    devices = [stream(spec, 5, index=i) for i in range(400)]
+    for rows in devices:
+        assert len({orjson.dumps(r) for r in rows}) == 1  # constant within a device
+    firsts = [rows[0] for rows in devices]
+    assert abs(col(firsts, "model").count("c") / 400 - 0.5) < 0.08
+    assert all(0.5 <= c <= 1.5 for c in col(firsts, "cal"))
+    assert set(col(firsts, "slot")) == {1, 2, 3, 4}
+    assert stream(spec, 1, index=3) == stream(spec, 1, index=3)
+
+
+def test_route_walks_the_polyline_at_its_speed() -> None:
+    # Two points ~1.11 km apart on a meridian; 36 km/h = 10 m/s.
+    spec = {
+        "pos": {
+            "route": {
+                "points": [[35.0, 139.0, 10.0], [35.01, 139.0, 20.0]],
+                "speed_kmh": 36,
+                "start": "first",
+                "loop": False,
+            }
+        }
+    }
+    rows = [r["pos"] for r in stream(spec, 200)]
+    assert rows[0] == {
+        "lat": 35.0,
+        "lon": 139.0,
+        "elevation": 10.0,
+        "speed_kmh": 36.0,
+        "heading": 0.0,
+    }
+    step = rows[1]["lat"] - rows[0]["lat"]
+    assert step * 111_195 == pytest.approx(10.0, rel=0.01)  # metres per second
+    assert rows[55]["elevation"] == pytest.approx(15.0, abs=0.1)  # halfway up
+    assert rows[-1]["lat"] == 35.01 and rows[-1]["speed_kmh"] == 0.0  # stopped at the end
+
+
+def test_route_loops_and_devices_start_at_different_places() -> None:
+    spec = {"pos": {"route": {"points": [[0, 0], [0, 0.01], [0.01, 0.01]], "speed_kmh": 100}}}
+    a, b = stream(spec, 300, index=0), stream(spec, 300, index=1)
+    assert a[0]["pos"] != b[0]["pos"]
+    lats = [r["pos"]["lat"] for r in a]
+    lons = [r["pos"]["lon"] for r in a]
+    assert all(0 <= x <= 0.01 for x in lats + lons)
+    assert max(lats) > 0.009 and min(lats) < 0.001  # went all the way round
+
+
+def test_bulk_and_object_build_arrays_of_samples() -> None:
+    spec = {
+        "samples": {
+            "bulk": {
+                "count": 4,
+                "spacing": "250ms",
+                "of": {"object": {"t": {"timestamp": {}}, "v": {"counter": {}}}},
+            }
+        }
+    }
+    rows = stream(spec, 2)
+    assert rows[0]["samples"] == [
+        {"t": 1_799_999_999_250, "v": 0},
+        {"t": 1_799_999_999_500, "v": 1},
+        {"t": 1_799_999_999_750, "v": 2},
+        {"t": 1_800_000_000_000, "v": 3},
+    ]
+    assert rows[1]["samples"][0]["v"] == 4
+
+
+def test_replay_rows_in_order_by_time_and_looping(tmp_path) -> None:
+    (tmp_path / "d.csv").write_text("t,temp,label\n0,20.5,a\n2,21,b\n4,,c\n")
+    (tmp_path / "d.jsonl").write_text('{"v": 1}\n\n{"v": 2}\n')
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        """
+templates:
+  t:
+    transport: {mqtt: {url: "mqtt://127.0.0.1:1", topic: "x"}}
+    payload:
+      row: {replay: {file: d.csv, time_field: t, speed: 2}}
+      temp: {replay: {file: d.csv, field: temp, loop: false}}
+      v: {replay: {file: d.jsonl}}
+groups: [{name: g, template: t, count: 1}]
+"""
+    )
+    t = load_scenario(scenario).templates["t"]
+    # The rows travel inline (what the appliance stores and agents receive).
+    assert t.to_dict()["payload"]["v"] == {"replay": {"rows": [{"v": 1}, {"v": 2}]}}
+    p = compile_payload(t, group="g", index=0, device_id="d", seed=1)
+    rows = [p.next(NOW + i) for i in range(5)]
+    # speed 2: a row every second of replay time; the file spans 4 s, then loops.
+    assert [r["row"]["label"] for r in rows] == ["a", "b", "a", "b", "a"]
+    assert col(rows, "temp") == [20.5, 21, None, None, None]
+    assert [r["v"]["v"] for r in rows] == [1, 2, 1, 2, 1]
+
+
+def test_replay_file_errors_name_the_path(tmp_path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        """
+templates:
+  t:
+    transport: {mqtt: {url: "mqtt://127.0.0.1:1", topic: "x"}}
+    payload:
+      row: {replay: {file: missing.csv}}
+groups: [{name: g, template: t, count: 1}]
+"""
+    )
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(scenario)
+    assert e.value.path == "templates.t.payload.row.replay.file"
+    assert "cannot read" in e.value.message
+    # Outside a scenario file (the API, an agent) a file is never read.
+    with pytest.raises(ScenarioError, match=r"payload\.r\.replay\.file: is only read"):
+        template({"r": {"replay": {"file": "/etc/passwd"}}})
