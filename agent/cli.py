@@ -53,10 +53,28 @@ def main(verbose: bool) -> None:
     show_default=True,
     help="How many mocks this board offers.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing enrollment (its usage journal is kept aside, renamed).",
+)
 @data_dir_option
-def enroll(url: str, token: str, capacity: int, data_dir: Path | None) -> None:
-    """Enroll this board with the appliance at URL using a one-time TOKEN."""
+def enroll(url: str, token: str, capacity: int, force: bool, data_dir: Path | None) -> None:
+    """Enroll this board with the appliance at URL using a one-time TOKEN.
+
+    The appliance answers with this agent's id and its own MQTT credentials; they
+    are stored in DATA_DIR/agent.json, readable by this user only (0600).
+    """
     data_dir = data_dir or default_data_dir()
+    try:
+        old = AgentConfig.load(data_dir)
+    except AgentError:
+        old = None
+    if old is not None and not force:
+        fail(
+            f"--data-dir: {data_dir} is already enrolled as agent {old.agent_id}; "
+            "pass --force to replace it"
+        )
     body = json.dumps(
         {
             "token": token,
@@ -81,28 +99,83 @@ def enroll(url: str, token: str, capacity: int, data_dir: Path | None) -> None:
         fail(f"enrollment refused ({e.code}): {detail}")
     except (urllib.error.URLError, OSError) as e:
         fail(f"cannot reach the appliance at {url}: {getattr(e, 'reason', e)}")
-    cfg = AgentConfig(
-        agent_id=answer["agent_id"],
-        mqtt_url=answer["mqtt_url"],
-        username=answer.get("username", ""),
-        password=answer.get("password", ""),
-        appliance_url=url,
-        capacity=capacity,
-    )
+    try:
+        cfg = AgentConfig(
+            agent_id=str(answer["agent_id"]),
+            mqtt_url=str(answer["mqtt_url"]),
+            username=str(answer["username"]),
+            password=str(answer["password"]),
+            appliance_url=url,
+            capacity=capacity,
+        )
+    except (KeyError, TypeError) as e:
+        fail(f"the appliance at {url} answered without {e} (is it a mockmock appliance?)")
+    if old is not None:
+        # Its unacknowledged usage belongs to the old identity; never resend it as ours.
+        journal = data_dir / "usage-journal.sqlite3"
+        if journal.exists():
+            journal.rename(data_dir / f"usage-journal.{old.agent_id}.sqlite3")
+            for suffix in ("-wal", "-shm"):
+                side = data_dir / f"usage-journal.sqlite3{suffix}"
+                if side.exists():
+                    side.rename(data_dir / f"usage-journal.{old.agent_id}.sqlite3{suffix}")
     path = cfg.save(data_dir)
     click.echo(f"enrolled as agent {cfg.agent_id}; credentials in {path} (mode 0600)")
 
 
 @main.command()
 @data_dir_option
-def run(data_dir: Path | None) -> None:
+@click.option(
+    "--usage-interval",
+    type=click.FloatRange(min=0.05, max=60),
+    default=1.0,
+    show_default=True,
+    help="Seconds between usage records (each is journaled, then sent).",
+)
+def run(data_dir: Path | None, usage_interval: float) -> None:
     """Run the agent until interrupted."""
     try:
-        run_agent(data_dir or default_data_dir())
+        run_agent(data_dir or default_data_dir(), usage_interval=usage_interval)
     except AgentError as e:
         fail(str(e))
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--duration", default="10s", show_default=True, help="How long to send: 10s, 2m.")
+@click.option(
+    "--devices",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run this many devices in all, spread over the groups like their counts.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(scenario: Path, duration: str, devices: int | None, as_json: bool) -> None:
+    """Run SCENARIO's groups in this process (no appliance) and measure them."""
+    import asyncio
+
+    from agent.bench import format_table, load, run_bench
+    from agent.template import parse_duration_ms
+
+    try:
+        duration_s = parse_duration_ms(duration) / 1000
+    except ValueError as e:
+        fail(f"--duration: {e}")
+    if duration_s <= 0:
+        fail("--duration: must be > 0")
+    try:
+        parsed = load(str(scenario), devices)
+        progress = None if as_json else lambda m: click.echo(m, err=True)
+        result = asyncio.run(run_bench(parsed, duration_s, progress=progress))
+    except AgentError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    click.echo(json.dumps(result) if as_json else format_table(result))
+    if result["sent"] == 0:
+        sys.exit(1)  # nothing got out: the target is down or refuses every device
 
 
 if __name__ == "__main__":

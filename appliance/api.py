@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
 
 from appliance import auth
+from appliance.audit.http import CALLER_KEY
 
 T = TypeVar("T")
 
@@ -20,4 +24,41 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 async def caller(request: Request[Any, Any, State]) -> auth.Caller:
+    found = request.scope.get(CALLER_KEY)  # type: ignore[misc]
+    if isinstance(found, auth.Caller):
+        return found
     return await call(auth.authenticate, request.headers.get("authorization"))
+
+
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
+"""A row id in a path or query: out-of-range numbers are a 400, never a database error."""
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/agents/enroll"})
+"""Answer without a token; every other route needs one (``opt={"public": True}`` adds more)."""
+
+
+def is_public(path: str, handler: BaseRouteHandler) -> bool:
+    return bool(handler.opt.get("public")) or path in PUBLIC_PATHS or path.startswith("/schema")
+
+
+def required_role(method: str, handler: BaseRouteHandler) -> str:
+    """``opt={"role": ...}`` on the handler, else viewer to read and operator to change."""
+    role = handler.opt.get("role")
+    if role:
+        return str(role)
+    return "viewer" if method in SAFE_METHODS else "operator"
+
+
+async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app-wide guard: authenticate, then check the role, before the body is even read."""
+    path = connection.scope["path"]
+    method = connection.scope.get("method", "GET")
+    if method == "OPTIONS" or is_public(path, handler):  # OPTIONS: CORS preflights carry no token
+        return
+    who = await call(auth.authenticate, connection.headers.get("authorization"))
+    who.require(required_role(method, handler))
+    if handler.opt.get("superuser"):
+        who.require_superuser()
+    connection.scope[CALLER_KEY] = who  # type: ignore[literal-required]

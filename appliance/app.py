@@ -13,15 +13,26 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from appliance import __version__, db
-from appliance.api import caller
+from appliance.accounts import routes as account_routes
+from appliance.api import caller, guard
+from appliance.audit import http as audit_http
+from appliance.audit import routes as audit_routes
 from appliance.bus import Bus
 from appliance.config import Settings
+from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
+from appliance.observability import routes as observability_routes
 from appliance.orgs import routes as org_routes
 
 log = logging.getLogger(__name__)
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # A bug, not a user mistake: keep the traceback in the log, not in the answer.
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return Response({"detail": "internal error; see the appliance log"}, status_code=500)
 
 
 def _error(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[dict[str, Any]]:
@@ -48,14 +59,15 @@ def _local_agent_config(settings: Settings) -> Any:
     try:
         cfg = AgentConfig.load(agent_dir)
         if fleet.agent_by_id(cfg.agent_id) is not None:
-            cfg.mqtt_url = settings.bus_url
+            cfg.mqtt_url = fleet.public_mqtt_url(settings.bus_url)
             return cfg
     except AgentError:
         pass
+    # The same path as a board: a one-time token traded for an id and bus credentials.
     enrolled = fleet.local_agent(org.id, capacity=20_000, mqtt_url=settings.bus_url)
     cfg = AgentConfig(
         agent_id=enrolled.agent_id,
-        mqtt_url=settings.bus_url,
+        mqtt_url=enrolled.mqtt_url,
         username=enrolled.username,
         password=enrolled.password,
         capacity=20_000,
@@ -70,13 +82,18 @@ def create_app(settings: Settings) -> Litestar:
         from appliance import scheduler as scheduling
 
         await asyncio.to_thread(prepare_database, settings)
+        bus: Bus = app.state.bus
+        await asyncio.to_thread(bus.use_own_credentials, settings.data_dir)
         broker = None
         if settings.embedded_broker and not settings.mqtt_url:
             from appliance.broker import EmbeddedBroker
+            from appliance.fleet.credentials import identify
 
-            broker = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
+            async def verify(username: str, password: str) -> Any:
+                return await asyncio.to_thread(identify, username, password)
+
+            broker = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port, verify)
             await broker.start()
-        bus: Bus = app.state.bus
         bus.start()
         sched = scheduling.build(settings, bus)
         sched.start()
@@ -102,9 +119,21 @@ def create_app(settings: Settings) -> Litestar:
             db.database.close()
 
     app = Litestar(
-        route_handlers=[*org_routes.ROUTES, *fleet_routes.ROUTES, *group_routes.ROUTES],
+        route_handlers=[
+            *org_routes.ROUTES,
+            *fleet_routes.ROUTES,
+            *group_routes.ROUTES,
+            *account_routes.ROUTES,
+            *entitlement_routes.ROUTES,
+            *audit_routes.ROUTES,
+            *observability_routes.ROUTES,
+        ],
         dependencies={"caller": Provide(caller)},
-        exception_handlers={ApplianceError: _error},
+        # Every route needs a token and a role unless it says otherwise (appliance.api).
+        guards=[guard],
+        # Every successful mutation is appended to the audit log.
+        before_send=[audit_http.before_send],
+        exception_handlers={ApplianceError: _error, 500: _internal},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="mockmock appliance", version=__version__, path="/schema"

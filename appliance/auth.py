@@ -6,6 +6,7 @@ them); a plain digest keeps lookup a single indexed query.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -36,10 +37,21 @@ class Caller:
     org_id: int
     role: str
     token_id: int
+    user_id: int | None = None
+    user_name: str = ""
+    superuser: bool = False  # may list and create orgs (the appliance's own admin)
 
     def require(self, role: str) -> None:
         if ROLES.index(self.role) < ROLES.index(role):
             raise Forbidden(f"this needs the {role} role; your token has {self.role}")
+
+    def require_superuser(self) -> None:
+        if not self.superuser:
+            raise Forbidden("this needs an appliance superuser (the admin of `mockmock up`)")
+
+
+LAST_USED_EVERY = dt.timedelta(seconds=60)
+"""last_used_at is written at most this often per token: no write per request."""
 
 
 def authenticate(header: str | None) -> Caller:
@@ -53,14 +65,34 @@ def authenticate(header: str | None) -> Caller:
     )
     if row is None:
         raise Unauthorized("unknown or revoked token")
-    return Caller(org_id=row.org_id, role=row.role, token_id=row.id)
+    role, user_name, superuser = row.role, "", False
+    if row.user_id is not None:
+        from appliance.accounts.models import User
+
+        user = User.get_or_none(User.id == row.user_id)
+        if user is None:
+            raise Unauthorized("this token's user was deleted")
+        # A user demoted after the token was made gets the lower of the two.
+        role = min(role, user.role, key=ROLES.index)
+        user_name, superuser = user.name, user.superuser
+    now = models.utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
+        models.ApiToken.update(last_used_at=now).where(models.ApiToken.id == row.id).execute()
+    return Caller(
+        org_id=row.org_id,
+        role=role,
+        token_id=row.id,
+        user_id=row.user_id,
+        user_name=user_name,
+        superuser=superuser,
+    )
 
 
-def create_token(org: models.Org, name: str, role: str) -> str:
+def create_token(org: models.Org, name: str, role: str, user_id: int | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     token = new_secret("mm")
-    models.ApiToken.create(org=org, name=name, role=role, token_hash=digest(token))
+    models.ApiToken.create(org=org, name=name, role=role, token_hash=digest(token), user_id=user_id)
     return token
 
 

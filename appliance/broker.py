@@ -8,10 +8,17 @@ told otherwise.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.contexts import Action, BaseContext
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
 
 from appliance.errors import ApplianceError
+from appliance.fleet import acl
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +26,118 @@ for noisy in ("amqtt", "transitions"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+Verifier = Callable[[str, str], Awaitable[acl.Identity | None]]
+"""(username, password) -> the identity, or None when the credentials are wrong."""
+
+
+class BusAccessPlugin(BaseAuthPlugin, BaseTopicPlugin):
+    """Authentication against the hashed bus credentials, and the topic ACL of ``acl``.
+
+    A client without a username is anonymous (the demo's mock traffic); a client with
+    one must prove it, and is then held to its own topics. A will (LWT) is a publish
+    too: a connection whose will topic it could not publish to is refused.
+    """
+
+    @dataclass
+    class Config:
+        verify: Any = None
+        """A :data:`Verifier`; without one only anonymous clients get in."""
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self._verify: Verifier | None = self.config.verify
+        # username -> identity, filled at authentication (which always comes first)
+        self._identities: dict[str, acl.Identity] = {}
+
+    def _identity(self, session: Session | None) -> tuple[bool, acl.Identity | None]:
+        """(known, identity): unknown sessions with a username get no access at all."""
+        if session is None or not session.username:
+            return True, None
+        found = self._identities.get(session.username)
+        return found is not None, found
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        identity: acl.Identity | None = None
+        if session.username:
+            password = session.password or ""
+            if isinstance(password, (bytes, bytearray)):
+                password = password.decode(errors="replace")
+            if self._verify is not None:
+                identity = await self._verify(session.username, password)
+            if identity is None:
+                log.warning("bus: refused %r (unknown user or wrong password)", session.username)
+                return False
+            self._identities[session.username] = identity
+        else:
+            session.is_anonymous = True
+        will = session.will_topic if session.will_flag else None
+        if will and not acl.may_publish(identity, will):
+            log.warning("bus: refused a will on %r from %r", will, session.username)
+            return False
+        return True
+
+    async def topic_filtering(
+        self,
+        *,
+        session: Session | None = None,
+        topic: str | None = None,
+        action: Action | None = None,
+    ) -> bool | None:
+        if not topic:
+            return False
+        known, identity = self._identity(session)
+        if not known:
+            return False
+        if action == Action.SUBSCRIBE:
+            return acl.may_subscribe(identity, topic)
+        if action == Action.PUBLISH:
+            return acl.may_publish(identity, topic)
+        return acl.may_receive(identity, topic)
+
+
+class _Broker(Broker):
+    """amqtt's broker with its retained-message delivery held to the ACL.
+
+    amqtt 0.12 hands retained messages to a subscriber without the RECEIVE check
+    it applies to live messages, and on every connect it replays the retained
+    messages of *every* session's filters to the new client (so a subscriber to
+    ``lab/#`` got ``mm/v1/agents/<id>/presence``). Here a client gets retained
+    messages only for its own subscription and only those it may receive.
+    Overrides a private method of the pinned amqtt version.
+    """
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter, qos = subscription
+        granted = [
+            q
+            for s, q in self._subscriptions.get(topic_filter, ())
+            if s.client_id == session.client_id
+        ]
+        if not granted:
+            return
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        qos = granted[0]
+        for topic, retained in list(self._retained_messages.items()):
+            if not self._matches(topic, topic_filter):
+                continue
+            if not await self._topic_filtering(session, topic, Action.RECEIVE):
+                continue
+            await handler.mqtt_publish(
+                retained.topic, retained.data, min(qos, retained.qos or qos), retain=True
+            )
+
+
 class EmbeddedBroker:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, verify: Verifier | None = None) -> None:
         self.host, self.port = host, port
-        self._broker = Broker(
+        self._broker = _Broker(
             {
                 "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-                "plugins": {
-                    "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-                },
+                "plugins": {f"{__name__}.BusAccessPlugin": {"verify": verify}},
             }
         )
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -23,24 +25,37 @@ log = logging.getLogger(__name__)
 
 
 class Bus:
-    def __init__(self, url: str, *, client_id: str = "mm-appliance") -> None:
+    def __init__(self, url: str, *, client_id: str | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 1883
         self.username = parts.username
         self.password = parts.password
-        self.client_id = client_id
+        # Random per start: a client id others cannot guess cannot be taken over, and
+        # replicas on one broker do not kick each other off.
+        self.client_id = client_id or f"mm-appliance-{secrets.token_hex(4)}"
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    def use_own_credentials(self, data_dir: Path) -> None:
+        """Connect with the appliance's bus account unless the URL names one (blocking)."""
+        if self.username is None:
+            from appliance.fleet.credentials import ensure_appliance_user
+
+            self.username, self.password = ensure_appliance_user(data_dir)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="appliance-bus")
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
+            # Python 3.11's asyncio.wait_for (inside aiomqtt's subscribe/publish) can
+            # swallow a cancellation that races a completing call; cancel until it ends.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.5)
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:

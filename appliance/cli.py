@@ -70,7 +70,7 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
             port=settings.http_port,
             log_level="warning",
             lifespan="on",
-            ws="none",
+            ws="websockets-sansio",  # the live feed at /api/v1/live
         )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -283,11 +283,59 @@ def tui(url: str | None, token_file: Path | None, data_dir: Path | None) -> None
     run_tui(url or settings.url, token_file or settings.admin_token_path)
 
 
+@main.command("mosquitto-config")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the password file (passwd, 0600) and the ACL file (acl).",
+)
+@data_dir_option
+@click.option("--db-url", default=None, help="sqlite:///path or postgresql://user@host/db.")
+def mosquitto_config(out: Path, data_dir: Path | None, db_url: str | None) -> None:
+    """Write Mosquitto's password and ACL files for every enrolled agent.
+
+    Each agent may touch only mm/v1/agents/<its id>/#; the appliance all of mm/v1/#;
+    anonymous clients anything but mm/#. Rerun after enrolling agents and send
+    Mosquitto a SIGHUP to reload both files.
+    """
+    from appliance.app import prepare_database
+    from appliance.auth import write_secret_file
+    from appliance.fleet.credentials import ensure_appliance_user, mosquitto_files
+
+    settings = Settings.from_env(data_dir=data_dir, db_url=db_url)
+    try:
+        prepare_database(settings)
+        username, _ = ensure_appliance_user(settings.data_dir)
+        passwd, acl_text, warnings = mosquitto_files()
+        out.mkdir(parents=True, exist_ok=True)
+        write_secret_file(out / "passwd", passwd.rstrip("\n"))
+        (out / "acl").write_text(acl_text)
+    except OSError as e:
+        fail(f"--out: cannot write to {out}: {e.strerror or e}")
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"wrote {out / 'passwd'} and {out / 'acl'}; add to mosquitto.conf:")
+    click.echo(f"  password_file {(out / 'passwd').resolve()}")
+    click.echo(f"  acl_file {(out / 'acl').resolve()}")
+    click.echo(
+        f"the appliance connects as {username} (secret in {settings.data_dir}/bus.secret); "
+        "run `mockmock serve` with the same --data-dir"
+    )
+
+
 def _mount_optional() -> None:
     with contextlib.suppress(ImportError):
         from billing.cli import billing
 
         main.add_command(billing)
+    from appliance.audit.cli import audit
+
+    main.add_command(audit)
+    from appliance.template_cli import template
+
+    main.add_command(template)
 
 
 _mount_optional()

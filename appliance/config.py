@@ -37,6 +37,29 @@ class Settings:
     lease_seconds: int = 120
     """How long an agent keeps running mocks without hearing from the appliance."""
     lease_renew_seconds: int = 30
+    offline_grace_seconds: int = 30
+    """How long an agent may be offline before its device ranges move to other agents."""
+    stripe_api_key: str = ""
+    """Secret key (sk_test_... or sk_live_...): its prefix is the Stripe mode. Empty: no charging."""
+    stripe_publishable_key: str = ""
+    """pk_test_... / pk_live_... for the card registration page."""
+    stripe_api_base: str = "https://api.stripe.com"
+    """Where the Stripe API is (localstripe in tests and the demo: http://127.0.0.1:PORT)."""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    """Stripe.js for the card page (localstripe serves a stand-in at /js.stripe.com/v3/)."""
+    stripe_webhook_secret: str = ""
+    """whsec_... that signs POST /api/v1/stripe/webhook; empty: webhooks are refused."""
+    public_url: str = ""
+    """Base of links handed to customers (card page, payment confirmation). Empty: url."""
+    billing_tax_rate: str = "10"
+    """Tax rate in percent on invoices (a decimal, e.g. 10 or 8.875)."""
+    billing_close_batch: int = 500
+    """Orgs per transaction in the month close."""
+    issuer_name: str = "mockmock"
+    """Issuer details printed on invoice documents."""
+    issuer_address: str = ""
+    issuer_registration_number: str = ""
+    """E.g. a Japanese qualified-invoice registration number: T + 13 digits."""
 
     @property
     def database_url(self) -> str:
@@ -52,6 +75,10 @@ class Settings:
     def url(self) -> str:
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
         return f"http://{host}:{self.http_port}"
+
+    @property
+    def link_base(self) -> str:
+        return (self.public_url or self.url).rstrip("/")
 
     @property
     def admin_token_path(self) -> Path:

@@ -82,7 +82,38 @@ def _v1(db: peewee.Database) -> None:
     db.create_tables(models.ALL, safe=True)
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2_fleet_access(db: peewee.Database) -> None:
+    """Control-bus accounts of the appliance; when an agent went offline (failover)."""
+    from appliance import models
+    from appliance.fleet import credentials
+
+    db.create_tables(credentials.MODELS, safe=True)
+    add_missing_columns(db, models.Agent, "offline_since")
+
+
+def _v3_accounts_entitlements_audit(db: peewee.Database) -> None:
+    """Users, token owners and last use, entitlement windows and intervals, the audit log."""
+    from appliance import models
+    from appliance.accounts.models import TABLES as ACCOUNTS
+    from appliance.audit.models import TABLES as AUDIT
+    from appliance.audit.models import AuditHead
+    from appliance.entitlements.models import TABLES as ENTITLEMENTS
+    from appliance.once import ScheduledAction
+
+    db.create_tables([*ACCOUNTS, *ENTITLEMENTS, *AUDIT, ScheduledAction], safe=True)
+    add_missing_columns(db, models.ApiToken, "user_id", "last_used_at")
+    if not AuditHead.select().where(AuditHead.id == 1).exists():
+        AuditHead.insert(id=1).execute()
+
+
+def _v4_billing(db: peewee.Database) -> None:
+    """Invoices, month closes, the charge outbox, coupons, credits and Stripe customers."""
+    from appliance.invoices.models import TABLES as BILLING
+
+    db.create_tables(BILLING, safe=True)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2_fleet_access, _v3_accounts_entitlements_audit, _v4_billing]
 """Append new steps; never edit or reorder a released one."""
 
 

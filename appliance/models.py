@@ -31,6 +31,8 @@ class ApiToken(BaseModel):
     token_hash = pw.CharField(unique=True)
     created_at = pw.DateTimeField(default=utcnow)
     revoked_at = pw.DateTimeField(null=True)
+    user_id = pw.IntegerField(null=True)  # appliance.accounts.models.User; NULL: legacy token
+    last_used_at = pw.DateTimeField(null=True)
 
 
 class EnrollmentToken(BaseModel):
@@ -54,6 +56,7 @@ class Agent(BaseModel):
     capacity = pw.IntegerField(default=0)
     online = pw.BooleanField(default=False)
     last_seen = pw.DateTimeField(null=True)
+    offline_since = pw.DateTimeField(null=True)  # set by the LWT; drives failover
     revision = pw.IntegerField(default=0)  # last desired revision published
     reported_revision = pw.IntegerField(default=0)
     acked_seq = pw.BigIntegerField(default=0)  # highest contiguous usage seq stored

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from appliance.entitlements import jobs as entitlement_jobs
+from appliance.fleet import placement
 from appliance.groups import service as groups
 
 if TYPE_CHECKING:
@@ -24,6 +26,20 @@ def build(settings: Settings, bus: Bus) -> AsyncIOScheduler:
         agents = await asyncio.to_thread(groups.renew_leases, settings.lease_seconds)
         await bus.publish_desired(agents)
 
+    async def failover() -> None:
+        agents = await asyncio.to_thread(
+            placement.failover, settings.offline_grace_seconds, settings.lease_seconds
+        )
+        await bus.publish_desired(agents)
+
+    sched.add_job(
+        failover,
+        "interval",
+        seconds=max(1, min(5, settings.offline_grace_seconds // 3)),
+        id="failover",
+        coalesce=True,
+        max_instances=1,
+    )
     sched.add_job(
         renew_leases,
         "interval",
@@ -32,4 +48,6 @@ def build(settings: Settings, bus: Bus) -> AsyncIOScheduler:
         coalesce=True,
         max_instances=1,
     )
+    # Flat-window edges and free-tier expiry, planned from the database (and caught up).
+    entitlement_jobs.install(sched, bus.publish_desired)
     return sched

@@ -26,10 +26,12 @@ async def list_agents(caller: auth.Caller) -> list[dict[str, Any]]:
 
 
 @post("/api/v1/enrollment-tokens", status_code=201)
-async def create_enrollment_token(caller: auth.Caller, state: State) -> dict[str, Any]:
-    """A one-time token (shown once) and the command to paste on the board."""
+async def create_enrollment_token(
+    caller: auth.Caller, state: State, ttl_seconds: int = 3600
+) -> dict[str, Any]:
+    """A one-time token (shown once, valid ``ttl_seconds``) and the command for the board."""
     caller.require("admin")
-    token, expires = await call(service.create_enrollment_token, caller.org_id)
+    token, expires = await call(service.create_enrollment_token, caller.org_id, ttl_seconds)
     return {
         "token": token,
         "expires_at": expires.isoformat() + "Z",

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import secrets
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -13,9 +14,12 @@ from agent import wire
 from appliance import auth, models
 from appliance.db import database
 from appliance.errors import ApplianceError, Unauthorized
+from appliance.fleet import acl
 
 
 def create_enrollment_token(org_id: int, ttl_s: int = 3600) -> tuple[str, dt.datetime]:
+    if not 60 <= ttl_s <= 30 * 86400:
+        raise ApplianceError("ttl_seconds: must be between 60 and 2592000 (30 days)")
     token = auth.new_secret("mme")
     expires = models.utcnow() + dt.timedelta(seconds=ttl_s)
     models.EnrollmentToken.create(org=org_id, token_hash=auth.digest(token), expires_at=expires)
@@ -29,25 +33,36 @@ class Enrolled(msgspec.Struct):
     password: str
 
 
+def public_mqtt_url(url: str) -> str:
+    """The bus URL without credentials: what an agent may be told."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def _new_agent(org_id: int, capacity: int, hostname: str, arch: str) -> Enrolled:
+    """A new agent and its bus account: username = agent id, only the hash is kept."""
     agent_id = "a" + secrets.token_hex(6)
-    password = secrets.token_urlsafe(24)
+    password = acl.new_password()
     models.Agent.create(
         agent_id=agent_id,
         org=org_id,
-        mqtt_username=f"agent-{agent_id}",
-        mqtt_password_hash=auth.digest(password),
+        mqtt_username=agent_id,
+        mqtt_password_hash=acl.hash_password(password),
         capacity=capacity,
-        hostname=hostname,
-        arch=arch,
+        hostname=hostname[:255],
+        arch=arch[:255],
     )
-    return Enrolled(agent_id=agent_id, mqtt_url="", username=f"agent-{agent_id}", password=password)
+    return Enrolled(agent_id=agent_id, mqtt_url="", username=agent_id, password=password)
 
 
 def enroll(token: str, *, capacity: int, hostname: str, arch: str, mqtt_url: str) -> Enrolled:
     """Trade a one-time token for an agent id and MQTT credentials (shown once)."""
-    if capacity < 1:
-        raise ApplianceError("capacity: must be >= 1")
+    if not 1 <= capacity <= 1_000_000:
+        raise ApplianceError("capacity: must be between 1 and 1000000")
     with database.atomic():
         row = models.EnrollmentToken.get_or_none(
             models.EnrollmentToken.token_hash == auth.digest(token)
@@ -65,15 +80,14 @@ def enroll(token: str, *, capacity: int, hostname: str, arch: str, mqtt_url: str
         if not won:
             raise Unauthorized("enrollment token unknown or already used")
         enrolled = _new_agent(row.org_id, capacity, hostname, arch)
-    enrolled.mqtt_url = mqtt_url
+    enrolled.mqtt_url = public_mqtt_url(mqtt_url)
     return enrolled
 
 
 def local_agent(org_id: int, capacity: int, mqtt_url: str) -> Enrolled:
-    """The agent inside ``mockmock up``: a fresh identity each start is fine."""
-    enrolled = _new_agent(org_id, capacity, "local", "")
-    enrolled.mqtt_url = mqtt_url
-    return enrolled
+    """The agent inside ``mockmock up`` enrolls as a board does, with a one-time token."""
+    token, _ = create_enrollment_token(org_id, ttl_s=60)
+    return enroll(token, capacity=capacity, hostname="local", arch="", mqtt_url=mqtt_url)
 
 
 def agent_by_id(agent_id: str) -> models.Agent | None:
@@ -88,12 +102,27 @@ def on_presence(agent_id: str, p: wire.Presence) -> bool:
     was = agent.online
     agent.online = p.status == "online"
     agent.last_seen = models.utcnow()
+    if agent.online:
+        agent.offline_since = None
+    elif agent.offline_since is None:  # a replayed retained LWT keeps the first time
+        agent.offline_since = agent.last_seen
     if p.status == "online":
         agent.version, agent.hostname, agent.arch = p.version, p.hostname, p.arch
         agent.cores, agent.mem_mb = p.cores, p.mem_mb
         if p.capacity:
             agent.capacity = p.capacity
     agent.save()
+    if agent.online != was:  # a presence change is an audited agent event
+        from appliance.audit import service as audit
+
+        audit.record(
+            f"agent.{p.status}",
+            actor=f"agent:{agent_id}",
+            org_id=agent.org_id,
+            target=f"agent:{agent_id}",
+            before={"online": was},
+            after={"online": agent.online, "hostname": agent.hostname, "version": agent.version},
+        )
     return agent.online and not was
 
 
@@ -179,12 +208,12 @@ def all_agent_ids() -> list[str]:
 
 
 def list_agents(org_id: int) -> list[dict[str, object]]:
+    from appliance.fleet.placement import assigned_per_agent
+
+    used = assigned_per_agent(org_id)
     out = []
     for a in models.Agent.select().where(models.Agent.org == org_id).order_by(models.Agent.id):
-        assigned = sum(
-            x.index_end - x.index_start
-            for x in a.assignments.join(models.Group).where(models.Group.state == "running")
-        )
+        assigned = used.get(a.id, 0)
         out.append(
             dict(
                 agent_id=a.agent_id,
@@ -192,8 +221,12 @@ def list_agents(org_id: int) -> list[dict[str, object]]:
                 arch=a.arch,
                 version=a.version,
                 online=a.online,
+                offline_since=a.offline_since.isoformat() + "Z" if a.offline_since else None,
+                cores=a.cores,
+                mem_mb=a.mem_mb,
                 capacity=a.capacity,
                 assigned=assigned,
+                free=max(0, a.capacity - assigned),
                 cpu_percent=a.cpu_percent,
                 rss_mb=a.rss_mb,
                 revision=a.revision,

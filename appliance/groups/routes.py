@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import get, post, put
 from litestar.datastructures import State
 from litestar.response import Response
@@ -54,9 +55,15 @@ async def get_group(caller: auth.Caller, name: str) -> dict[str, Any]:
 
 
 @put("/api/v1/groups/{name:str}")
-async def put_group(caller: auth.Caller, name: str, data: service.GroupSpec) -> Response[Any]:
+async def put_group(
+    caller: auth.Caller, name: str, data: service.GroupSpec, state: State
+) -> Response[Any]:
+    """Create or update; a new count on a running group scales it in place."""
     caller.require("operator")
-    row, created = await call(service.put_group, caller.org_id, name, data)
+    row, created, touched = await call(
+        service.apply_group, caller.org_id, name, data, state.settings.lease_seconds
+    )
+    await state.bus.publish_desired(touched)
     doc = await call(service.group_doc, row)
     return Response(doc, status_code=201 if created else 200)
 
@@ -80,6 +87,23 @@ async def stop_group(caller: auth.Caller, name: str, state: State) -> dict[str, 
     return await call(service.group_doc, group)
 
 
+class ScaleRequest(msgspec.Struct, forbid_unknown_fields=True):
+    count: int
+
+
+@post("/api/v1/groups/{name:str}/scale", status_code=200)
+async def scale_group(
+    caller: auth.Caller, name: str, data: ScaleRequest, state: State
+) -> dict[str, Any]:
+    """Change the device count; running ranges that stay are not restarted."""
+    caller.require("operator")
+    group, touched = await call(
+        service.scale_group, caller.org_id, name, data.count, state.settings.lease_seconds
+    )
+    await state.bus.publish_desired(touched)
+    return await call(service.group_doc, group)
+
+
 ROUTES = [
     list_templates,
     get_template,
@@ -89,4 +113,5 @@ ROUTES = [
     put_group,
     start_group,
     stop_group,
+    scale_group,
 ]

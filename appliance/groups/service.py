@@ -14,7 +14,9 @@ from agent.template import parse_template
 from appliance import models
 from appliance.db import database
 from appliance.entitlements import catalog
+from appliance.entitlements import service as entitlements
 from appliance.errors import ApplianceError, Conflict, NotFound
+from appliance.fleet import placement
 from appliance.usage.service import group_device_ms
 
 
@@ -87,6 +89,44 @@ def put_group(org_id: int, name: str, spec: GroupSpec) -> tuple[models.Group, bo
         return row, False
 
 
+def apply_group(
+    org_id: int, name: str, spec: GroupSpec, lease_s: int
+) -> tuple[models.Group, bool, set[str]]:
+    """PUT semantics: create or update; a new count on a running group rescales it."""
+    touched: set[str] = set()
+    row = models.Group.get_or_none(models.Group.org == org_id, models.Group.name == name)
+    if row is not None and row.state == "running" and row.count != spec.count:
+        if spec.template != row.template.name:
+            raise Conflict(f"group {name!r} is running; stop it before changing its template")
+        row, touched = scale_group(org_id, name, spec.count, lease_s)
+    row, created = put_group(org_id, name, spec)
+    return row, created, touched
+
+
+def scale_group(org_id: int, name: str, count: int, lease_s: int) -> tuple[models.Group, set[str]]:
+    """Change the device count; a running group keeps every range that stays.
+
+    Growing places only the new top indices; shrinking trims the top ranges. Other
+    ranges keep their agent, run and devices (no restart).
+    """
+    if count < 1:
+        raise ApplianceError("count: must be >= 1")
+    with database.atomic():
+        group = get_group(org_id, name)
+        old = group.count
+        if count == old:
+            return group, set()
+        group.count = count
+        if group.state != "running":
+            group.save()
+            return group, set()
+        if count > old:
+            _check_capacity(group)
+        group.save()
+        touched = placement.rescale(group, old, count, time.time() + lease_s)
+    return group, touched
+
+
 def get_group(org_id: int, name: str) -> models.Group:
     row = models.Group.get_or_none(models.Group.org == org_id, models.Group.name == name)
     if row is None:
@@ -99,75 +139,13 @@ def _entitlement(group: models.Group) -> str:
 
 
 def _check_capacity(group: models.Group) -> None:
-    ent = _entitlement(group)
-    cap = catalog.capacity(ent)
-    running = [
-        g
-        for g in models.Group.select().where(
-            models.Group.org == group.org_id,
-            models.Group.state == "running",
-            models.Group.id != group.id,
-        )
-        if _entitlement(g) == ent
-    ]
-    used = sum(g.count for g in running)
-    if used + group.count > cap:
-        raise Conflict(
-            f"group {group.name!r}: {group.count} mocks do not fit entitlement {ent} "
-            f"(capacity {cap}, {used} already running)"
-        )
+    """409 unless ``group.count`` mocks fit its entitlement now (free tier, flat window, tier)."""
+    entitlements.check_capacity(group)
 
 
 def _place(group: models.Group, lease_until: float) -> set[str]:
     """Split the group's index range over online agents by free capacity."""
-    agents = list(
-        models.Agent.select()
-        .where(models.Agent.org == group.org_id, models.Agent.online == True)  # noqa: E712
-        .order_by(models.Agent.id)
-    )
-    if not agents:
-        raise Conflict(f"group {group.name!r}: no agent of this org is online")
-    free = []
-    for a in agents:
-        used = sum(
-            x.index_end - x.index_start
-            for x in a.assignments.join(models.Group).where(
-                models.Group.state == "running", models.Group.id != group.id
-            )
-        )
-        free.append(max(0, a.capacity - used))
-    if sum(free) < group.count:
-        raise Conflict(
-            f"group {group.name!r}: {group.count} mocks exceed the free capacity of the "
-            f"online agents ({sum(free)})"
-        )
-    total_free, start, touched = sum(free), 0, set()
-    remaining = group.count
-    for i, (a, f) in enumerate(zip(agents, free, strict=True)):
-        if remaining == 0 or f == 0:
-            continue
-        # Proportional to free capacity; the last agent with room takes the rest.
-        share = (
-            remaining
-            if i == len(agents) - 1
-            else min(f, remaining, -(-group.count * f // total_free))
-        )
-        if share <= 0:
-            continue
-        models.Assignment.create(
-            group=group,
-            agent=a,
-            run_id=group.run_id,
-            index_start=start,
-            index_end=start + share,
-            lease_until=lease_until,
-        )
-        start += share
-        remaining -= share
-        touched.add(a.agent_id)
-    if remaining:
-        raise Conflict(f"group {group.name!r}: could not place {remaining} mocks")
-    return touched
+    return placement.place(group, 0, group.count, lease_until)
 
 
 def start_group(org_id: int, name: str, lease_s: int) -> tuple[models.Group, set[str]]:
@@ -181,6 +159,7 @@ def start_group(org_id: int, name: str, lease_s: int) -> tuple[models.Group, set
         group.state = "running"
         group.started_at, group.stopped_at = models.utcnow(), None
         group.save()
+        entitlements.run_started(group)  # the interval billing rates
         models.Assignment.delete().where(models.Assignment.group == group.id).execute()
         touched = _place(group, time.time() + lease_s)
     return group, touched
@@ -198,6 +177,7 @@ def stop_group(org_id: int, name: str) -> tuple[models.Group, set[str]]:
         if group.state == "running":
             group.state, group.stopped_at = "stopped", models.utcnow()
             group.save()
+            entitlements.run_stopped(group)
         models.Assignment.delete().where(models.Assignment.group == group.id).execute()
     return group, touched
 
@@ -211,7 +191,10 @@ def renew_leases(lease_s: int) -> set[str]:
             .join(models.Agent)
             .switch(models.Assignment)
             .join(models.Group)
-            .where(models.Group.state == "running")
+            .where(
+                models.Group.state == "running",
+                models.Assignment.run_id == models.Group.run_id,
+            )
         )
         if rows:
             models.Assignment.update(lease_until=until).where(
@@ -222,16 +205,17 @@ def renew_leases(lease_s: int) -> set[str]:
 
 def group_doc(group: models.Group) -> dict[str, Any]:
     stats = list(
-        models.GroupStats.select().where(
-            models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id
-        )
+        models.GroupStats.select(models.GroupStats, models.Agent)
+        .join(models.Agent)
+        .where(models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id)
     )
     hist = wire.Histogram()
     for s in stats:
         hist.merge(wire.decode(wire.Histogram, s.lateness))
-    placement = [
+    placed = [
         {
             "agent_id": a.agent.agent_id,
+            "agent_online": a.agent.online,
             "index_start": a.index_start,
             "index_end": a.index_end,
             "lease_until": a.lease_until,
@@ -249,7 +233,8 @@ def group_doc(group: models.Group) -> dict[str, Any]:
         "entitlement": _entitlement(group),
         "state": group.state,
         "run_id": group.run_id,
-        "running": sum(s.running for s in stats),
+        # An agent that went offline runs nothing, whatever it last reported.
+        "running": sum(s.running for s in stats if s.agent.online),
         "sent": sum(s.sent for s in stats),
         "errors": sum(s.errors for s in stats),
         "lateness_ms": {
@@ -261,5 +246,5 @@ def group_doc(group: models.Group) -> dict[str, Any]:
         "agents_stopped": sum(1 for s in stats if s.state == "stopped"),
         "last_errors": [s.last_error for s in stats if s.last_error],
         "device_seconds": group_device_ms(group.id, group.run_id) / 1000,
-        "placement": placement,
+        "placement": placed,
     }

@@ -1,15 +1,27 @@
-"""Health and usage endpoints."""
+"""Health, usage and orgs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import get
+import msgspec
+from litestar import get, post
 from litestar.datastructures import State
 
 from appliance import __version__, auth, models
 from appliance.api import call
+from appliance.orgs import service
 from appliance.usage import service as usage
+
+
+class NewOrg(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    currency: str = "JPY"
+    """JPY or USD: the org's invoices and prices, never converted."""
+    timezone: str = "UTC"
+    """IANA name; months close at 00:00 on the 1st in this zone."""
+    admin: str = "admin"
+    """Name of the org's first admin user."""
 
 
 def _agents_online() -> int:
@@ -34,4 +46,18 @@ async def get_usage(caller: auth.Caller) -> dict[str, Any]:
     return await call(usage.summary, caller.org_id)
 
 
-ROUTES = [health, get_usage]
+@get("/api/v1/orgs")
+async def list_orgs(caller: auth.Caller) -> list[dict[str, Any]]:
+    """Every org for an appliance superuser; the caller's own org otherwise."""
+    return await call(service.list_orgs, caller)
+
+
+@post("/api/v1/orgs", status_code=201, opt={"role": "admin", "superuser": True, "audited": True})
+async def create_org(caller: auth.Caller, data: NewOrg) -> dict[str, Any]:
+    """Create an org and its first admin; the admin's token is in this answer only."""
+    return await call(
+        service.create_org, caller, data.name, data.currency, data.timezone, data.admin
+    )
+
+
+ROUTES = [health, get_usage, list_orgs, create_org]

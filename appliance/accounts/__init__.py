@@ -1,0 +1,1 @@
+"""accounts domain: users, roles and API tokens of an org."""

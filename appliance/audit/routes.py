@@ -1,0 +1,47 @@
+"""GET /api/v1/audit: the org's audit log, newest first, filterable, paged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import get
+from litestar.params import FromQuery
+
+from appliance import auth, clock
+from appliance.api import Id, call
+from appliance.audit import service
+
+
+@get("/api/v1/audit", opt={"role": "admin"})
+async def get_audit(
+    caller: auth.Caller,
+    action: FromQuery[str | None] = None,
+    actor: FromQuery[str | None] = None,
+    target: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    before_id: FromQuery[Id | None] = None,
+    limit: FromQuery[int] = 100,
+    all_orgs: FromQuery[bool] = False,
+) -> dict[str, Any]:
+    """Entries newest first; page with ``before_id`` = the answer's ``next_before_id``.
+
+    ``action`` and ``target`` match prefixes (``action=flat.`` for every flat-window
+    event). ``all_orgs=true`` shows every org's entries to an appliance superuser.
+    """
+    if all_orgs:
+        caller.require_superuser()
+    return await call(
+        service.query,
+        None if all_orgs else caller.org_id,
+        action=action,
+        actor=actor,
+        target=target,
+        since=clock.parse(since, "since"),
+        until=clock.parse(until, "until"),
+        before_id=before_id,
+        limit=limit,
+    )
+
+
+ROUTES = [get_audit]

@@ -1,0 +1,246 @@
+"""Append, verify and query the audit log.
+
+Each entry's hash is ``sha256(prev_hash + canonical JSON of the entry)``, so
+changing, removing or reordering any row breaks every hash after it.
+Appends are serialised by updating the one-row head first: on SQLite that
+takes the database's write lock, on PostgreSQL a row lock held to commit, so
+two writers can never both extend the same head and fork the chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+from appliance import clock
+from appliance.audit.models import GENESIS, AuditEntry, AuditHead
+from appliance.db import database
+from appliance.errors import ApplianceError
+
+SCHEDULER = "scheduler"
+
+# Secrets never enter the log: by key, and by their shape wherever they appear
+# (an enrollment command line carries its token).
+_SECRET_KEYS = frozenset(
+    {"token", "password", "secret", "token_hash", "password_hash", "mqtt_password"}
+)
+_SECRET_SHAPE = re.compile(r"\bmm[a-z]?_[A-Za-z0-9_-]{16,}")
+REDACTED = "[redacted]"
+
+
+def canonical(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if str(k).lower() in _SECRET_KEYS and v is not None else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _SECRET_SHAPE.sub(REDACTED, value)
+    if isinstance(value, dt.datetime):
+        return clock.aware(value).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else canonical(redact(value))
+
+
+def _stamp(at: dt.datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The chain link: ``row`` holds id, at, actor, org_id, action, target, before, after."""
+    body = canonical(
+        {
+            "id": int(row["id"]),
+            "at": _stamp(row["at"]),
+            "actor": row["actor"],
+            "org_id": row["org_id"],
+            "action": row["action"],
+            "target": row["target"],
+            "before": row["before"],
+            "after": row["after"],
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def write_transaction() -> AbstractContextManager[Any]:
+    """A transaction that takes SQLite's write lock at BEGIN.
+
+    A deferred SQLite transaction that read first and writes later fails with
+    "database is locked" when another connection committed in between; taking
+    the lock up front makes it wait its turn instead. Nested calls are savepoints.
+    """
+    if isinstance(database.obj, pw.SqliteDatabase) and database.transaction_depth() == 0:
+        return database.atomic(lock_type="IMMEDIATE")
+    return database.atomic()
+
+
+def record(
+    action: str,
+    *,
+    actor: str,
+    target: str = "",
+    org_id: int | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> int:
+    """Append one entry (in the caller's transaction, if any); returns its id."""
+    at = clock.utcnow()
+    with write_transaction():
+        # Lock the head before reading it: this UPDATE is the serialisation point.
+        locked = AuditHead.update(seq=AuditHead.seq + 1).where(AuditHead.id == 1).execute()
+        if not locked:
+            AuditHead.insert(id=1, seq=1, hash=GENESIS).execute()
+        head = AuditHead.get_by_id(1)
+        row = {
+            "id": head.seq,
+            "at": at,
+            "actor": actor[:255],
+            "org_id": org_id,
+            "action": action[:255],
+            "target": target[:255],
+            "before": _json(before),
+            "after": _json(after),
+        }
+        digest = entry_hash(head.hash, row)
+        AuditEntry.insert(**row, prev_hash=head.hash, hash=digest).execute()
+        AuditHead.update(hash=digest).where(AuditHead.id == 1).execute()
+    return int(row["id"])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    rows: int
+    broken_id: int | None = None
+    reason: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ok: {self.rows} rows"
+        return f"broken at row {self.broken_id}: {self.reason}"
+
+
+def _rows(batch: int = 2000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        page = list(
+            AuditEntry.select().where(AuditEntry.id > last).order_by(AuditEntry.id).limit(batch)
+        )
+        if not page:
+            return
+        yield from page
+        last = page[-1].id
+
+
+def verify() -> Verdict:
+    """Walk the chain from the first row; name the first row that does not hold."""
+    if not database.table_exists(AuditEntry._meta.table_name):
+        raise ApplianceError("this database has no audit log (is it a mockmock database?)")
+    prev, expected, count = GENESIS, 1, 0
+    for e in _rows():
+        if e.id != expected:
+            return Verdict(False, count, e.id, f"row {expected} is missing before it")
+        if e.prev_hash != prev:
+            return Verdict(False, count, e.id, f"prev_hash does not match row {e.id - 1}'s hash")
+        fields = {
+            "id": e.id,
+            "at": e.at,
+            "actor": e.actor,
+            "org_id": e.org_id,
+            "action": e.action,
+            "target": e.target,
+            "before": e.before,
+            "after": e.after,
+        }
+        if entry_hash(prev, fields) != e.hash:
+            return Verdict(False, count, e.id, "its contents do not match its hash (modified)")
+        prev, expected, count = e.hash, expected + 1, count + 1
+    head = AuditHead.get_or_none(AuditHead.id == 1)
+    if head is not None and (head.seq != count or head.hash != prev):
+        return Verdict(
+            False,
+            count,
+            count + 1,
+            f"the head records {head.seq} rows but the chain ends at row {count} "
+            "(rows were removed from the end)",
+        )
+    return Verdict(True, count)
+
+
+def doc(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": clock.aware(e.at).isoformat(),
+        "actor": e.actor,
+        "org_id": e.org_id,
+        "action": e.action,
+        "target": e.target,
+        "before": None if e.before is None else json.loads(e.before),
+        "after": None if e.after is None else json.loads(e.after),
+        "hash": e.hash,
+    }
+
+
+MAX_PAGE = 500
+
+
+def query(
+    org_id: int | None,
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """Newest first. ``org_id`` None: every org (appliance superusers)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApplianceError(f"limit: must be between 1 and {MAX_PAGE}")
+    for name, value in (("action", action), ("actor", actor), ("target", target)):
+        if value is not None and ("\x00" in value or len(value) > 255):
+            raise ApplianceError(f"{name}: at most 255 characters, no NUL")
+    q = AuditEntry.select()
+    if org_id is not None:
+        q = q.where(AuditEntry.org_id == org_id)
+    if action:
+        q = q.where(AuditEntry.action.startswith(action))
+    if actor:
+        q = q.where(AuditEntry.actor == actor)
+    if target:
+        q = q.where(AuditEntry.target.startswith(target))
+    if since:
+        q = q.where(AuditEntry.at >= clock.aware(since).astimezone(dt.UTC).replace(tzinfo=None))
+    if until:
+        q = q.where(AuditEntry.at < clock.aware(until).astimezone(dt.UTC).replace(tzinfo=None))
+    if before_id is not None:
+        q = q.where(AuditEntry.id < before_id)
+    rows = list(q.order_by(AuditEntry.id.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "entries": [doc(e) for e in rows],
+        "next_before_id": rows[-1].id if more else None,
+    }

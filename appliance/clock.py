@@ -1,0 +1,113 @@
+"""The appliance's notion of "now", which tests can move.
+
+Entitlement windows, free-tier expiry, intervals and audit timestamps read
+:func:`now`. In production it is the system clock; a test calls
+:func:`travel_to` to jump to an instant (time keeps running from there) or
+:func:`freeze` to stop it. Listeners (the scheduler) hear about every jump
+so they can re-plan the jobs that depend on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+_lock = threading.Lock()
+_offset = dt.timedelta(0)
+_frozen: dt.datetime | None = None
+_listeners: list[Callable[[], None]] = []
+
+
+def _system() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def now() -> dt.datetime:
+    """The current instant, timezone-aware (UTC)."""
+    with _lock:
+        frozen, offset = _frozen, _offset
+    return frozen if frozen is not None else _system() + offset
+
+
+def utcnow() -> dt.datetime:
+    """:func:`now` as the naive UTC the database columns store."""
+    return now().replace(tzinfo=None)
+
+
+def offset() -> dt.timedelta:
+    """How far the appliance's clock is ahead of the system clock."""
+    return now() - _system()
+
+
+def to_system(instant: dt.datetime) -> dt.datetime:
+    """The system-clock instant at which the appliance's clock reads ``instant``."""
+    return aware(instant) - offset()
+
+
+def aware(instant: dt.datetime) -> dt.datetime:
+    """Naive datetimes are UTC (the database's convention)."""
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=dt.UTC)
+
+
+def travel_to(instant: dt.datetime) -> None:
+    """Jump so that :func:`now` reads ``instant``; time keeps running from there."""
+    global _offset, _frozen
+    with _lock:
+        _frozen = None
+        _offset = aware(instant) - _system()
+    _notify()
+
+
+def freeze(instant: dt.datetime | None = None) -> None:
+    """Stop the clock at ``instant`` (default: now)."""
+    global _frozen
+    at = aware(instant) if instant is not None else now()
+    with _lock:
+        _frozen = at
+    _notify()
+
+
+def reset() -> None:
+    """Back to the system clock."""
+    global _offset, _frozen
+    with _lock:
+        _offset, _frozen = dt.timedelta(0), None
+    _notify()
+
+
+def on_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` after every jump; returns a function that unsubscribes."""
+    with _lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+def _notify() -> None:
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener()
+
+
+def parse(text: str | None, field: str) -> dt.datetime | None:
+    """An ISO 8601 instant with a UTC offset from user input; a 4xx naming ``field`` if not."""
+    from appliance.errors import ApplianceError
+
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ApplianceError(
+            f"{field}: {text!r} is not an ISO 8601 time (e.g. 2026-10-20T00:00:00+09:00)"
+        ) from None
+    if value.tzinfo is None:
+        raise ApplianceError(f"{field}: needs a UTC offset (e.g. +09:00 or Z)")
+    return value

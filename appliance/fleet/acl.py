@@ -1,0 +1,152 @@
+"""Who may touch which control-bus topics, and the password hashes brokers check.
+
+Pure (no I/O): the embedded broker's plugin and the Mosquitto files generated for
+production apply the same rules, so they are written once, here.
+
+- an agent may publish, subscribe and receive only under ``mm/v1/agents/{its id}/``;
+- the appliance may use all of ``mm/v1/``;
+- anonymous clients (the demo's mock traffic on the embedded broker) may use
+  everything except ``mm/#``.
+
+Passwords are stored as Mosquitto 2's PBKDF2-SHA512 hash (``$7$iterations$salt$hash``),
+so one stored hash serves both the embedded broker and a generated Mosquitto
+``password_file``; the secret itself is never stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from agent import wire
+
+CONTROL_ROOT = "mm"
+BUS_PREFIX = "mm/v1/"
+APPLIANCE_ROLE = "appliance"
+AGENT_ROLE = "agent"
+PBKDF2_ITERATIONS = 1000
+"""Enough for 192-bit random secrets; Mosquitto reads the count from each hash."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated control-bus client; ``None`` stands for an anonymous one."""
+
+    role: Literal["appliance", "agent"]
+    agent_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.role == AGENT_ROLE and not valid_agent_id(self.agent_id):
+            raise ValueError(f"agent_id: {self.agent_id!r} cannot name an MQTT topic level")
+
+
+def valid_agent_id(agent_id: str) -> bool:
+    return bool(agent_id) and not any(c in agent_id for c in "/+#\0") and agent_id.isprintable()
+
+
+def _is_control(topic: str) -> bool:
+    return topic == CONTROL_ROOT or topic.startswith(CONTROL_ROOT + "/")
+
+
+def _own_prefix(identity: Identity) -> str:
+    if identity.role == APPLIANCE_ROLE:
+        return BUS_PREFIX
+    return f"{wire.PREFIX}/{identity.agent_id}/"
+
+
+def may_publish(identity: Identity | None, topic: str) -> bool:
+    """May this client publish to (or receive a message of) the concrete ``topic``?"""
+    if identity is None:
+        return not _is_control(topic)
+    return topic.startswith(_own_prefix(identity))
+
+
+may_receive = may_publish
+
+
+def may_subscribe(identity: Identity | None, topic_filter: str) -> bool:
+    """May this client subscribe to ``topic_filter``?
+
+    Authenticated clients must stay inside their own prefix (no wildcard may reach
+    past it). An anonymous client may subscribe to broad filters such as ``#``:
+    what they would deliver from ``mm/`` is withheld message by message
+    (:func:`may_receive`), as Mosquitto's ACLs do.
+    """
+    if identity is None:
+        return topic_filter.split("/", 1)[0] != CONTROL_ROOT
+    return topic_filter.startswith(_own_prefix(identity))
+
+
+# ---- password hashes --------------------------------------------------------
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """Mosquitto 2's ``$7$`` format (what ``mosquitto_passwd`` writes)."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
+    b64 = base64.b64encode
+    return f"$7${PBKDF2_ITERATIONS}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Check ``password`` against a ``$7$`` hash (or a legacy bare SHA-256 hex digest)."""
+    if stored.startswith("$7$"):
+        try:
+            _, _, iterations, salt, digest = stored.split("$")
+            want = base64.b64decode(digest, validate=True)
+            got = hashlib.pbkdf2_hmac(
+                "sha512", password.encode(), base64.b64decode(salt, validate=True), int(iterations)
+            )
+        except ValueError:
+            return False
+        return hmac.compare_digest(got, want)
+    if len(stored) == 64:  # agents enrolled before the $7$ format
+        return hmac.compare_digest(hashlib.sha256(password.encode()).hexdigest(), stored)
+    return False
+
+
+def mosquitto_exportable(stored: str) -> bool:
+    return stored.startswith("$7$")
+
+
+# ---- Mosquitto files ----------------------------------------------------------
+
+
+def mosquitto_password_file(users: list[tuple[str, str]]) -> str:
+    """``username:$7$...`` lines for ``password_file`` (users: (name, stored hash))."""
+    lines = [f"{name}:{stored}" for name, stored in sorted(users) if mosquitto_exportable(stored)]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def mosquitto_acl_file(appliance_users: list[str], agents: list[tuple[str, str]]) -> str:
+    """An ``acl_file`` with the rules above; agents are (mqtt username, agent id).
+
+    The ``pattern`` line covers every agent whose username is its id (all agents
+    enrolled now); an explicit ``user`` block is written for any other.
+    """
+    out = [
+        "# Generated by `mockmock mosquitto-config`; regenerate after enrolling agents,",
+        "# then reload Mosquitto (SIGHUP) so it rereads this file and the password file.",
+        "",
+        "# Anonymous clients (only if allow_anonymous is true): anything but the control bus.",
+        "topic readwrite #",
+        f"topic deny {CONTROL_ROOT}/#",
+        "",
+        "# Every agent: its own channel only (its username is its agent id).",
+        f"pattern readwrite {wire.PREFIX}/%u/#",
+    ]
+    for user in sorted(appliance_users):
+        out += ["", "# The appliance: the whole control bus.", f"user {user}"]
+        out.append(f"topic readwrite {BUS_PREFIX}#")
+    for username, agent_id in sorted(agents):
+        if username != agent_id:
+            out += ["", f"user {username}", f"topic readwrite {wire.PREFIX}/{agent_id}/#"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,194 @@
+"""Placement: which agent runs which device index range of a running group.
+
+A group's indices ``[0, count)`` are covered by assignments, each a contiguous
+range on one agent. Device ids derive from the index, so moving a range to
+another agent keeps the devices the system under test sees.
+
+- start: the whole range is split across online agents by free capacity;
+- scale: new top ranges are added, or the top ranges trimmed; nothing else moves;
+- failover: ranges of an agent offline past the grace period move, unchanged, to
+  online agents with free capacity (split if no single agent has room).
+
+Callers hold the transaction; every function returns the agent ids whose desired
+state changed, for the bus to republish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import peewee as pw
+
+from appliance import models
+from appliance.db import database
+from appliance.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+
+def split(count: int, free: list[int]) -> list[int]:
+    """Shares of ``count`` proportional to ``free`` (largest remainder), each <= its free."""
+    total = sum(free)
+    if count > total:
+        raise ValueError(f"{count} does not fit in {total}")
+    if count == 0:
+        return [0] * len(free)
+    shares = [count * f // total for f in free]
+    rest = count - sum(shares)
+    # Every agent with a remainder still has room (its exact share is below its free).
+    by_remainder = sorted(range(len(free)), key=lambda i: (-(count * free[i] % total), i))
+    for i in by_remainder[:rest]:
+        shares[i] += 1
+    return shares
+
+
+def assigned_per_agent(org_id: int) -> dict[int, int]:
+    """Devices each agent of the org runs now, over all running groups (one query)."""
+    a = models.Assignment
+    rows = (
+        a.select(a.agent, pw.fn.SUM(a.index_end - a.index_start))
+        .join(models.Group)
+        .where(models.Group.org == org_id, models.Group.state == "running")
+        .group_by(a.agent)
+        .tuples()
+    )
+    return {agent_pk: int(n or 0) for agent_pk, n in rows}
+
+
+def free_agents(org_id: int, exclude: set[int] = frozenset()) -> list[tuple[models.Agent, int]]:
+    """Online agents of the org with room, and how much, oldest first."""
+    used = assigned_per_agent(org_id)
+    agents = (
+        models.Agent.select()
+        .where(models.Agent.org == org_id, models.Agent.online == True)  # noqa: E712
+        .order_by(models.Agent.id)
+    )
+    out = []
+    for agent in agents:
+        if agent.id in exclude:
+            continue
+        free = agent.capacity - used.get(agent.id, 0)
+        if free > 0:
+            out.append((agent, free))
+    return out
+
+
+def _assign(
+    group: models.Group, start: int, end: int, lease_until: float, exclude: set[int] = frozenset()
+) -> tuple[set[str], int]:
+    """Cover [start, end) (or its lower part) on agents with room; (agents, end placed)."""
+    room = free_agents(group.org_id, exclude)
+    total = sum(f for _, f in room)
+    n = min(end - start, total)
+    touched: set[str] = set()
+    if n <= 0:
+        return touched, start
+    at = start
+    for (agent, _), share in zip(room, split(n, [f for _, f in room]), strict=True):
+        if share == 0:
+            continue
+        models.Assignment.create(
+            group=group,
+            agent=agent,
+            run_id=group.run_id,
+            index_start=at,
+            index_end=at + share,
+            lease_until=lease_until,
+        )
+        at += share
+        touched.add(agent.agent_id)
+    return touched, at
+
+
+def place(group: models.Group, start: int, end: int, lease_until: float) -> set[str]:
+    """Place all of [start, end) or raise Conflict (the caller's transaction rolls back)."""
+    if not _any_online(group.org_id):
+        raise Conflict(f"group {group.name!r}: no agent of this org is online")
+    touched, placed = _assign(group, start, end, lease_until)
+    if placed < end:
+        free = sum(f for _, f in free_agents(group.org_id)) + (placed - start)
+        raise Conflict(
+            f"group {group.name!r}: {end - start} mocks exceed the free capacity of the "
+            f"online agents ({free})"
+        )
+    return touched
+
+
+def _any_online(org_id: int) -> bool:
+    return (
+        models.Agent.select()
+        .where(models.Agent.org == org_id, models.Agent.online == True)  # noqa: E712
+        .exists()
+    )
+
+
+def rescale(group: models.Group, old: int, new: int, lease_until: float) -> set[str]:
+    """Grow by placing [old, new), or shrink by trimming everything at or above ``new``."""
+    if new > old:
+        return place(group, old, new, lease_until)
+    touched: set[str] = set()
+    a = models.Assignment
+    rows = list(
+        a.select(a, models.Agent)
+        .join(models.Agent)
+        .where(a.group == group.id, a.run_id == group.run_id, a.index_end > new)
+    )
+    for row in rows:
+        touched.add(row.agent.agent_id)
+        if row.index_start >= new:
+            row.delete_instance()
+        else:
+            row.index_end = new
+            row.save()
+    return touched
+
+
+def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> set[str]:
+    """Move the ranges of agents offline for longer than ``grace_s`` to online agents."""
+    cutoff = (now or models.utcnow()) - dt.timedelta(seconds=grace_s)
+    touched: set[str] = set()
+    with database.atomic():
+        a = models.Assignment
+        stranded = list(
+            a.select(a, models.Agent, models.Group)
+            .join(models.Agent)
+            .switch(a)
+            .join(models.Group)
+            .where(
+                models.Group.state == "running",
+                a.run_id == models.Group.run_id,
+                models.Agent.online == False,  # noqa: E712
+                models.Agent.offline_since.is_null(False),
+                models.Agent.offline_since <= cutoff,
+            )
+            .order_by(models.Group.id, a.index_start)
+        )
+        until = time.time() + lease_s
+        for row in stranded:
+            moved_to, placed = _assign(row.group, row.index_start, row.index_end, until)
+            if placed == row.index_start:
+                log.warning(
+                    "group %s: devices %d-%d of offline agent %s wait for free capacity",
+                    row.group.name,
+                    row.index_start,
+                    row.index_end - 1,
+                    row.agent.agent_id,
+                )
+                continue
+            touched |= moved_to | {row.agent.agent_id}
+            log.info(
+                "group %s: devices %d-%d moved from offline agent %s to %s",
+                row.group.name,
+                row.index_start,
+                placed - 1,
+                row.agent.agent_id,
+                ", ".join(sorted(moved_to)),
+            )
+            if placed >= row.index_end:
+                row.delete_instance()
+            else:  # the rest waits on the dead agent until room appears
+                row.index_start = placed
+                row.save()
+    return touched

@@ -1,0 +1,1 @@
+"""Invoices: month close, approval, Stripe charging, the invoice document and card page."""

@@ -1,0 +1,733 @@
+"""Invoices: the month close, early closes, approval, void, adjust; coupons and credits.
+
+The month close builds a :class:`billing.scenario.Scenario` per org from the
+recorded entitlement intervals (``entitlements.service.billing_inputs``), the
+org's redeemed coupons, credit balance and carried balance, and rates it with
+:func:`billing.rating.rate`. Exactly once: ``PeriodClose`` is unique per (org,
+period) and is written in the same transaction as the invoice and the account
+changes, so a rerun, a catch-up after downtime or a crash mid-way never makes a
+second invoice. Orgs with nothing due get a ``PeriodClose`` and no invoice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+import peewee as pw
+
+from appliance import clock, models
+from appliance.audit import service as audit
+from appliance.entitlements import catalog
+from appliance.entitlements import service as entitlements
+from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound
+from appliance.invoices import faults
+from appliance.invoices.context import Billing
+from appliance.invoices.models import (
+    BillingAccount,
+    ChargeAttempt,
+    Coupon,
+    Invoice,
+    PeriodClose,
+    Redemption,
+    StripeCustomer,
+)
+from billing import rate
+from billing.errors import BillingInputError
+from billing.invoice import Invoice as Rated
+from billing.invoice import decode_invoice, encode_invoice
+from billing.money import CURRENCIES
+from billing.scenario import Catalog, FlatPurchase, Scenario, UsageInterval
+from billing.scenario import Coupon as CouponSpec
+
+log = logging.getLogger(__name__)
+
+CLOSE_AT = dt.timedelta(minutes=5)
+"""The month close runs at 00:05 on day 1 in the org's billing time zone."""
+
+OPEN = ("draft", "approved")
+"""Statuses an admin may still change the figures of."""
+
+
+# --- time helpers -------------------------------------------------------------------
+
+
+def _naive(instant: dt.datetime) -> dt.datetime:
+    return clock.aware(instant).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _local(instant: dt.datetime | None, tz: str) -> str | None:
+    return None if instant is None else clock.aware(instant).astimezone(ZoneInfo(tz)).isoformat()
+
+
+def month_start(year: int, month: int, zone: ZoneInfo) -> dt.datetime:
+    return datetime_in(year, month, zone)
+
+
+def datetime_in(year: int, month: int, zone: ZoneInfo) -> dt.datetime:
+    while month > 12:
+        year, month = year + 1, month - 12
+    return dt.datetime(year, month, 1, tzinfo=zone)
+
+
+def label(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"
+
+
+def parse_label(text: str) -> tuple[int, int]:
+    found = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text or "")
+    if not found or not 1 <= int(found.group(2)) <= 12:
+        raise ApplianceError(f"period: must be a month written YYYY-MM, got {text!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def period_bounds(period: str, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    year, month = parse_label(period)
+    zone = ZoneInfo(tz)
+    return datetime_in(year, month, zone), datetime_in(year, month + 1, zone)
+
+
+def due_periods(org: models.Org, now: dt.datetime) -> list[str]:
+    """Months of ``org`` whose close time (00:05 on the next month's 1st) has passed."""
+    zone = ZoneInfo(org.timezone)
+    local_now = clock.aware(now).astimezone(zone)
+    first = clock.aware(org.registered_at).astimezone(zone)
+    year, month = first.year, first.month
+    out = []
+    while True:
+        end = datetime_in(year, month + 1, zone)
+        if end + CLOSE_AT > local_now:
+            return out
+        out.append(label(year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def next_close_at(tz: str, now: dt.datetime) -> dt.datetime:
+    """The next 00:05 on a 1st in ``tz`` after ``now`` (aware UTC)."""
+    zone = ZoneInfo(tz)
+    local = clock.aware(now).astimezone(zone)
+    at = datetime_in(local.year, local.month, zone) + CLOSE_AT
+    if at <= local:
+        at = datetime_in(local.year, local.month + 1, zone) + CLOSE_AT
+    return at.astimezone(dt.UTC)
+
+
+# --- the rating input ---------------------------------------------------------------
+
+
+def account(org_id: int) -> BillingAccount:
+    acc = BillingAccount.get_or_none(BillingAccount.org == org_id)
+    if acc is None:
+        try:
+            with audit.write_transaction():
+                acc = BillingAccount.create(org=org_id)
+        except pw.IntegrityError:
+            acc = BillingAccount.get(BillingAccount.org == org_id)
+    return acc
+
+
+def _coupons(org_id: int) -> tuple[list[CouponSpec], dict[str, int]]:
+    rows = (
+        Redemption.select(Redemption, Coupon)
+        .join(Coupon)
+        .where(Redemption.org == org_id)
+        .order_by(Redemption.redeemed_at, Redemption.id)
+    )
+    specs, used = [], {}
+    for r in rows:
+        c = r.coupon
+        specs.append(
+            CouponSpec(
+                code=c.code,
+                applies_to=c.applies_to,
+                duration=c.duration,
+                redeemed_at=clock.aware(r.redeemed_at),
+                percent_off=Decimal(c.percent_off) if c.percent_off is not None else None,
+                amount_off=c.amount_off,
+                currency=c.currency,
+                months=c.months,
+            )
+        )
+        used[c.code] = r.uses
+    return specs, used
+
+
+def scenario_for(
+    org: models.Org,
+    acc: BillingAccount,
+    period: str,
+    covered_from: dt.datetime,
+    covered_to: dt.datetime,
+    tax_rate: Decimal,
+) -> Scenario:
+    """What billing rates for ``org`` over [covered_from, covered_to) of ``period``."""
+    inputs = entitlements.billing_inputs(org.id, covered_from, covered_to)
+    lo, hi = clock.aware(covered_from), clock.aware(covered_to)
+    usage = []
+    for row in inputs["on_demand"]:
+        start = max(dt.datetime.fromisoformat(row["start"]), lo)
+        end = min(dt.datetime.fromisoformat(row["end"]), hi)
+        if end > start:
+            usage.append(UsageInterval(tier=row["tier"], start=start, end=end))
+    flat = [
+        FlatPurchase(plan=row["plan"], start=dt.datetime.fromisoformat(row["start"]))
+        for row in inputs["flat"]
+    ]
+    coupons, used = _coupons(org.id)
+    return Scenario(
+        currency=org.currency,
+        period=period,
+        timezone=org.timezone,
+        tax_rate=tax_rate,
+        catalog=msgspec.convert(catalog.for_currency(org.currency), Catalog),
+        registered_at=clock.aware(org.registered_at),
+        on_demand=usage,
+        flat=flat,
+        coupons=coupons,
+        coupons_used=used,
+        credit_balance=acc.credit_balance,
+        carried_forward=acc.carried_balance,
+    )
+
+
+def _status_for(rated: Rated) -> str:
+    return {"nothing_due": "settled", "below_minimum": "carried"}.get(rated.status, "draft")
+
+
+def _number(org_id: int, period: str, part: int) -> str:
+    return f"MM-{org_id:05d}-{period.replace('-', '')}" + (f"-E{part}" if part else "")
+
+
+def _apply(org_id: int, acc: BillingAccount, rated: Rated) -> None:
+    """The account after an invoice: credit left, carried balance, coupon uses."""
+    BillingAccount.update(
+        credit_balance=rated.credit_remaining, carried_balance=rated.carried_forward
+    ).where(BillingAccount.id == acc.id).execute()
+    codes = [d.code for d in rated.discounts]
+    if codes:
+        ids = Coupon.select(Coupon.id).where(Coupon.code.in_(codes))
+        Redemption.update(uses=Redemption.uses + 1).where(
+            Redemption.org == org_id, Redemption.coupon.in_(ids)
+        ).execute()
+
+
+def _draft(
+    cfg: Billing,
+    org: models.Org,
+    period: str,
+    part: int,
+    covered_from: dt.datetime,
+    covered_to: dt.datetime,
+    actor: str,
+) -> tuple[Rated, Invoice | None]:
+    """Rate and store one invoice (in the caller's transaction); None when nothing at all."""
+    acc = account(org.id)
+    scenario = scenario_for(org, acc, period, covered_from, covered_to, cfg.tax_rate)
+    try:
+        rated = rate(scenario)
+    except BillingInputError as e:  # recorded facts that cannot be rated: say which org
+        raise ApplianceError(f"org {org.name}: period {period}: {e}") from None
+    inv = None
+    if rated.status != "nothing_due" or rated.subtotal > 0 or rated.previous_balance > 0:
+        inv = Invoice.create(
+            org=org.id,
+            number=_number(org.id, period, part),
+            period=period,
+            part=part,
+            covered_from=_naive(covered_from),
+            covered_to=_naive(covered_to),
+            mode=org.stripe_mode,
+            currency=org.currency,
+            status=_status_for(rated),
+            total=rated.total,
+            document=encode_invoice(rated).decode(),
+            scenario=msgspec.json.encode(scenario).decode(),
+        )
+    _apply(org.id, acc, rated)
+    audit.record(
+        "invoice.close" if part == 0 else "invoice.close_early",
+        actor=actor,
+        org_id=org.id,
+        target=f"invoice:{inv.id}" if inv else f"period:{period}",
+        after={
+            "period": period,
+            "part": part,
+            "status": rated.status,
+            "invoice": inv.number if inv else None,
+            "total": rated.total,
+            "currency": rated.currency,
+        },
+    )
+    return rated, inv
+
+
+def close_period(cfg: Billing, org: models.Org, period: str, *, actor: str) -> Invoice | None:
+    """The month close of one org and period (in the caller's transaction).
+
+    Raises IntegrityError when it was closed before (the unique PeriodClose).
+    """
+    start, end = period_bounds(period, org.timezone)
+    early = (
+        Invoice.select(pw.fn.MAX(Invoice.covered_to))
+        .where(Invoice.org == org.id, Invoice.period == period, Invoice.part > 0)
+        .scalar()
+    )
+    covered_from = clock.aware(early) if early else start
+    with audit.write_transaction():  # a savepoint inside the batch
+        closed = PeriodClose.create(org=org.id, period=period, outcome="pending")
+        rated, inv = _draft(cfg, org, period, 0, covered_from, end, actor)
+        closed.outcome = rated.status
+        closed.invoice_id = inv.id if inv else None
+        closed.save()
+    return inv
+
+
+@dataclass
+class CloseReport:
+    closed: int = 0
+    invoices: int = 0
+    skipped: int = 0
+
+    def doc(self) -> dict[str, int]:
+        return {"closed": self.closed, "invoices": self.invoices, "skipped": self.skipped}
+
+
+def close_due(cfg: Billing, now: dt.datetime | None = None, *, actor: str = "") -> CloseReport:
+    """Close every (org, month) that is due and not closed yet: the job and its catch-up."""
+    now = now or clock.now()
+    orgs = list(models.Org.select())
+    wanted = [(org, p) for org in orgs for p in due_periods(org, now)]
+    report = CloseReport()
+    if not wanted:
+        return report
+    labels = sorted({p for _, p in wanted})
+    done: set[tuple[int, str]] = set()
+    for i in range(0, len(labels), 500):
+        q = PeriodClose.select(PeriodClose.org, PeriodClose.period).where(
+            PeriodClose.period.in_(labels[i : i + 500])
+        )
+        done |= {(r.org_id, r.period) for r in q}
+    todo = [(org, p) for org, p in wanted if (org.id, p) not in done]
+    report.skipped = len(wanted) - len(todo)
+    for b, i in enumerate(range(0, len(todo), cfg.batch)):
+        with audit.write_transaction():
+            for n, (org, period) in enumerate(todo[i : i + cfg.batch]):
+                try:
+                    inv = close_period(cfg, org, period, actor=actor or audit.SCHEDULER)
+                except pw.IntegrityError:  # closed by a racing run: theirs stands
+                    report.skipped += 1
+                    continue
+                report.closed += 1
+                report.invoices += inv is not None and inv.status == "draft"
+                if b == 1 and n == 0:
+                    faults.point("month_close_mid")
+    if report.closed:
+        log.info("month close: %s", report.doc())
+    return report
+
+
+def close_early(cfg: Billing, org_id: int, *, actor: str) -> Invoice:
+    """Close the org's current month up to now (an admin's "charge now"): an approved invoice."""
+    org = models.Org.get_by_id(org_id)
+    now = clock.now()
+    local = now.astimezone(ZoneInfo(org.timezone))
+    period = label(local.year, local.month)
+    start, _ = period_bounds(period, org.timezone)
+    with audit.write_transaction():
+        prev = list(
+            Invoice.select(Invoice.part, Invoice.covered_to).where(
+                Invoice.org == org.id, Invoice.period == period
+            )
+        )
+        if any(p.part == 0 for p in prev):
+            raise Conflict(f"period {period} is already closed")
+        covered_from = max([clock.aware(p.covered_to) for p in prev], default=start)
+        part = max([p.part for p in prev], default=0) + 1
+        rated, inv = _draft(cfg, org, period, part, covered_from, now, actor)
+        if inv is None or inv.status != "draft":
+            what = {
+                "nothing_due": "nothing is due",
+                "below_minimum": (
+                    f"the total {rated.total} is below the minimum charge "
+                    f"{rated.minimum_charge} and is carried to the month close"
+                ),
+            }.get(rated.status, rated.status)
+            if inv is None:
+                raise Conflict(f"nothing to charge for {period} so far: {what}")
+            return inv
+        _approve(inv, actor)
+    return inv
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _figures(inv: Invoice) -> Rated:
+    return decode_invoice(inv.document.encode())
+
+
+def doc(inv: Invoice, *, full: bool = True) -> dict[str, Any]:
+    org = inv.org
+    tz = org.timezone
+    out: dict[str, Any] = {
+        "id": inv.id,
+        "number": inv.number,
+        "org_id": org.id,
+        "org": org.name,
+        "period": inv.period,
+        "part": inv.part,
+        "early": inv.part > 0,
+        "covered_from": _local(inv.covered_from, tz),
+        "covered_to": _local(inv.covered_to, tz),
+        "mode": inv.mode,
+        "currency": inv.currency,
+        "status": inv.status,
+        "total": inv.total,
+        "attempts": inv.attempts,
+        "next_retry_at": _local(inv.next_retry_at, tz),
+        "last_error": inv.last_error or None,
+        "action_url": inv.action_url or None,
+        "payment_intent": inv.payment_intent or None,
+        "refunded": inv.refunded,
+        "created_at": _local(inv.created_at, tz),
+        "approved_at": _local(inv.approved_at, tz),
+        "approved_by": inv.approved_by or None,
+        "paid_at": _local(inv.paid_at, tz),
+    }
+    if full:
+        out["invoice"] = json.loads(inv.document)
+        out["adjustments"] = json.loads(inv.adjustments)
+    return out
+
+
+def _may_see(caller: Any, inv: Invoice) -> None:
+    if inv.org_id != caller.org_id and not caller.superuser:
+        raise NotFound(f"invoice {inv.id} not found in this org")
+
+
+def get(caller: Any, invoice_id: int) -> Invoice:
+    inv = Invoice.get_or_none(Invoice.id == invoice_id)
+    if inv is None:
+        raise NotFound(f"invoice {invoice_id} not found")
+    _may_see(caller, inv)
+    return inv
+
+
+STATUSES = (
+    "draft",
+    "approved",
+    "charging",
+    "requires_action",
+    "paid",
+    "failed",
+    "void",
+    "carried",
+    "settled",
+    "refunded",
+)
+
+
+def list_invoices(
+    caller: Any, *, status: str | None, period: str | None, all_orgs: bool, limit: int = 200
+) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise ApplianceError(f"status: must be one of {', '.join(STATUSES)}")
+    if period is not None:
+        parse_label(period)
+    if not 1 <= limit <= 1000:
+        raise ApplianceError("limit: must be between 1 and 1000")
+    q = Invoice.select(Invoice, models.Org).join(models.Org)
+    if all_orgs:
+        caller.require_superuser()
+    else:
+        q = q.where(Invoice.org == caller.org_id)
+    if status:
+        q = q.where(Invoice.status == status)
+    if period:
+        q = q.where(Invoice.period == period)
+    return [doc(i, full=False) for i in q.order_by(Invoice.id.desc()).limit(limit)]
+
+
+# --- admin actions --------------------------------------------------------------------
+
+
+def _approve(inv: Invoice, actor: str) -> None:
+    before = inv.status
+    inv.status = "approved"
+    inv.approved_at = clock.utcnow()
+    inv.approved_by = actor
+    inv.save()
+    audit.record(
+        "invoice.approve",
+        actor=actor,
+        org_id=inv.org_id,
+        target=f"invoice:{inv.id}",
+        before={"status": before},
+        after={"status": "approved", "total": inv.total, "currency": inv.currency},
+    )
+
+
+def approve(caller: Any, invoice_id: int, expected_total: int | None, *, actor: str) -> Invoice:
+    """draft → approved. ``expected_total``: the total the admin saw (409 if it changed)."""
+    with audit.write_transaction():
+        inv = get(caller, invoice_id)
+        if inv.status != "draft":
+            raise Conflict(f"invoice {inv.number} is {inv.status}; only a draft can be approved")
+        if expected_total is not None and expected_total != inv.total:
+            raise Conflict(
+                f"expected_total: the invoice total is {inv.total}, not {expected_total} "
+                "(it changed since you looked)"
+            )
+        _approve(inv, actor)
+    return inv
+
+
+def void(caller: Any, invoice_id: int, reason: str, *, actor: str) -> Invoice:
+    """Cancel an uncharged invoice and give back the credit, coupon uses and carried balance."""
+    reason = _reason(reason)
+    with audit.write_transaction():
+        inv = get(caller, invoice_id)
+        if inv.status not in ("draft", "approved", "failed", "requires_action", "carried"):
+            raise Conflict(f"invoice {inv.number} is {inv.status}; it cannot be voided")
+        pending = ChargeAttempt.select().where(
+            ChargeAttempt.invoice == inv.id, ChargeAttempt.state.in_(("pending", "processing"))
+        )
+        if pending.exists():
+            raise Conflict(f"invoice {inv.number} has a payment in progress; wait for its outcome")
+        rated = _figures(inv)
+        acc = account(inv.org_id)
+        BillingAccount.update(
+            credit_balance=BillingAccount.credit_balance + rated.credit_applied,
+            carried_balance=BillingAccount.carried_balance
+            + rated.previous_balance
+            - rated.carried_forward,
+        ).where(BillingAccount.id == acc.id).execute()
+        codes = [d.code for d in rated.discounts]
+        if codes:
+            ids = Coupon.select(Coupon.id).where(Coupon.code.in_(codes))
+            Redemption.update(uses=Redemption.uses - 1).where(
+                Redemption.org == inv.org_id, Redemption.coupon.in_(ids), Redemption.uses > 0
+            ).execute()
+        before = inv.status
+        inv.status = "void"
+        inv.next_retry_at = None
+        inv.save()
+        audit.record(
+            "invoice.void",
+            actor=actor,
+            org_id=inv.org_id,
+            target=f"invoice:{inv.id}",
+            before={"status": before},
+            after={"status": "void", "reason": reason},
+        )
+    return inv
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplianceError("reason: required (it goes to the audit log and the invoice)")
+    if len(reason) > 500:
+        raise ApplianceError("reason: at most 500 characters")
+    return reason
+
+
+def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str) -> Invoice:
+    """Credit ``amount`` against a draft or approved invoice, with a reason; re-rated."""
+    reason = _reason(reason)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ApplianceError("amount: a positive integer in the currency's minor unit")
+    with audit.write_transaction():
+        inv = get(caller, invoice_id)
+        if inv.status not in OPEN:
+            raise Conflict(f"invoice {inv.number} is {inv.status}; only draft/approved adjust")
+        old = _figures(inv)
+        scenario = msgspec.json.decode(inv.scenario.encode(), type=Scenario)
+        scenario = msgspec.structs.replace(scenario, credit_balance=scenario.credit_balance + amount)
+        new = rate(scenario)
+        acc = account(inv.org_id)
+        BillingAccount.update(
+            credit_balance=BillingAccount.credit_balance
+            + new.credit_remaining
+            - old.credit_remaining,
+            carried_balance=BillingAccount.carried_balance
+            + new.carried_forward
+            - old.carried_forward,
+        ).where(BillingAccount.id == acc.id).execute()
+        adjustments = json.loads(inv.adjustments)
+        adjustments.append(
+            {"amount": amount, "reason": reason, "by": actor, "at": clock.now().isoformat()}
+        )
+        before = {"status": inv.status, "total": inv.total}
+        inv.scenario = msgspec.json.encode(scenario).decode()
+        inv.document = encode_invoice(new).decode()
+        inv.total = new.total
+        inv.adjustments = json.dumps(adjustments)
+        if new.status != "chargeable":
+            inv.status = _status_for(new)
+        inv.save()
+        audit.record(
+            "invoice.adjust",
+            actor=actor,
+            org_id=inv.org_id,
+            target=f"invoice:{inv.id}",
+            before=before,
+            after={"status": inv.status, "total": inv.total, "credit": amount, "reason": reason},
+        )
+    return inv
+
+
+# --- coupons and credits --------------------------------------------------------------
+
+
+def coupon_doc(c: Coupon) -> dict[str, Any]:
+    return {
+        "code": c.code,
+        "percent_off": c.percent_off,
+        "amount_off": c.amount_off,
+        "currency": c.currency,
+        "applies_to": c.applies_to,
+        "duration": c.duration,
+        "months": c.months,
+    }
+
+
+def create_coupon(spec: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    """A coupon of DESIGN §4.1 (checked by the same rules the rating uses)."""
+    code = spec.get("code")
+    if not isinstance(code, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", code):
+        raise ApplianceError("code: 1-64 letters, digits, _ and -")
+    percent = spec.get("percent_off")
+    amount = spec.get("amount_off")
+    if (percent is None) == (amount is None):
+        raise ApplianceError("percent_off: give exactly one of percent_off and amount_off")
+    if percent is not None:
+        try:
+            p = Decimal(str(percent))
+        except InvalidOperation:
+            raise ApplianceError("percent_off: must be a number") from None
+        if not p.is_finite() or not 0 < p <= 100:
+            raise ApplianceError("percent_off: must be more than 0 and at most 100")
+        percent = str(p.normalize())
+    if amount is not None:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise ApplianceError("amount_off: a positive integer in the currency's minor unit")
+        if spec.get("currency") not in CURRENCIES:
+            raise ApplianceError(f"currency: amount_off needs one of {', '.join(CURRENCIES)}")
+    applies = spec.get("applies_to", "all")
+    if applies not in ("all", "on_demand", "flat"):
+        raise ApplianceError("applies_to: must be one of all, on_demand, flat")
+    duration = spec.get("duration", "once")
+    if duration not in ("once", "repeating", "forever"):
+        raise ApplianceError("duration: must be one of once, repeating, forever")
+    months = spec.get("months")
+    if duration == "repeating" and (not isinstance(months, int) or months < 1):
+        raise ApplianceError("months: a repeating coupon needs months >= 1")
+    if duration != "repeating" and months is not None:
+        raise ApplianceError("months: only for a repeating coupon")
+    with audit.write_transaction():
+        try:
+            with audit.write_transaction():
+                c = Coupon.create(
+                    code=code,
+                    percent_off=percent,
+                    amount_off=amount,
+                    currency=spec.get("currency") if amount is not None else None,
+                    applies_to=applies,
+                    duration=duration,
+                    months=months,
+                )
+        except pw.IntegrityError:
+            raise Conflict(f"code: a coupon {code!r} already exists") from None
+        audit.record("coupon.create", actor=actor, target=f"coupon:{code}", after=coupon_doc(c))
+    return coupon_doc(c)
+
+
+def list_coupons() -> list[dict[str, Any]]:
+    return [coupon_doc(c) for c in Coupon.select().order_by(Coupon.id)]
+
+
+def redeem(org_id: int, code: str, *, actor: str) -> dict[str, Any]:
+    with audit.write_transaction():
+        c = Coupon.get_or_none(Coupon.code == code)
+        if c is None:
+            raise NotFound(f"code: no coupon {code!r}")
+        try:
+            with audit.write_transaction():
+                r = Redemption.create(org=org_id, coupon=c.id, redeemed_at=clock.utcnow())
+        except pw.IntegrityError:
+            raise Conflict(f"code: this org already redeemed {code!r}") from None
+        audit.record(
+            "coupon.redeem",
+            actor=actor,
+            org_id=org_id,
+            target=f"coupon:{code}",
+            after={"code": code, "redeemed_at": clock.aware(r.redeemed_at).isoformat()},
+        )
+    return account_doc(org_id)
+
+
+def add_credit(org_id: int, amount: int, reason: str, *, actor: str) -> dict[str, Any]:
+    """A thank-you credit: taken off the next invoices before tax (rule 7)."""
+    reason = _reason(reason)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ApplianceError("amount: a positive integer in the currency's minor unit")
+    acc = account(org_id)
+    with audit.write_transaction():
+        BillingAccount.update(credit_balance=BillingAccount.credit_balance + amount).where(
+            BillingAccount.id == acc.id
+        ).execute()
+        audit.record(
+            "credit.add",
+            actor=actor,
+            org_id=org_id,
+            target=f"org:{org_id}",
+            after={"amount": amount, "reason": reason},
+        )
+    return account_doc(org_id)
+
+
+def account_doc(org_id: int, mode: str | None = None) -> dict[str, Any]:
+    org = models.Org.get_by_id(org_id)
+    acc = account(org_id)
+    cards = {c.mode: c for c in StripeCustomer.select().where(StripeCustomer.org == org_id)}
+    card = cards.get(org.stripe_mode)
+    coupons = [
+        {
+            "code": r.coupon.code,
+            "redeemed_at": _local(r.redeemed_at, org.timezone),
+            "uses": r.uses,
+        }
+        for r in Redemption.select(Redemption, Coupon).join(Coupon).where(Redemption.org == org_id)
+    ]
+    return {
+        "org_id": org.id,
+        "org": org.name,
+        "currency": org.currency,
+        "timezone": org.timezone,
+        "mode": org.stripe_mode,
+        "appliance_mode": mode,
+        "credit_balance": acc.credit_balance,
+        "carried_balance": acc.carried_balance,
+        "card": (card.card or None) if card else None,
+        "customer": (card.customer or None) if card else None,
+        "coupons": coupons,
+    }
+
+
+def org_for(caller: Any, org_id: int | None) -> int:
+    """The caller's org, or ``org_id`` for an appliance superuser."""
+    if org_id is None or org_id == caller.org_id:
+        return int(caller.org_id)
+    if not caller.superuser:
+        raise Forbidden("org_id: only an appliance superuser may act on another org")
+    if models.Org.get_or_none(models.Org.id == org_id) is None:
+        raise NotFound(f"org_id: no org {org_id}")
+    return org_id

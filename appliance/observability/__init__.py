@@ -1,0 +1,1 @@
+"""observability: Prometheus text at /metrics and the live WebSocket feed."""

@@ -1,0 +1,86 @@
+"""GET /metrics (Prometheus text) and the live feed at /api/v1/live (WebSocket)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from litestar import Response, WebSocket, get, websocket
+from litestar.datastructures import State
+from litestar.exceptions import WebSocketDisconnect
+
+from appliance import auth
+from appliance.api import call
+from appliance.errors import ApplianceError
+from appliance.observability import live, metrics, snapshot
+
+log = logging.getLogger(__name__)
+
+LIVE_PERIOD_S = 1.0
+AUTH_TIMEOUT_S = 5.0
+CLOSE_UNAUTHORIZED = 4401  # the 4000-4999 range is the application's; 4401 mirrors HTTP 401
+
+
+@get("/metrics", media_type=metrics.CONTENT_TYPE)
+async def get_metrics(caller: auth.Caller, state: State) -> Response[str]:
+    """Prometheus text: every org for an appliance superuser, the caller's org otherwise."""
+    snap = await call(snapshot.take, None if caller.superuser else caller.org_id)
+    text = metrics.render(snap, bus_connected=state.bus.connected.is_set())
+    return Response(text, media_type=metrics.CONTENT_TYPE)
+
+
+async def _authenticate(socket: WebSocket[Any, Any, Any]) -> auth.Caller:
+    token = socket.query_params.get("token")
+    if not token:
+        try:
+            first = await asyncio.wait_for(socket.receive_json(), AUTH_TIMEOUT_S)
+        except (TimeoutError, ValueError):
+            raise ApplianceError('send {"token": ...} first, or connect with ?token=') from None
+        token = first.get("token") if isinstance(first, dict) else None
+        if not isinstance(token, str):
+            raise ApplianceError('the first message must be {"token": "..."}')
+    return await call(auth.authenticate, f"Bearer {token}")
+
+
+@websocket("/api/v1/live", opt={"public": True})  # authenticates itself: token in query or first
+async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
+    """A JSON snapshot every second: agent presence, per-group sent/s, errors, lateness.
+
+    Authenticate with ``?token=...`` or a first message ``{"token": "..."}`` (any
+    role). ``?scope=all`` shows every org to an appliance superuser.
+    """
+    await socket.accept()
+    try:
+        caller = await _authenticate(socket)
+    except ApplianceError as e:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await socket.send_json({"error": e.message})
+            await socket.close(code=CLOSE_UNAUTHORIZED, reason=e.message[:120])
+        return
+    org = None if caller.superuser and socket.query_params.get("scope") == "all" else caller.org_id
+    meter = live.RateMeter()
+    bus = socket.app.state.bus
+    # Listening is how a close is noticed promptly (a send may not fail at once).
+    closed = asyncio.create_task(_until_closed(socket))
+    try:
+        while not closed.done():
+            snap = await call(snapshot.take, org)
+            await socket.send_json(live.payload(snap, meter, bus_connected=bus.connected.is_set()))
+            await asyncio.wait({closed}, timeout=LIVE_PERIOD_S)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away
+    finally:
+        closed.cancel()
+        await asyncio.gather(closed, return_exceptions=True)
+
+
+async def _until_closed(socket: WebSocket[Any, Any, Any]) -> None:
+    """Read (and ignore) what the client sends until it closes."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await socket.receive_data(mode="text")
+
+
+ROUTES = [get_metrics, live_feed]

@@ -1,0 +1,135 @@
+"""Placement on a real database (SQLite and PostgreSQL): start, scale, failover."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import pytest
+
+from agent import wire
+from appliance import models
+from appliance.errors import Conflict
+from appliance.fleet import placement
+from appliance.fleet import service as fleet
+
+LEASE = time.time() + 60
+
+
+def online_agent(org: models.Org, capacity: int) -> models.Agent:
+    enrolled = fleet.local_agent(org.id, capacity=capacity, mqtt_url="mqtt://127.0.0.1:1")
+    fleet.on_presence(enrolled.agent_id, wire.Presence(status="online", capacity=capacity))
+    agent = fleet.agent_by_id(enrolled.agent_id)
+    assert agent is not None
+    return agent
+
+
+def running_group(org: models.Org, count: int, name: str = "g") -> models.Group:
+    tpl = models.Template.create(org=org, name=f"t-{name}", body=json.dumps({}))
+    return models.Group.create(
+        org=org, name=name, template=tpl, count=count, state="running", run_id=1
+    )
+
+
+def ranges(group: models.Group) -> list[tuple[str, int, int, int]]:
+    """(agent id, start, end, assignment id) in index order."""
+    a = models.Assignment
+    rows = a.select(a, models.Agent).join(models.Agent).where(a.group == group.id)
+    return sorted((r.agent.agent_id, r.index_start, r.index_end, r.id) for r in rows)
+
+
+def covered(group: models.Group) -> list[int]:
+    return sorted(i for _, s, e, _ in ranges(group) for i in range(s, e))
+
+
+def test_start_splits_by_free_capacity_and_refuses_what_does_not_fit(
+    org: models.Org,
+) -> None:
+    agents = [online_agent(org, 150) for _ in range(3)]
+    g = running_group(org, 300)
+    touched = placement.place(g, 0, 300, LEASE)
+    assert touched == {a.agent_id for a in agents}
+    assert [e - s for _, s, e, _ in ranges(g)] == [100, 100, 100]
+    assert covered(g) == list(range(300))
+    free = {a.agent_id: f for a, f in placement.free_agents(org.id)}
+    assert free == {a.agent_id: 50 for a in agents}
+
+    big = running_group(org, 151, name="big")
+    with pytest.raises(Conflict, match="151 mocks exceed the free capacity"):
+        placement.place(big, 0, 151, LEASE)
+
+
+def test_no_agent_online_is_a_clear_conflict(org: models.Org) -> None:
+    g = running_group(org, 5)
+    with pytest.raises(Conflict, match="no agent of this org is online"):
+        placement.place(g, 0, 5, LEASE)
+
+
+def test_scale_up_and_down_keeps_the_ranges_that_stay(org: models.Org) -> None:
+    online_agent(org, 100)
+    online_agent(org, 100)
+    g = running_group(org, 100)
+    placement.place(g, 0, 100, LEASE)
+    before = ranges(g)
+
+    placement.rescale(g, 100, 160, LEASE)
+    after_up = ranges(g)
+    assert set(before) <= set(after_up)  # same rows, same ids: nothing restarted
+    assert covered(g) == list(range(160))
+
+    touched = placement.rescale(g, 160, 70, LEASE)
+    after_down = ranges(g)
+    assert covered(g) == list(range(70))
+    kept = [r for r in before if r[2] <= 70]
+    assert set(kept) <= set(after_down)
+    assert touched  # the agents whose top ranges were trimmed or dropped
+
+
+def test_failover_moves_ranges_after_the_grace_period_only(org: models.Org) -> None:
+    a, b, c = (online_agent(org, 150) for _ in range(3))
+    g = running_group(org, 300)
+    placement.place(g, 0, 300, LEASE)
+    dead = next(r for r in ranges(g) if r[0] == c.agent_id)
+
+    fleet.on_presence(c.agent_id, wire.Presence(status="offline"))
+    assert placement.failover(grace_s=30, lease_s=60) == set()  # within grace: stays
+    assert dead in ranges(g)
+
+    later = models.utcnow() + dt.timedelta(seconds=31)
+    touched = placement.failover(grace_s=30, lease_s=60, now=later)
+    assert touched == {a.agent_id, b.agent_id, c.agent_id}
+    assert covered(g) == list(range(300))  # same indices, so the same device ids
+    assert {r[0] for r in ranges(g)} == {a.agent_id, b.agent_id}
+    # the dead range went over whole, as [start, end) pieces of the same indices
+    moved = [r for r in ranges(g) if dead[1] <= r[1] < dead[2]]
+    assert sum(e - s for _, s, e, _ in moved) == dead[2] - dead[1]
+    assert placement.failover(grace_s=30, lease_s=60, now=later) == set()  # idempotent
+
+
+def test_failover_moves_what_fits_and_keeps_the_rest_waiting(org: models.Org) -> None:
+    a = online_agent(org, 100)
+    b = online_agent(org, 100)
+    g = running_group(org, 160)
+    placement.place(g, 0, 160, LEASE)
+    fleet.on_presence(b.agent_id, wire.Presence(status="offline"))
+    later = models.utcnow() + dt.timedelta(seconds=31)
+    placement.failover(grace_s=30, lease_s=60, now=later)
+    assert covered(g) == list(range(160))  # nothing dropped
+    on_a = sum(e - s for who, s, e, _ in ranges(g) if who == a.agent_id)
+    assert on_a == 100  # a is full; the rest waits on b for capacity
+    c = online_agent(org, 100)
+    placement.failover(grace_s=30, lease_s=60, now=later)
+    assert {r[0] for r in ranges(g)} == {a.agent_id, c.agent_id}
+    assert covered(g) == list(range(160))
+
+
+def test_a_replayed_offline_message_keeps_the_first_offline_time(org: models.Org) -> None:
+    a = online_agent(org, 10)
+    fleet.on_presence(a.agent_id, wire.Presence(status="offline"))
+    first = fleet.agent_by_id(a.agent_id).offline_since
+    time.sleep(0.01)
+    fleet.on_presence(a.agent_id, wire.Presence(status="offline"))
+    assert fleet.agent_by_id(a.agent_id).offline_since == first
+    fleet.on_presence(a.agent_id, wire.Presence(status="online"))
+    assert fleet.agent_by_id(a.agent_id).offline_since is None

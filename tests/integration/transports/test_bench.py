@@ -1,0 +1,121 @@
+"""``mockmock-agent bench``: the engine alone, through the real command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from tests.fixtures.mosquitto import Mosquitto
+from tests.integration.transports.conftest import HttpTarget
+
+pytestmark = pytest.mark.timeout(60)
+
+SCENARIO = """
+templates:
+  probe:
+    transport:
+      {transport}
+    interval: 100ms
+    payload:
+      device: {{device_id: {{}}}}
+      seq: {{counter: {{}}}}
+      temp: {{uniform: {{min: 18.0, max: 26.0}}}}
+groups:
+  - {{name: north, template: probe, count: 6}}
+  - {{name: south, template: probe, count: 2}}
+"""
+
+
+def bench(*args: str | Path, timeout: float = 45) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", "bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def scenario(tmp_path: Path, transport: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO.format(transport=transport))
+    return path
+
+
+@pytest.mark.mqtt
+async def test_bench_json_counts_what_the_broker_delivers(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    path = scenario(tmp_path, f'mqtt: {{url: "{mosquitto.url}", topic: "bench/{{device_id}}"}}')
+    received: list[str] = []
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="bench-count") as c:
+        await c.subscribe("bench/#")
+
+        async def count() -> None:
+            async for m in c.messages:
+                received.append(str(m.topic))
+
+        task = asyncio.create_task(count())
+        proc = await asyncio.to_thread(bench, path, "--duration", "2s", "--json")
+        await asyncio.sleep(0.5)
+        task.cancel()
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    for key in ("sent", "duration_s", "sent_per_s", "errors", "rss_mb", "cpu_percent"):
+        assert key in result
+    assert set(result["lateness_ms"]) >= {"p50", "p99", "max"}
+    assert result["errors"] == 0
+    assert result["devices"] == 8
+    # 8 devices at 10/s for ~2 s; the window excludes connecting and stopping.
+    assert 100 <= result["sent"] <= 200
+    assert result["sent_total"] >= result["sent"]
+    assert len(received) == result["sent_total"], "every message sent reached the broker"
+    assert [(g["name"], g["devices"]) for g in result["groups"]] == [("north", 6), ("south", 2)]
+    assert sum(g["sent"] for g in result["groups"]) == result["sent"]
+
+
+@pytest.mark.mqtt
+def test_bench_devices_override_scales_the_groups(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    path = scenario(tmp_path, f'mqtt: {{url: "{mosquitto.url}", topic: "scale/{{device_id}}"}}')
+    proc = bench(path, "--duration", "500ms", "--devices", "20")
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.splitlines()
+    assert table[0].split()[:3] == ["group", "devices", "sent"]
+    assert table[1].split()[:2] == ["north", "15"]
+    assert table[2].split()[:2] == ["south", "5"]
+    assert table[3].split()[:2] == ["total", "20"]
+
+
+def test_bench_http_counts_failed_requests_as_errors(
+    http_target: Callable[..., HttpTarget], tmp_path: Path
+) -> None:
+    target = http_target()
+    path = scenario(tmp_path, f'http: {{url: "{target.url}/fail/{{device_id}}"}}')
+    proc = bench(path, "--duration", "1s", "--json")
+    result = json.loads(proc.stdout)
+    assert result["sent"] > 0
+    assert result["errors"] > 0, "every answer is a 500"
+    paths = {r.path for r in target.received()}
+    assert "/fail/north-00000" in paths and "/fail/south-00001" in paths
+
+
+def test_bad_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = scenario(tmp_path, 'mqtt: {url: "ftp://127.0.0.1:1", topic: "x"}')
+    proc = bench(path, "--duration", "1s", "--json")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: templates.probe.transport.mqtt.url")
+
+
+def test_bad_duration_is_exit_2(tmp_path: Path) -> None:
+    path = scenario(tmp_path, 'mqtt: {url: "mqtt://127.0.0.1:1", topic: "x"}')
+    proc = bench(path, "--duration", "soon")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: --duration")
