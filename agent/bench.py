@@ -48,6 +48,20 @@ def load(path: str, devices: int | None = None) -> Scenario:
     return scale(scenario, devices) if devices else scenario
 
 
+def raise_open_files_limit() -> int:
+    """Every per-device connection is a file descriptor: lift the soft limit (often
+    1,024) to the hard one, as a board running 10,000 devices needs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
+
+
 def _rss_mb() -> float:
     try:
         with open("/proc/self/statm") as f:
@@ -114,6 +128,10 @@ async def run_bench(
 ) -> dict[str, Any]:
     """Run every group for ``duration_s`` after all have connected; the report."""
     say = progress or (lambda _: None)
+    fds = raise_open_files_limit()
+    devices = sum(g.count for g in scenario.groups)
+    if devices + 64 > fds:
+        say(f"warning: {devices} devices but only {fds} file descriptors (ulimit -n)")
     rss_base = _rss_mb()
     now = time.time()
     runners = []
@@ -130,7 +148,6 @@ async def run_bench(
             lease_until=now + LEASE_S,
         )
         runners.append(GroupRunner(assignment))
-    devices = sum(g.count for g in scenario.groups)
     say(f"connecting {devices} devices in {len(runners)} group(s)")
     t_connect = time.monotonic()
     for r in runners:

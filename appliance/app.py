@@ -23,8 +23,11 @@ from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
+from appliance.invoices import routes as invoice_routes
+from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
 from appliance.orgs import routes as org_routes
+from billing.errors import BillingError
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +130,18 @@ def create_app(settings: Settings) -> Litestar:
             *entitlement_routes.ROUTES,
             *audit_routes.ROUTES,
             *observability_routes.ROUTES,
+            *invoice_routes.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).
         guards=[guard],
         # Every successful mutation is appended to the audit log.
         before_send=[audit_http.before_send],
-        exception_handlers={ApplianceError: _error, 500: _internal},
+        exception_handlers={
+            ApplianceError: _error,
+            BillingError: invoice_routes.billing_error,
+            500: _internal,
+        },
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="mockmock appliance", version=__version__, path="/schema"
@@ -143,5 +151,6 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     app.state.settings = settings
+    app.state.billing = Billing.from_settings(settings)
     app.state.bus = Bus(settings.bus_url)
     return app

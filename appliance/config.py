@@ -40,7 +40,7 @@ class Settings:
     offline_grace_seconds: int = 30
     """How long an agent may be offline before its device ranges move to other agents."""
     stripe_api_key: str = ""
-    """Secret key (sk_test_... or sk_live_...): its prefix is the Stripe mode. Empty: no charging."""
+    """sk_test_... or sk_live_...: the prefix is the Stripe mode. Empty: no charging."""
     stripe_publishable_key: str = ""
     """pk_test_... / pk_live_... for the card registration page."""
     stripe_api_base: str = "https://api.stripe.com"

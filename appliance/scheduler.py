@@ -11,6 +11,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from appliance.entitlements import jobs as entitlement_jobs
 from appliance.fleet import placement
 from appliance.groups import service as groups
+from appliance.invoices import jobs as invoice_jobs
+from appliance.invoices.context import Billing
 
 if TYPE_CHECKING:
     from appliance.bus import Bus
@@ -50,4 +52,6 @@ def build(settings: Settings, bus: Bus) -> AsyncIOScheduler:
     )
     # Flat-window edges and free-tier expiry, planned from the database (and caught up).
     entitlement_jobs.install(sched, bus.publish_desired)
+    # Month close, charge outbox reconciliation and dunning (catches up at start).
+    invoice_jobs.install(sched, Billing.from_settings(settings))
     return sched

@@ -127,7 +127,9 @@ class ChargeOutcome:
 class Gateway:
     """Stripe for one API key (hence one mode)."""
 
-    def __init__(self, api_key: str, api_base: str = "https://api.stripe.com", *, timeout: int = 30):
+    def __init__(
+        self, api_key: str, api_base: str = "https://api.stripe.com", *, timeout: int = 30
+    ):
         self.mode: Mode = mode_of_key(api_key)
         self.api_base = api_base.rstrip("/")
         self.client = stripe.StripeClient(
@@ -189,7 +191,7 @@ class Gateway:
         return _setup(self._call(self.client.v1.setup_intents.retrieve, setup_intent_id))
 
     def attach_payment_method(self, payment_method: str, customer: str) -> None:
-        """Make sure the card is the customer's (real Stripe does it on setup; emulators may not)."""
+        """Make sure the card is the customer's (Stripe does it on setup; emulators may not)."""
         pm = self._call(self.client.v1.payment_methods.retrieve, payment_method)
         if getattr(pm, "customer", None) != customer:
             self._call(
@@ -245,8 +247,10 @@ class Gateway:
         except stripe.CardError as e:
             err = e.error
             found = getattr(err, "payment_intent", None) if err is not None else None
-            code = (getattr(err, "decline_code", None) or e.code or "card_declined") if err else (
-                e.code or "card_declined"
+            code = (
+                (getattr(err, "decline_code", None) or e.code or "card_declined")
+                if err
+                else (e.code or "card_declined")
             )
             intent = _intent(found) if found is not None else None
             return ChargeOutcome(intent, str(code), e.user_message or str(e))

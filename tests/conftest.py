@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.appliance_db",
     "tests.fixtures.processes",
+    "tests.fixtures.localstripe",
 ]

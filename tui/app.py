@@ -1,79 +1,111 @@
-"""The mockmock TUI: fleet and groups at a glance (screens grow with issue 6)."""
+"""The mockmock TUI: a pure client of the appliance API (k9s to the appliance)."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
 
 from tui.client import ApiError, ApplianceClient
+from tui.commands import commands_for
+from tui.live_model import LiveModel
+from tui.screens.audit import AuditScreen
+from tui.screens.base import AppScreen
+from tui.screens.billing import BillingScreen
+from tui.screens.fleet import FleetScreen
+from tui.screens.groups import GroupsScreen
+from tui.screens.live import LiveScreen
+from tui.screens.templates import TemplatesScreen
+from tui.screens.usage import UsageScreen
+from tui.widgets.nav import SCREENS
 
 
 class MockmockApp(App[None]):
     TITLE = "mockmock"
-    BINDINGS = [("q", "quit", "Quit"), ("r", "refresh", "Refresh")]
-    CSS = "DataTable { height: 1fr; } #status { height: 1; }"
+    CSS_PATH = "styles.tcss"
+    MODES = {
+        "fleet": FleetScreen,
+        "groups": GroupsScreen,
+        "templates": TemplatesScreen,
+        "live": LiveScreen,
+        "usage": UsageScreen,
+        "billing": BillingScreen,
+        "audit": AuditScreen,
+    }
+    BINDINGS = [
+        # Not a priority binding: a focused input or editor (YAML!) keeps its colons.
+        Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
+        *(
+            Binding(str(i), f"switch_mode('{mode}')", title, show=False)
+            for i, (mode, title) in enumerate(SCREENS, start=1)
+        ),
+    ]
 
-    def __init__(self, client: ApplianceClient) -> None:
+    def __init__(
+        self,
+        client: ApplianceClient | None,
+        *,
+        live: bool = True,
+        role: str | None = None,
+        start: str = "fleet",
+    ) -> None:
+        """``client`` None: no appliance (snapshots and benchmarks feed the screens)."""
         super().__init__()
         self.client = client
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("connecting…", id="status")
-        yield DataTable(id="agents", cursor_type="row")
-        yield DataTable(id="groups", cursor_type="row")
-        yield Footer()
+        self.model = LiveModel()
+        self.role = role
+        self.me: dict[str, Any] = {}
+        self._live = live and client is not None
+        self._start = start
 
     def on_mount(self) -> None:
-        agents = self.query_one("#agents", DataTable)
-        agents.add_columns("agent", "host", "online", "assigned", "capacity", "cpu %", "rss MB")
-        groups = self.query_one("#groups", DataTable)
-        groups.add_columns(
-            "group", "template", "state", "mocks", "sent", "errors", "p50 ms", "p99 ms"
-        )
-        self.set_interval(2, self.action_refresh)
-        self.call_later(self.action_refresh)
+        self.switch_mode(self._start)
+        if self.client is not None:
+            self.run_worker(self._whoami(), group="whoami")
+            if self._live:
+                self.run_worker(self._feed(), group="feed")
 
-    async def action_refresh(self) -> None:
-        status = self.query_one("#status", Static)
+    async def _whoami(self) -> None:
+        assert self.client is not None
         try:
-            health = await self.client.get("/api/v1/health")
-            agents = await self.client.get("/api/v1/agents")
-            groups = await self.client.get("/api/v1/groups")
+            self.me = await self.client.get("/api/v1/me")
         except ApiError as e:
-            status.update(f"[red]{e}[/]")
+            if e.status == 404:  # an appliance without /me: assume, and learn from 403s
+                self.set_role("operator")
+                return
+            self.notify(f"who am I: {e}", severity="error", timeout=8)
             return
-        status.update(
-            f"{self.client.url}  agents online {health['agents_online']}  "
-            f"bus {'up' if health['bus_connected'] else 'down'}"
-        )
-        at = self.query_one("#agents", DataTable)
-        at.clear()
-        for a in agents:
-            at.add_row(
-                a["agent_id"],
-                a["hostname"],
-                "yes" if a["online"] else "no",
-                str(a["assigned"]),
-                str(a["capacity"]),
-                str(a["cpu_percent"]),
-                str(a["rss_mb"]),
-            )
-        gt = self.query_one("#groups", DataTable)
-        gt.clear()
-        for g in groups:
-            gt.add_row(
-                g["name"],
-                g["template"],
-                g["state"],
-                str(g["running"]),
-                str(g["sent"]),
-                str(g["errors"]),
-                str(g["lateness_ms"]["p50"]),
-                str(g["lateness_ms"]["p99"]),
-            )
+        self.set_role(str(self.me.get("role", "viewer")))
+        self.sub_title = f"{self.me.get('user')}@{self.me.get('org')} ({self.role})"
+
+    def set_role(self, role: str) -> None:
+        self.role = role
+        for screen in self.screen_stack:
+            screen.refresh_bindings()
+
+    async def _feed(self) -> None:
+        assert self.client is not None
+        try:
+            async for snap in self.client.live():
+                self.model.apply(snap)
+                self.live_updated()
+        except ApiError as e:
+            self.notify(str(e), severity="error", timeout=10)
+
+    def live_updated(self) -> None:
+        screen = self.screen
+        if isinstance(screen, AppScreen):
+            screen.on_live(self.model)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from commands_for(self, screen)
+        yield from super().get_system_commands(screen)
 
 
 async def run_tui_async(url: str, token_file: Path) -> None:
@@ -85,9 +117,6 @@ async def run_tui_async(url: str, token_file: Path) -> None:
 
 
 def run_tui(url: str, token_file: Path) -> None:
-    import asyncio
-    import sys
-
     try:
         asyncio.run(run_tui_async(url, token_file))
     except ApiError as e:

@@ -1,22 +1,42 @@
-"""The only place the TUI talks to the appliance (HTTP API)."""
+"""The only place the TUI talks to the appliance: its HTTP API and the live WebSocket feed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+log = logging.getLogger(__name__)
+
+POLL_PERIOD_S = 1.5
+"""How often the feed polls the REST API when the WebSocket feed is not there."""
+
 
 class ApiError(Exception):
-    pass
+    """A call failed: ``status`` is the HTTP status (0 when the appliance was unreachable)."""
+
+    def __init__(self, message: str, status: int = 0, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail or message
+
+    @property
+    def forbidden(self) -> bool:
+        return self.status in (401, 403)
 
 
 class ApplianceClient:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, *, timeout: float = 10) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+            base_url=self.url, timeout=timeout, headers={"Authorization": f"Bearer {token}"}
         )
 
     @classmethod
@@ -27,14 +47,116 @@ class ApplianceClient:
             raise ApiError(f"--token-file: {token_file}: {e.strerror}") from None
         return cls(url, token)
 
-    async def get(self, path: str) -> Any:
+    async def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
         try:
-            r = await self._http.get(path)
+            r = await self._http.request(method, path, json=body, params=query or None)
         except httpx.HTTPError as e:
-            raise ApiError(f"cannot reach {self.url}: {e}") from None
+            raise ApiError(f"cannot reach {self.url}: {e or type(e).__name__}") from None
         if r.status_code >= 400:
-            raise ApiError(f"GET {path}: {r.status_code} {r.text[:200]}")
-        return r.json()
+            detail = _detail(r)
+            raise ApiError(f"{method} {path}: {r.status_code} {detail}", r.status_code, detail)
+        if not r.content:
+            return None
+        try:
+            return r.json()
+        except ValueError:
+            return r.text
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self.request("GET", path, **params)
+
+    async def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        return await self.request("POST", path, body, **params)
+
+    async def put(self, path: str, body: Any) -> Any:
+        return await self.request("PUT", path, body)
+
+    async def delete(self, path: str) -> Any:
+        return await self.request("DELETE", path)
+
+    async def live(self) -> AsyncIterator[dict[str, Any]]:
+        """Snapshots from /api/v1/live; polls the REST API instead when the feed is absent.
+
+        Yields dicts shaped like the live feed (``agents``, ``groups`` with ``sent_per_s``,
+        ``totals``); a snapshot with an ``error`` key reports a failed read and is retried.
+        """
+        while True:
+            try:
+                async for snap in self._websocket():
+                    yield snap
+            except _NoFeed as e:
+                log.info("live feed unavailable (%s); polling every %ss", e, POLL_PERIOD_S)
+                async for snap in self._poll():
+                    yield snap
+            await asyncio.sleep(POLL_PERIOD_S)  # the feed closed: reconnect
+
+    async def _websocket(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            from websockets.asyncio.client import connect
+            from websockets.exceptions import InvalidStatus, WebSocketException
+        except ImportError:
+            raise _NoFeed("the websockets package is not installed") from None
+        ws_url = "ws" + self.url.removeprefix("http") + "/api/v1/live"
+        try:
+            ws = await connect(ws_url, open_timeout=5)
+        except InvalidStatus as e:
+            raise _NoFeed(f"{e.response.status_code}") from None
+        except (OSError, WebSocketException, TimeoutError) as e:
+            yield {"error": f"cannot reach {ws_url}: {e}"}
+            return
+        async with ws:
+            await ws.send(json.dumps({"token": self.token}))
+            with contextlib.suppress(WebSocketException):
+                async for message in ws:
+                    snap = json.loads(message)
+                    if "error" in snap:
+                        raise ApiError(f"live feed: {snap['error']}", 401, snap["error"])
+                    yield snap
+
+    async def _poll(self) -> AsyncIterator[dict[str, Any]]:
+        meter = RateMeter()
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                agents = await self.get("/api/v1/agents")
+                groups = await self.get("/api/v1/groups")
+            except ApiError as e:
+                yield {"error": str(e)}
+            else:
+                rates = meter.rates({g["name"]: g["sent"] for g in groups}, loop.time())
+                for g in groups:
+                    g["sent_per_s"] = rates.get(g["name"], 0.0)
+                yield {"agents": agents, "groups": groups, "totals": {}}
+            await asyncio.sleep(POLL_PERIOD_S)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class _NoFeed(Exception):
+    """The appliance has no live feed (an older version): poll instead."""
+
+
+class RateMeter:
+    """Per-second rates from successive counter readings (for the polling fallback)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, dict[str, int]] | None = None
+
+    def rates(self, totals: dict[str, int], now: float) -> dict[str, float]:
+        last, self._last = self._last, (now, dict(totals))
+        if last is None or now <= last[0]:
+            return {k: 0.0 for k in totals}
+        span = now - last[0]
+        return {k: round(max(0, v - last[1].get(k, v)) / span, 1) for k, v in totals.items()}
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text[:200]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return r.text[:200]

@@ -94,7 +94,8 @@ def _remaining_length(n: int) -> bytes:
 
 def _trim(connection: Any) -> None:
     """Free what gmqtt allocates per connection and never reads: two asyncio.Queues
-    and an Event, about 5.5 KB of a 10,000-device fleet's ~30 KB per device."""
+    and an Event. At 10,000 per-device connections this took RSS from 28.6 to 21.1 KB
+    per device (tests/perf/mqtt_bench.py)."""
     connection._buff = None
     protocol = connection._protocol
     protocol._queue = None
@@ -152,7 +153,6 @@ class MqttSender:
         self._connecting: set[int] = set()
         self._retries: dict[int, asyncio.Task[None]] = {}
         self._lost_waiters: dict[int, tuple[asyncio.Future[None], Any]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         # QoS 0 fast path: the transport of each live connection, the encoded
         # topic+properties per topic, and this loop pass's unsent packets.
         self._transports: list[asyncio.Transport | None] = []
@@ -189,7 +189,7 @@ class MqttSender:
 
     def _client(self, client_id: str, conn: int, slot: int) -> _Client:
         """The connection of ``slot``'s device (shared: slot 0's will and credentials)."""
-        wills, creds = self.options.wills, getattr(self.options, "credentials", None) or []
+        wills, creds = self.options.wills, self.options.credentials
         will = wills[slot] if slot < len(wills) else None
         will_message = None
         if will is not None:
@@ -530,4 +530,4 @@ class MqttSender:
             return (k,)
         slots = list(self._routes.get(topic, ()))
         slots.extend(s for pattern, s in self._wild if topic_matches(pattern, topic))
-        return slots
+        return dict.fromkeys(slots)  # once per slot, even if two filters match

@@ -8,7 +8,7 @@ from litestar import get
 from litestar.params import FromQuery
 
 from appliance import auth, clock
-from appliance.api import Id, call
+from appliance.api import call
 from appliance.audit import service
 
 
@@ -20,7 +20,7 @@ async def get_audit(
     target: FromQuery[str | None] = None,
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
-    before_id: FromQuery[Id | None] = None,
+    before_id: FromQuery[int | None] = None,
     limit: FromQuery[int] = 100,
     all_orgs: FromQuery[bool] = False,
 ) -> dict[str, Any]:

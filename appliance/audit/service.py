@@ -219,6 +219,8 @@ def query(
     """Newest first. ``org_id`` None: every org (appliance superusers)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ApplianceError(f"limit: must be between 1 and {MAX_PAGE}")
+    if before_id is not None and not 1 <= before_id <= 2**62:
+        raise ApplianceError("before_id: must be a positive row id")
     for name, value in (("action", action), ("actor", actor), ("target", target)):
         if value is not None and ("\x00" in value or len(value) > 255):
             raise ApplianceError(f"{name}: at most 255 characters, no NUL")

@@ -75,10 +75,10 @@ class EntitlementJobs:
         self._loop = asyncio.get_running_loop()
         async with self._lock:
             touched = await asyncio.to_thread(service.apply_due)
-            self.ticks += 1
             if touched:
                 await self.publish(touched)
             await self._plan()
+            self.ticks += 1
 
     async def _plan(self) -> None:
         edges = await asyncio.to_thread(service.pending_times)

@@ -95,10 +95,13 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
     adj = ""
     if adjustments:
         items = "".join(
-            f"<li>{money(a['amount'])} credit: {_e(a['reason'])} ({_e(a['by'])}, {_e(a['at'])})</li>"
+            f"<li>{money(a['amount'])} credit: {_e(a['reason'])} "
+            f"({_e(a['by'])}, {_e(a['at'])})</li>"
             for a in adjustments
         )
-        adj = f'<div class="note">Adjustments (included in the credit applied):<ul>{items}</ul></div>'
+        adj = (
+            f'<div class="note">Adjustments (included in the credit applied):<ul>{items}</ul></div>'
+        )
     issuer = cfg.issuer
     registration = (
         f"<br>Registration number: {_e(issuer.registration_number)}"

@@ -229,7 +229,9 @@ def _begin(gw: Gateway, inv: Invoice, actor: str) -> ChargeAttempt:
     )
     if open_.exists():
         raise Conflict(f"invoice {inv.number}: an attempt's outcome is still open")
-    cust = StripeCustomer.get_or_none(StripeCustomer.org == inv.org_id, StripeCustomer.mode == gw.mode)
+    cust = StripeCustomer.get_or_none(
+        StripeCustomer.org == inv.org_id, StripeCustomer.mode == gw.mode
+    )
     if cust is None or not cust.payment_method:
         raise Conflict(
             f"invoice {inv.number}: the org has no {gw.mode}-mode card; send it the card link "

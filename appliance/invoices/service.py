@@ -550,7 +550,9 @@ def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str
             raise Conflict(f"invoice {inv.number} is {inv.status}; only draft/approved adjust")
         old = _figures(inv)
         scenario = msgspec.json.decode(inv.scenario.encode(), type=Scenario)
-        scenario = msgspec.structs.replace(scenario, credit_balance=scenario.credit_balance + amount)
+        scenario = msgspec.structs.replace(
+            scenario, credit_balance=scenario.credit_balance + amount
+        )
         new = rate(scenario)
         acc = account(inv.org_id)
         BillingAccount.update(

@@ -1,0 +1,71 @@
+"""What the live feed said last, plus a short history per group for the sparklines (pure)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+HISTORY = 120
+"""Samples kept per series (two minutes at one snapshot a second)."""
+
+
+@dataclass
+class Series:
+    sent_per_s: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    errors_per_s: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    p99_ms: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    last_errors: int | None = None
+
+
+@dataclass
+class LiveModel:
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, Series] = field(default_factory=dict)
+    error: str | None = None
+    updates: int = 0
+
+    def apply(self, snap: dict[str, Any]) -> None:
+        """Take one snapshot (live-feed shape); an ``error`` snapshot keeps the last figures."""
+        if "error" in snap:
+            self.error = str(snap["error"])
+            return
+        self.error = None
+        self.updates += 1
+        self.agents = {a["agent_id"]: a for a in snap.get("agents", [])}
+        self.groups = {g["name"]: g for g in snap.get("groups", [])}
+        self.totals = snap.get("totals", {})
+        for name, g in self.groups.items():
+            s = self.series.setdefault(name, Series())
+            s.sent_per_s.append(float(g.get("sent_per_s", 0.0)))
+            errors = int(g.get("errors", 0))
+            # Errors are a counter per run: a new run (lower count) starts from zero.
+            prev = (
+                s.last_errors if s.last_errors is not None and s.last_errors <= errors else errors
+            )
+            s.errors_per_s.append(float(errors - prev))
+            s.last_errors = errors
+            s.p99_ms.append(float(g.get("lateness_ms", {}).get("p99", 0.0)))
+        for gone in set(self.series) - set(self.groups):
+            del self.series[gone]
+
+
+def agent_rates(groups: list[dict[str, Any]], rates: dict[str, float]) -> dict[str, float]:
+    """Sent/s per agent, spread from each group's rate by the share of its devices placed there.
+
+    The appliance counts sends per group; an agent's share is its slice of the
+    group's device range, which is what its mocks send at equal intervals.
+    """
+    out: dict[str, float] = {}
+    for g in groups:
+        rate = rates.get(g["name"], 0.0)
+        placed = g.get("placement") or []
+        total = sum(p["index_end"] - p["index_start"] for p in placed)
+        if not rate or not total:
+            continue
+        for p in placed:
+            share = (p["index_end"] - p["index_start"]) / total
+            out[p["agent_id"]] = out.get(p["agent_id"], 0.0) + rate * share
+    return out

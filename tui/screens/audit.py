@@ -1,0 +1,124 @@
+"""Audit: the hash-chained log, newest first, filterable, with the chain's status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from tui.audit_chain import check
+from tui.screens.base import AppScreen, DetailScreen, Failed
+from tui.widgets.form import Field, FormModal
+from tui.widgets.table import ResourceTable
+
+COLUMNS = ("id", "at", "actor", "action", "target")
+
+
+def entry_row(e: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        str(e["id"]),
+        str(e.get("at", ""))[:19].replace("T", " "),
+        str(e.get("actor", "")),
+        str(e.get("action", "")),
+        str(e.get("target", "")),
+    )
+
+
+class AuditScreen(AppScreen):
+    MODE = "audit"
+    POLL_S = 10.0
+    BINDINGS = [
+        Binding("f", "query", "Query"),
+        Binding("m", "more", "Older"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._entries: list[dict[str, Any]] = []
+        self._query: dict[str, str] = {}
+        self._next: int | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="chain", classes="summary")
+        yield ResourceTable(*COLUMNS, id="audit")
+
+    async def load(self) -> None:
+        page = await self.call("GET", "/api/v1/audit", limit=200, **self._query)
+        if isinstance(page, Failed):
+            if page.error.status == 403:
+                self.status("the audit log needs the admin role", error=True)
+            return
+        self._next = page.get("next_before_id")
+        self.show_entries(page["entries"])
+
+    def show_entries(self, entries: list[dict[str, Any]]) -> None:
+        self._entries = sorted(entries, key=lambda e: -int(e["id"]))
+        self.query_one("#audit", ResourceTable).show(
+            {str(e["id"]): entry_row(e) for e in self._entries}
+        )
+        query = " ".join(f"{k}={v}" for k, v in self._query.items()) or "all"
+        self.query_one("#chain", Static).update(
+            f"{check(self._entries).line()}   query: {query}   rows {len(self._entries)}"
+            + ("   m: older" if self._next else "")
+        )
+
+    def action_more(self) -> None:
+        if self._next is not None:
+            self.run_worker(self._more(self._next), group="load", exclusive=True)
+
+    async def _more(self, before: int) -> None:
+        page = await self.call("GET", "/api/v1/audit", limit=200, before_id=before, **self._query)
+        if not isinstance(page, Failed):
+            self._next = page.get("next_before_id")
+            self.show_entries(self._entries + page["entries"])
+
+    def action_query(self) -> None:
+        self.run_worker(self._ask(), group="action")
+
+    async def _ask(self) -> None:
+        values = await self.app.push_screen_wait(
+            FormModal(
+                "Query the audit log (prefixes; empty = any)",
+                [
+                    Field(
+                        "action",
+                        "Action prefix",
+                        self._query.get("action", ""),
+                        placeholder="invoice.",
+                    ),
+                    Field("actor", "Actor (exact)", self._query.get("actor", "")),
+                    Field("target", "Target prefix", self._query.get("target", "")),
+                ],
+                submit_label="Query",
+            )
+        )
+        if values is not None:
+            self._query = {k: v for k, v in values.items() if v}
+            self.reload()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        entry = next((e for e in self._entries if str(e["id"]) == key), None)
+        if entry is not None:
+            self.app.push_screen(AuditEntryScreen(entry))
+
+
+class AuditEntryScreen(DetailScreen):
+    def __init__(self, entry: dict[str, Any]) -> None:
+        super().__init__("audit")
+        self.entry = entry
+
+    def compose_body(self) -> ComposeResult:
+        e = self.entry
+        with VerticalScroll(classes="detail"):
+            yield Static(f"[b]#{e['id']} {e['action']}[/]  {e['at']}", classes="dialog-title")
+            yield Static(f"actor {e['actor']}   target {e['target']}   org {e.get('org_id')}")
+            yield Static(f"hash {e.get('hash')}")
+            yield Static("[b]before[/]")
+            yield Static(json.dumps(e.get("before"), indent=2, ensure_ascii=False), markup=False)
+            yield Static("[b]after[/]")
+            yield Static(json.dumps(e.get("after"), indent=2, ensure_ascii=False), markup=False)

@@ -1,0 +1,160 @@
+"""Billing (admin): invoices newest first, the org's card, credit and coupons; actions a key away."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from tui import money
+from tui.screens.base import AppScreen, Failed
+from tui.screens.invoice_actions import InvoiceActions
+from tui.widgets.table import ResourceTable
+
+COLUMNS = ("id", "number", "org", "period", "status", "total", "mode", "attempts", "last error")
+STATUS_STYLE = {
+    "draft": "yellow",
+    "approved": "cyan",
+    "paid": "green",
+    "failed": "red",
+    "requires_action": "red",
+    "void": "dim",
+}
+
+
+def invoice_row(i: dict[str, Any]) -> tuple[str | Text, ...]:
+    status = str(i.get("status", "?"))
+    return (
+        str(i["id"]),
+        str(i.get("number", "")),
+        str(i.get("org", "")),
+        str(i.get("period", "")) + (" early" if i.get("early") else ""),
+        Text(status, style=STATUS_STYLE.get(status, "")),
+        money.fmt(i.get("total"), str(i.get("currency", ""))),
+        str(i.get("mode", "")),
+        str(i.get("attempts", 0)),
+        Text(str(i.get("last_error") or ""), style="red"),
+    )
+
+
+class BillingScreen(InvoiceActions, AppScreen):
+    MODE = "billing"
+    POLL_S = 10.0
+    NEEDS = {
+        **InvoiceActions.ACTION_ROLES,
+        "charge_now": "admin",
+        "card_link": "admin",
+        "coupons": "admin",
+    }
+    BINDINGS = [
+        *InvoiceActions.ACTION_BINDINGS,
+        Binding("N", "charge_now", "Charge now"),
+        Binding("l", "card_link", "Card link"),
+        Binding("o", "coupons", "Coupons"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._invoices: dict[str, dict[str, Any]] = {}
+        self.account: dict[str, Any] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="account", classes="summary")
+        yield ResourceTable(*COLUMNS, id="invoices")
+
+    async def load(self) -> None:
+        all_orgs = bool(self.mm.me.get("superuser"))
+        invoices = await self.call("GET", "/api/v1/invoices", all_orgs=all_orgs or None)
+        if isinstance(invoices, Failed):
+            if invoices.error.status == 403:
+                self.status("billing needs the admin role", error=True)
+            return
+        account = await self.call("GET", "/api/v1/billing")
+        self.show_billing(invoices, {} if isinstance(account, Failed) else account)
+
+    def show_billing(self, invoices: list[dict[str, Any]], account: dict[str, Any]) -> None:
+        self._invoices = {str(i["id"]): i for i in invoices}
+        self.account = account
+        self.query_one("#invoices", ResourceTable).show(
+            {str(i["id"]): invoice_row(i) for i in invoices}
+        )
+        cur = str(account.get("currency", ""))
+        card = account.get("card")
+        drafts = sum(1 for i in invoices if i.get("status") == "draft")
+        failed = sum(1 for i in invoices if i.get("status") in ("failed", "requires_action"))
+        coupons = ", ".join(c["code"] for c in account.get("coupons") or []) or "none"
+        self.query_one("#account", Static).update(
+            f"[b]{account.get('org', '?')}[/] {account.get('mode', '?')} mode   card "
+            + (f"[green]{card}[/]" if card else "[red]none (l: card link)[/]")
+            + f"   credit {money.fmt(account.get('credit_balance'), cur)}"
+            f"   carried {money.fmt(account.get('carried_balance'), cur)}\n"
+            f"drafts [b]{drafts}[/]   failed [b]{failed}[/]   coupons {coupons}"
+        )
+
+    def selected_invoice(self) -> dict[str, Any] | None:
+        key = self.query_one("#invoices", ResourceTable).selected_key
+        if key is None:
+            self.status("no invoice selected", error=True)
+            return None
+        return self._invoices.get(key)
+
+    def invoice_changed(self, doc: dict[str, Any]) -> None:
+        self._invoices[str(doc["id"])] = {**self._invoices.get(str(doc["id"]), {}), **doc}
+        self.show_billing(list(self._invoices.values()), self.account)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key is not None and str(key) in self._invoices:
+            from tui.screens.invoice_detail import InvoiceDetail
+
+            self.app.push_screen(InvoiceDetail(int(str(key))))
+
+    # --- account actions ---------------------------------------------------------------
+
+    def action_card_link(self) -> None:
+        self.run_worker(self._card_link(), group="action")
+
+    async def _card_link(self) -> None:
+        answer = await self.call("POST", "/api/v1/billing/card-link")
+        if isinstance(answer, Failed):
+            return
+        url = str(answer.get("url", ""))
+        self.app.copy_to_clipboard(url)
+        self.notify(f"card registration link (copied): {url}", timeout=30)
+        self.status(f"card link: {url}")
+
+    def action_charge_now(self) -> None:
+        self.run_worker(self._charge_now(), group="action")
+
+    async def _charge_now(self) -> None:
+        from tui.widgets.confirm import ConfirmModal
+
+        org = self.account.get("org", "this org")
+        ok = await self.app.push_screen_wait(
+            ConfirmModal(
+                f"Close and charge {org} now?",
+                [
+                    f"Org: {org}   currency {self.account.get('currency', '?')}   "
+                    f"mode {self.account.get('mode', '?')}",
+                    "The month so far is invoiced, approved and charged to the saved card.",
+                ],
+                confirm_label="Charge now",
+            )
+        )
+        if not ok:
+            return
+        doc = await self.call("POST", "/api/v1/invoices/charge-now")
+        if not isinstance(doc, Failed):
+            self.status(
+                f"{doc.get('number')}: {doc.get('status')} "
+                f"{money.fmt(doc.get('total'), str(doc.get('currency', '')))}"
+            )
+            self.reload()
+
+    def action_coupons(self) -> None:
+        from tui.screens.coupons import CouponsScreen
+
+        self.app.push_screen(CouponsScreen(self.account))

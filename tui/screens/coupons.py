@@ -1,0 +1,96 @@
+"""Coupons on the appliance and the ones this org redeemed; redeem one, grant credit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from tui import money
+from tui.screens.base import DetailScreen, Failed
+from tui.widgets.form import Field, FormModal
+from tui.widgets.table import ResourceTable
+
+COLUMNS = ("code", "off", "applies to", "duration", "redeemed here")
+
+
+class CouponsScreen(DetailScreen):
+    NEEDS = {"redeem": "admin", "credit": "admin"}
+    BINDINGS = [Binding("d", "redeem", "Redeem"), Binding("g", "credit", "Grant credit")]
+
+    def __init__(self, account: dict[str, Any]) -> None:
+        super().__init__("billing")
+        self.account = account
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="credit", classes="summary")
+        yield ResourceTable(*COLUMNS, id="coupons")
+
+    async def load(self) -> None:
+        coupons = await self.call("GET", "/api/v1/billing/coupons")
+        account = await self.call("GET", "/api/v1/billing")
+        if not isinstance(account, Failed):
+            self.account = account
+        if not isinstance(coupons, Failed):
+            self.show_coupons(coupons)
+
+    def show_coupons(self, coupons: list[dict[str, Any]]) -> None:
+        cur = str(self.account.get("currency", ""))
+        redeemed = {c["code"]: c for c in self.account.get("coupons") or []}
+        rows = {}
+        for c in coupons:
+            off = (
+                f"{c['percent_off']}%"
+                if c.get("percent_off")
+                else money.fmt(c.get("amount_off"), str(c.get("currency") or cur))
+            )
+            mine = redeemed.get(c["code"])
+            rows[c["code"]] = (
+                c["code"],
+                off,
+                str(c.get("applies_to", "")),
+                str(c.get("duration", "")) + (f" {c['months']}m" if c.get("months") else ""),
+                f"{mine['redeemed_at']} (uses {mine['uses']})" if mine else "",
+            )
+        self.query_one("#coupons", ResourceTable).show(rows)
+        self.query_one("#credit", Static).update(
+            f"[b]{self.account.get('org', '?')}[/]  credit balance "
+            f"{money.fmt(self.account.get('credit_balance'), cur)}   carried "
+            f"{money.fmt(self.account.get('carried_balance'), cur)}"
+        )
+
+    def action_redeem(self) -> None:
+        code = self.query_one("#coupons", ResourceTable).selected_key
+        if code is not None:
+            self.run_worker(self._redeem(code), group="action")
+
+    async def _redeem(self, code: str) -> None:
+        if not isinstance(
+            await self.call("POST", f"/api/v1/billing/coupons/{code}/redeem"), Failed
+        ):
+            self.status(f"redeemed {code}")
+            self.reload()
+
+    def action_credit(self) -> None:
+        self.run_worker(self._credit(), group="action")
+
+    async def _credit(self) -> None:
+        cur = str(self.account.get("currency", ""))
+        values = await self.app.push_screen_wait(
+            FormModal(
+                "Grant credit", [Field("amount", f"Amount in {cur}"), Field("reason", "Reason")]
+            )
+        )
+        if not values or not values["amount"] or not values["reason"]:
+            return
+        try:
+            amount = money.parse(values["amount"], cur)
+        except ValueError as e:
+            self.status(str(e), error=True)
+            return
+        body = {"amount": amount, "reason": values["reason"], "org_id": self.account.get("org_id")}
+        if not isinstance(await self.call("POST", "/api/v1/billing/credits", body), Failed):
+            self.status(f"granted {money.fmt(amount, cur)}")
+            self.reload()

@@ -1,0 +1,77 @@
+"""Templates: the org's device templates; enter opens one in the editor, n starts a new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from tui.screens.base import AppScreen, Failed
+from tui.widgets.form import Field, FormModal
+from tui.widgets.table import ResourceTable
+
+COLUMNS = ("template", "version", "transport", "interval", "fields", "updated")
+
+
+def template_row(t: dict[str, Any]) -> tuple[str, ...]:
+    spec = t.get("spec") or {}
+    transport = spec.get("transport") or {}
+    kind = next(iter(transport), "?")
+    target = (transport.get(kind) or {}).get("url", "")
+    return (
+        str(t["name"]),
+        str(t.get("version", "")),
+        f"{kind} {target}".strip(),
+        str(spec.get("interval", "")),
+        str(len(spec.get("payload") or {})),
+        str(t.get("updated_at", ""))[:19].replace("T", " "),
+    )
+
+
+class TemplatesScreen(AppScreen):
+    MODE = "templates"
+    POLL_S = 10.0
+    NEEDS = {"new_template": "operator"}
+    BINDINGS = [Binding("n", "new_template", "New")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._templates: dict[str, dict[str, Any]] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield ResourceTable(*COLUMNS, id="templates")
+
+    async def load(self) -> None:
+        templates = await self.call("GET", "/api/v1/templates")
+        if not isinstance(templates, Failed):
+            self.show_templates(templates)
+
+    def show_templates(self, templates: list[dict[str, Any]]) -> None:
+        self._templates = {t["name"]: t for t in templates}
+        self.query_one("#templates", ResourceTable).show(
+            {t["name"]: template_row(t) for t in templates}
+        )
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key is not None and key in self._templates:
+            self._open(str(key), self._templates[str(key)].get("spec") or {})
+
+    def _open(self, name: str, spec: dict[str, Any] | None) -> None:
+        from tui.screens.template_editor import TemplateEditor
+
+        self.app.push_screen(TemplateEditor(name, spec))
+
+    def action_new_template(self) -> None:
+        self.run_worker(self._new(), group="action")
+
+    async def _new(self) -> None:
+        values = await self.app.push_screen_wait(
+            FormModal(
+                "New template", [Field("name", "Name", placeholder="thermo")], submit_label="Edit"
+            )
+        )
+        if values and values["name"]:
+            self._open(values["name"], None)

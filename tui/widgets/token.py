@@ -1,0 +1,42 @@
+"""The one-time enrollment token and the line to paste on the board; shown once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class TokenModal(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("c", "copy", "Copy command"),
+    ]
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(classes="modal")
+        self.answer = answer
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Enrollment token (shown once)", classes="dialog-title")
+            yield Static(f"expires {self.answer.get('expires_at', '?')}")
+            yield Static("Run on the board:")
+            yield Static(str(self.answer.get("command", "")), id="command", classes="command")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Copy (c)", id="copy")
+                yield Button("Close", id="close", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "copy":
+            self.action_copy()
+        else:
+            self.dismiss()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(str(self.answer.get("command", "")))
+        self.notify("copied the enroll command (if the terminal allows OSC 52)")
