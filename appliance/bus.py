@@ -83,6 +83,8 @@ class Bus:
                         await self._dispatch(str(msg.topic), msg.payload)
             except aiomqtt.MqttError as e:
                 log.warning("control bus: %s; reconnecting in %.1fs", e, delay)
+            except Exception:
+                log.exception("control bus failed; reconnecting in %.1fs", delay)
             finally:
                 self._client = None
                 self.connected.clear()
@@ -112,6 +114,10 @@ class Bus:
                 await asyncio.to_thread(fleet.on_presence, agent_id, p)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             log.warning("dropped a malformed %s message from %s: %s", kind, agent_id, e)
+        except Exception:
+            # One bad message (or a database hiccup) must not take the bus down: an
+            # unacked usage record is sent again by its agent, a report comes again.
+            log.exception("handling %s from %s failed", kind, agent_id)
 
     async def _publish(self, topic: str, payload: bytes, *, retain: bool) -> bool:
         client = self._client

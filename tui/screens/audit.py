@@ -68,7 +68,7 @@ class AuditScreen(AppScreen):
 
     def action_more(self) -> None:
         if self._next is not None:
-            self.run_worker(self._more(self._next), group="load", exclusive=True)
+            self.spawn(self._more, self._next, group="load", exclusive=True)
 
     async def _more(self, before: int) -> None:
         page = await self.call("GET", "/api/v1/audit", limit=200, before_id=before, **self._query)
@@ -77,7 +77,7 @@ class AuditScreen(AppScreen):
             self.show_entries(self._entries + page["entries"])
 
     def action_query(self) -> None:
-        self.run_worker(self._ask(), group="action")
+        self.spawn(self._ask, group="action")
 
     async def _ask(self) -> None:
         values = await self.app.push_screen_wait(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -82,7 +84,11 @@ class AppScreen(Screen[None]):
 
     def reload(self) -> None:
         if self.mm.client is not None:
-            self.run_worker(self.load(), group="load", exclusive=True)
+            self.spawn(self.load, group="load", exclusive=True)
+
+    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any, **worker: Any) -> None:
+        """Run ``fn(*args)`` in a worker, so the screen keeps taking keys while it waits."""
+        self.run_worker(partial(fn, *args), **worker)
 
     async def load(self) -> None:
         """Read what the screen shows from the API (runs in a worker)."""

@@ -1,4 +1,4 @@
-"""Billing (admin): invoices newest first, the org's card, credit and coupons; actions a key away."""
+"""Billing (admin): invoices newest first, the org's card, credit and coupons."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ class BillingScreen(InvoiceActions, AppScreen):
     # --- account actions ---------------------------------------------------------------
 
     def action_card_link(self) -> None:
-        self.run_worker(self._card_link(), group="action")
+        self.spawn(self._card_link, group="action")
 
     async def _card_link(self) -> None:
         answer = await self.call("POST", "/api/v1/billing/card-link")
@@ -127,7 +127,7 @@ class BillingScreen(InvoiceActions, AppScreen):
         self.status(f"card link: {url}")
 
     def action_charge_now(self) -> None:
-        self.run_worker(self._charge_now(), group="action")
+        self.spawn(self._charge_now, group="action")
 
     async def _charge_now(self) -> None:
         from tui.widgets.confirm import ConfirmModal

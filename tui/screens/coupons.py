@@ -64,7 +64,7 @@ class CouponsScreen(DetailScreen):
     def action_redeem(self) -> None:
         code = self.query_one("#coupons", ResourceTable).selected_key
         if code is not None:
-            self.run_worker(self._redeem(code), group="action")
+            self.spawn(self._redeem, code, group="action")
 
     async def _redeem(self, code: str) -> None:
         if not isinstance(
@@ -74,7 +74,7 @@ class CouponsScreen(DetailScreen):
             self.reload()
 
     def action_credit(self) -> None:
-        self.run_worker(self._credit(), group="action")
+        self.spawn(self._credit, group="action")
 
     async def _credit(self) -> None:
         cur = str(self.account.get("currency", ""))

@@ -97,7 +97,7 @@ class FleetScreen(AppScreen):
         self.app.push_screen(AgentDetail(self._agents.get(key) or {"agent_id": key}))
 
     def action_enroll_token(self) -> None:
-        self.run_worker(self._enroll_token(), group="enroll")
+        self.spawn(self._enroll_token, group="enroll")
 
     async def _enroll_token(self) -> None:
         answer = await self.call("POST", "/api/v1/enrollment-tokens")

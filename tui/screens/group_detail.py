@@ -41,9 +41,11 @@ class GroupDetail(DetailScreen):
         self._doc = doc
         lat = doc.get("lateness_ms") or {}
         self.query_one("#figures", Static).update(
-            f"template {doc.get('template')}  state [b]{doc.get('state')}[/]  run {doc.get('run_id')}"
-            f"  mocks {doc.get('running')}/{doc.get('count')}  seed {doc.get('seed')}\n"
-            f"entitlement {doc.get('entitlement')}  sent {doc.get('sent')}  errors {doc.get('errors')}"
+            f"template {doc.get('template')}  state [b]{doc.get('state')}[/]"
+            f"  run {doc.get('run_id')}  mocks {doc.get('running')}/{doc.get('count')}"
+            f"  seed {doc.get('seed')}\n"
+            f"entitlement {doc.get('entitlement')}  sent {doc.get('sent')}"
+            f"  errors {doc.get('errors')}"
             f"  lateness p50 {lat.get('p50')} p99 {lat.get('p99')} max {lat.get('max')} ms"
             f"  device-s {doc.get('device_seconds')}"
         )

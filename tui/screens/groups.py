@@ -113,7 +113,7 @@ class GroupsScreen(AppScreen):
     # --- actions ------------------------------------------------------------------------
 
     def action_new_group(self) -> None:
-        self.run_worker(self._new_group(), group="action")
+        self.spawn(self._new_group, group="action")
 
     async def _new_group(self) -> None:
         templates = await self.call("GET", "/api/v1/templates")
@@ -152,11 +152,11 @@ class GroupsScreen(AppScreen):
 
     def action_start(self) -> None:
         if (name := self._selected()) is not None:
-            self.run_worker(self._post(name, "start"), group="action")
+            self.spawn(self._post, name, "start", group="action")
 
     def action_stop(self) -> None:
         if (name := self._selected()) is not None:
-            self.run_worker(self._stop(name), group="action")
+            self.spawn(self._stop, name, group="action")
 
     async def _stop(self, name: str) -> None:
         count = self._groups.get(name, {}).get("running", 0)
@@ -177,7 +177,7 @@ class GroupsScreen(AppScreen):
 
     def action_scale(self) -> None:
         if (name := self._selected()) is not None:
-            self.run_worker(self._scale(name), group="action")
+            self.spawn(self._scale, name, group="action")
 
     async def _scale(self, name: str) -> None:
         current = str(self._groups.get(name, {}).get("count", ""))

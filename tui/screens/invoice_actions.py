@@ -1,4 +1,4 @@
-"""Approve, void, adjust and charge an invoice: each behind a confirmation that repeats the money."""
+"""Approve, void, adjust, charge: each behind a confirmation that repeats the money."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ class InvoiceActions:
         assert isinstance(self, AppScreen)
         return self
 
-    def _start(self, coro: Any) -> None:
-        self._screen.run_worker(coro, group="invoice-action", exclusive=True)
+    def _start(self, fn: Any, *args: Any) -> None:
+        self._screen.spawn(fn, *args, group="invoice-action", exclusive=True)
 
     async def _confirm(self, title: str, inv: dict[str, Any], extra: list[str], label: str) -> bool:
         amount = money.fmt(inv.get("total"), str(inv.get("currency", "")))
@@ -70,7 +70,7 @@ class InvoiceActions:
 
     def action_approve(self) -> None:
         if (inv := self.selected_invoice()) is not None:
-            self._start(self._approve(inv))
+            self._start(self._approve, inv)
 
     async def _approve(self, inv: dict[str, Any]) -> None:
         if inv.get("status") != "draft":
@@ -88,7 +88,7 @@ class InvoiceActions:
 
     def action_void(self) -> None:
         if (inv := self.selected_invoice()) is not None:
-            self._start(self._void(inv))
+            self._start(self._void, inv)
 
     async def _void(self, inv: dict[str, Any]) -> None:
         values = await self._screen.app.push_screen_wait(
@@ -107,7 +107,7 @@ class InvoiceActions:
 
     def action_adjust(self) -> None:
         if (inv := self.selected_invoice()) is not None:
-            self._start(self._adjust(inv))
+            self._start(self._adjust, inv)
 
     async def _adjust(self, inv: dict[str, Any]) -> None:
         currency = str(inv.get("currency", ""))
@@ -137,7 +137,7 @@ class InvoiceActions:
 
     def action_charge(self) -> None:
         if (inv := self.selected_invoice()) is not None:
-            self._start(self._charge(inv))
+            self._start(self._charge, inv)
 
     async def _charge(self, inv: dict[str, Any]) -> None:
         if inv.get("status") not in ("approved", "failed", "requires_action"):

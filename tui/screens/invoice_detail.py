@@ -32,7 +32,8 @@ def describe(doc: dict[str, Any]) -> list[str]:
     for line in inv.get("lines") or []:
         if line.get("kind") == "on_demand":
             mins = int(line.get("quantity_minutes", 0))
-            what = f"On-Demand {line['item']}  {mins // 60}h{mins % 60:02d}m @ {m(line.get('hourly'))}/h"
+            span = f"{mins // 60}h{mins % 60:02d}m"
+            what = f"On-Demand {line['item']}  {span} @ {m(line.get('hourly'))}/h"
         else:
             what = f"Flat {line.get('item')} from {line.get('start')}"
         out.append(f"  {what:<56} {m(line.get('amount')):>16}")
@@ -40,9 +41,8 @@ def describe(doc: dict[str, Any]) -> list[str]:
         out.append("  (no usage)")
     out.append(f"  {'subtotal':<56} {m(inv.get('subtotal')):>16}")
     for d in inv.get("discounts") or []:
-        out.append(
-            f"  {'coupon ' + d['code'] + ' (' + d.get('applies_to', '') + ')':<56} {m(-d['amount']):>16}"
-        )
+        label = f"coupon {d['code']} ({d.get('applies_to', '')})"
+        out.append(f"  {label:<56} {m(-d['amount']):>16}")
     for n in inv.get("not_applied") or []:
         out.append(
             f"  [dim]coupon {n['code']} not applied: {n.get('detail') or n.get('reason')}[/]"

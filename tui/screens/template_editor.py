@@ -76,7 +76,7 @@ class TemplateEditor(DetailScreen):
     def action_preview(self) -> None:
         spec = self.action_validate()
         if spec is not None:
-            self.run_worker(self._preview(spec), group="preview", exclusive=True)
+            self.spawn(self._preview, spec, group="preview", exclusive=True)
 
     async def _preview(self, spec: dict[str, Any]) -> None:
         raw_seed = self.query_one("#seed", Input).value.strip()
@@ -95,7 +95,7 @@ class TemplateEditor(DetailScreen):
         if spec is None:
             return
         raw = tt.parse_text(self.template_name, self.text)
-        self.run_worker(self._save(raw), group="save", exclusive=True)
+        self.spawn(self._save, raw, group="save", exclusive=True)
 
     async def _save(self, raw: Any) -> None:
         answer = await self.call("PUT", f"/api/v1/templates/{self.template_name}", raw)

@@ -65,7 +65,7 @@ class TemplatesScreen(AppScreen):
         self.app.push_screen(TemplateEditor(name, spec))
 
     def action_new_template(self) -> None:
-        self.run_worker(self._new(), group="action")
+        self.spawn(self._new, group="action")
 
     async def _new(self) -> None:
         values = await self.app.push_screen_wait(
