@@ -21,6 +21,7 @@ from typing import Any
 from agent import wire
 from agent.engine import GroupRunner
 from agent.errors import AgentError
+from agent.limits import raise_open_files_limit
 from agent.template import Scenario, load_scenario
 
 CONNECT_TIMEOUT_S = 300.0
@@ -46,20 +47,6 @@ def scale(scenario: Scenario, devices: int) -> Scenario:
 def load(path: str, devices: int | None = None) -> Scenario:
     scenario = load_scenario(path)
     return scale(scenario, devices) if devices else scenario
-
-
-def raise_open_files_limit() -> int:
-    """Every per-device connection is a file descriptor: lift the soft limit (often
-    1,024) to the hard one, as a board running 10,000 devices needs."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            return soft
-        return target
-    return soft
 
 
 def _rss_mb() -> float:

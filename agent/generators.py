@@ -452,8 +452,10 @@ def _compile_field(
     if name == "uniform":
         if isinstance(p.min, int) and isinstance(p.max, int) and p.decimals is None:
             return lambda now: rng.randint(p.min, p.max)
-        r = _rounder(2 if p.decimals is None else p.decimals)
-        return lambda now: r(rng.uniform(p.min, p.max))
+        # Inlined rng.uniform (same stream): this is the hottest generator.
+        lo, span, rnd = p.min, p.max - p.min, rng.random
+        d = 2 if p.decimals is None else p.decimals
+        return lambda now: round(lo + span * rnd(), d)
     if name == "normal":
         r = _rounder(p.decimals)
         lo = -math.inf if p.min is None else p.min
@@ -468,7 +470,9 @@ def _compile_field(
         for w in weights:
             total += w
             cum.append(total)
-        return lambda now: rng.choices(values, cum_weights=cum)[0]
+        # What rng.choices does, without its per-call list and checks: same stream.
+        last, rnd = len(values) - 1, rng.random
+        return lambda now: values[bisect.bisect(cum, rnd() * total, 0, last)]
     if name == "timestamp":
         c = clock if clock is not None else [0.0]
         if p.format == "epoch_ms":

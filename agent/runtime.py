@@ -27,6 +27,7 @@ from agent import __version__, wire
 from agent.engine import GroupRunner
 from agent.errors import AgentError
 from agent.journal import Journal
+from agent.limits import raise_open_files_limit
 
 log = logging.getLogger(__name__)
 
@@ -414,6 +415,7 @@ def run_agent(
 ) -> None:
     """Blocking entry point for ``mockmock-agent run``."""
     cfg = config or AgentConfig.load(data_dir)
+    raise_open_files_limit()  # one descriptor per per-device connection
     agent = Agent(cfg, data_dir, tick_s=usage_interval)
 
     async def main() -> None:

@@ -44,4 +44,11 @@ async def get_audit(
     )
 
 
-ROUTES = [get_audit]
+@get("/api/v1/audit/verify", opt={"role": "admin"})
+async def verify_audit(caller: auth.Caller) -> dict[str, Any]:
+    """Walk the whole hash chain (as `mockmock audit verify` does); name the first bad row."""
+    v = await call(service.verify)
+    return {"ok": v.ok, "rows": v.rows, "broken_id": v.broken_id, "reason": v.reason}
+
+
+ROUTES = [get_audit, verify_audit]

@@ -187,6 +187,15 @@ async def get_account(
     return await call(service.account_doc, org, state.billing.mode)
 
 
+@get("/api/v1/billing/quote", opt={"role": "admin"})
+async def quote_to_date(
+    caller: auth.Caller, state: State, org_id: FromQuery[int | None] = None
+) -> dict[str, Any]:
+    """The invoice the month close would draft if the month ended now (nothing stored)."""
+    org = await call(service.org_for, caller, org_id)
+    return await call(service.quote_to_date, state.billing, org)
+
+
 @post("/api/v1/billing/card-link", status_code=201, opt=ADMIN)
 async def card_link(
     caller: auth.Caller, state: State, data: ForOrg | None = None
@@ -283,6 +292,7 @@ ROUTES = [
     charge_now,
     close_now,
     get_account,
+    quote_to_date,
     card_link,
     add_credit,
     list_coupons,

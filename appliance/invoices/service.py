@@ -369,6 +369,31 @@ def close_early(cfg: Billing, org_id: int, *, actor: str) -> Invoice:
 # --- reading --------------------------------------------------------------------------
 
 
+def quote_to_date(cfg: Billing, org_id: int) -> dict[str, Any]:
+    """What the month close would bill if the month ended now. Writes nothing."""
+    org = models.Org.get_by_id(org_id)
+    now = clock.now()
+    local = now.astimezone(ZoneInfo(org.timezone))
+    period = label(local.year, local.month)
+    start, _ = period_bounds(period, org.timezone)
+    billed_to = [
+        clock.aware(p.covered_to)
+        for p in Invoice.select(Invoice.covered_to).where(
+            Invoice.org == org.id, Invoice.period == period, Invoice.status != "void"
+        )
+    ]
+    covered_from = max(billed_to, default=start)
+    scenario = scenario_for(org, account(org.id), period, covered_from, now, cfg.tax_rate)
+    try:
+        rated = rate(scenario)
+    except BillingInputError as e:
+        raise ApplianceError(f"org {org.name}: period {period}: {e}") from None
+    out: dict[str, Any] = json.loads(encode_invoice(rated))
+    out["as_of"] = now.isoformat()
+    out["covered_from"] = covered_from.isoformat()
+    return out
+
+
 def _figures(inv: Invoice) -> Rated:
     return decode_invoice(inv.document.encode())
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.processes import Appliance
+from tests.integration.control.test_roles import PUBLIC as ROLE_TESTS_PUBLIC
 
 pytestmark = [pytest.mark.slow]
 
@@ -33,7 +34,10 @@ st = pytest.importorskip(
     "schemathesis", reason="schemathesis is not installed (it is in the dev dependency group)"
 )
 
-PUBLIC = {("get", "/api/v1/health")}
+# The one list of routes meant to answer without an API token (webhook: Stripe's
+# signature; card pages: a signed link; enroll: a one-time token) lives beside the
+# role tests; anything else must say 401 to a stranger.
+PUBLIC = {(method.lower(), path) for method, path in ROLE_TESTS_PUBLIC}
 """Reachable without an API token (enrollment needs its one-time token instead)."""
 LOCKOUT = r"^/api/v1/(tokens|users)/\{"
 """Revoking tokens or deleting users could revoke the fuzzer's own token: fuzzed last."""

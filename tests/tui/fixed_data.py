@@ -99,6 +99,16 @@ CATALOG = {
     "flat": {},
 }
 HOURS = {"on_demand:cn100": 100.5}
+QUOTE = {
+    "currency": "JPY",
+    "period": "2026-11",
+    "lines": [{"kind": "on_demand", "item": "cn100", "quantity_minutes": 6030, "amount": 90450}],
+    "subtotal": 90450,
+    "discounts": [{"code": "THANKS500", "amount": 500}],
+    "tax": 8995,
+    "total": 98945,
+    "status": "chargeable",
+}
 
 INVOICES = [
     {

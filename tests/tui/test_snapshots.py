@@ -35,6 +35,7 @@ def usage(app: MockmockApp) -> None:
 
     since = month_start("Asia/Tokyo", dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
     app.screen.show_usage(data.ENTITLEMENTS, data.USAGE, data.CATALOG, data.HOURS, since)
+    app.screen.show_quote(data.QUOTE)
 
 
 def billing(app: MockmockApp) -> None:

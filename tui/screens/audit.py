@@ -41,6 +41,7 @@ class AuditScreen(AppScreen):
         self._entries: list[dict[str, Any]] = []
         self._query: dict[str, str] = {}
         self._next: int | None = None
+        self._verdict = ""
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="chain", classes="summary")
@@ -54,6 +55,14 @@ class AuditScreen(AppScreen):
             return
         self._next = page.get("next_before_id")
         self.show_entries(page["entries"])
+        verdict = await self.call("GET", "/api/v1/audit/verify")
+        if not isinstance(verdict, Failed):
+            self._verdict = (
+                f"whole chain ok ({verdict['rows']} rows)"
+                if verdict["ok"]
+                else f"[b red]chain broken at row {verdict['broken_id']}: {verdict['reason']}[/]"
+            )
+            self.show_entries(self._entries)
 
     def show_entries(self, entries: list[dict[str, Any]]) -> None:
         self._entries = sorted(entries, key=lambda e: -int(e["id"]))
@@ -62,8 +71,8 @@ class AuditScreen(AppScreen):
         )
         query = " ".join(f"{k}={v}" for k, v in self._query.items()) or "all"
         self.query_one("#chain", Static).update(
-            f"{check(self._entries).line()}   query: {query}   rows {len(self._entries)}"
-            + ("   m: older" if self._next else "")
+            f"{self._verdict or check(self._entries).line()}   query: {query}   "
+            f"rows {len(self._entries)}" + ("   m: older" if self._next else "")
         )
 
     def action_more(self) -> None:

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from tui import money
+from tui.money import fmt
 from tui.screens.base import AppScreen, Failed
 from tui.widgets.table import ResourceTable
 
@@ -70,6 +71,26 @@ class UsageScreen(AppScreen):
         )
         hours = {} if isinstance(intervals, Failed) else hours_by_entitlement(intervals)
         self.show_usage(ents, usage, catalog, hours, start)
+        quote = await self.call("GET", "/api/v1/billing/quote")
+        if isinstance(quote, Failed):
+            forbidden = quote.error.status == 403
+            self.show_quote(None, "needs the admin role" if forbidden else quote.error.message)
+        else:
+            self.show_quote(quote)
+
+    def show_quote(self, quote: dict[str, Any] | None, why: str = "") -> None:
+        if quote is None:
+            text = f"quote at today's close: {why}"
+        else:
+            cur = str(quote.get("currency", ""))
+            text = (
+                f"quote if {quote.get('period')} closed now: subtotal "
+                f"{fmt(quote.get('subtotal'), cur)}   discounts "
+                f"{fmt(sum(d.get('amount', 0) for d in quote.get('discounts', [])), cur)}   "
+                f"tax {fmt(quote.get('tax'), cur)}   total [b]{fmt(quote.get('total'), cur)}[/]"
+                f"   ({quote.get('status')})"
+            )
+        self.query_one("#quote", Static).update(text)
 
     def show_usage(
         self,
@@ -116,7 +137,4 @@ class UsageScreen(AppScreen):
             f"[b]{float(usage.get('device_seconds', 0)) / 3600:.2f}[/]   currency "
             f"{catalog.get('currency', '?')}"
         )
-        self.query_one("#quote", Static).update(
-            "quote at today's close: the appliance offers no quote endpoint yet "
-            "(`mockmock billing quote` computes one from a scenario)"
-        )
+        self.query_one("#quote", Static).update("quote at today's close: asking the appliance…")

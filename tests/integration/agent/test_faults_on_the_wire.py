@@ -153,9 +153,6 @@ async def test_reconnect_storm_reconnects_at_the_configured_rate(fresh_mosquitto
     assert r.report.faults["reconnect_storm"] >= len(wills)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="pending: the MQTT transport does not use SenderOptions.credentials yet"
-)
 async def test_each_device_logs_in_with_its_own_credentials(fresh_mosquitto) -> None:
     g = unique_group()
     users = {f"{g}-{i:05d}": f"pw-{i}" for i in range(2)} | {"listener": "x"}

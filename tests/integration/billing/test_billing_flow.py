@@ -207,3 +207,25 @@ def test_adjust_void_coupons_and_credit(cfg) -> None:
     assert acc["coupons"][0]["uses"] == 0
     with pytest.raises(service.ApplianceError, match="reason"):
         service.void(ADMIN, inv.id, " ", actor="user:admin")
+
+
+def test_quote_to_date_matches_the_close_and_writes_nothing(cfg) -> None:
+    org = new_org("quoted")
+    used(org, "cn20", OCTOBER + dt.timedelta(days=2), 2)
+    clock.travel_to(OCTOBER + dt.timedelta(days=20))
+    used(org, "cn20", OCTOBER + dt.timedelta(days=21), 1)  # later: not billed yet
+    before = (Invoice.select().count(), PeriodClose.select().count(), AuditEntry.select().count())
+    quote = service.quote_to_date(cfg, org.id)
+    assert (
+        Invoice.select().count(),
+        PeriodClose.select().count(),
+        AuditEntry.select().count(),
+    ) == (before)
+    assert quote["period"] == "2026-10"
+    assert [(ln["item"], ln["quantity_minutes"]) for ln in quote["lines"]] == [("cn20", 120)]
+    # At the month's end, the close rates everything, the quote's two hours included.
+    clock.travel_to(CLOSE_TIME)
+    service.close_due(cfg)
+    closed = json.loads(Invoice.get(Invoice.org == org.id, Invoice.period == "2026-10").document)
+    assert [ln["quantity_minutes"] for ln in closed["lines"]] == [180]
+    assert closed["total"] > quote["total"] > 0

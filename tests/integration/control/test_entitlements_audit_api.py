@@ -12,6 +12,7 @@ from litestar.exceptions import WebSocketDisconnect
 from agent import wire
 from appliance import clock, models
 from appliance.audit import service as audit
+from appliance.audit.models import AuditEntry
 from appliance.fleet import service as fleet
 from tests.integration.control.conftest import Api
 from tests.unit.appliance.factories import online_agent
@@ -140,6 +141,14 @@ def test_every_mutation_is_in_the_audit_log(api: Api) -> None:
     assert api.call("GET", "/api/v1/audit", params={"limit": 0}).status_code == 400
     assert api.call("GET", "/api/v1/audit", params={"since": "yesterday"}).status_code == 400
     assert audit.verify().ok
+    verdict = api.call("GET", "/api/v1/audit/verify").json()
+    assert verdict["ok"] and verdict["rows"] >= 5 and verdict["broken_id"] is None
+    # Tampering is named by the API the same way `mockmock audit verify` names it.
+    victim = by_action["api.put_group"]["id"]
+    AuditEntry.update(actor="user:someone-else").where(AuditEntry.id == victim).execute()
+    verdict = api.call("GET", "/api/v1/audit/verify").json()
+    assert (verdict["ok"], verdict["broken_id"]) == (False, victim)
+    assert "modified" in verdict["reason"]
 
 
 def report(agent_id: str, group: models.Group, sent: int, errors: int) -> None:

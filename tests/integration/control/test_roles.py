@@ -40,6 +40,8 @@ ADMIN_ONLY = {
     ("POST", "/api/v1/enrollment-tokens"),
     ("POST", "/api/v1/orgs"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/verify"),
+    ("GET", "/api/v1/billing/quote"),
 }
 """At least these need the admin role (more may declare it with ``opt={"role": "admin"}``)."""
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
