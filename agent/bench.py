@@ -169,6 +169,12 @@ async def run_bench(
                 "errors": end.errors[i] - start.errors[i],
                 "lateness_ms": _lateness(hist),
                 "last_error": r.report.last_error or getattr(r.sender, "last_error", ""),
+                # Behaviour counters since the start (not only the window).
+                "faults": dict(r.report.faults),
+                "statuses": dict(r.report.statuses),
+                "transitions": r.report.transitions,
+                "commands": r.report.commands,
+                "replies": r.report.replies,
             }
         )
     sent = sum(g["sent"] for g in groups)

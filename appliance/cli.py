@@ -161,7 +161,20 @@ def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:
     default=None,
     help=f"Embedded control-bus broker port [default: {DEFAULT_MQTT_PORT}].",
 )
-def up(headless: bool, data_dir: Path | None, http_port: int | None, mqtt_port: int | None) -> None:
+@click.option(
+    "--demo-billing/--no-demo-billing",
+    default=True,
+    show_default=True,
+    help="Without Stripe keys configured, run localstripe (Stripe test mode, offline) "
+    "on 127.0.0.1 so cards, charges and webhooks work in the demo.",
+)
+def up(
+    headless: bool,
+    data_dir: Path | None,
+    http_port: int | None,
+    mqtt_port: int | None,
+    demo_billing: bool,
+) -> None:
     """All in one: appliance, scheduler, embedded MQTT broker and a local agent."""
     settings = Settings.from_env(
         data_dir=data_dir,
@@ -171,7 +184,34 @@ def up(headless: bool, data_dir: Path | None, http_port: int | None, mqtt_port: 
         embedded_broker=True,
     )
     tui = not headless and sys.stdin.isatty() and sys.stdout.isatty()
-    _run_server(settings, live=True, tui=tui)
+    stripe = None
+    if demo_billing and not settings.stripe_api_key:
+        stripe, settings = _demo_billing(settings)
+    try:
+        _run_server(settings, live=True, tui=tui)
+    finally:
+        if stripe is not None:
+            stripe.stop()
+
+
+def _demo_billing(settings: Settings) -> tuple[Any, Settings]:
+    from dataclasses import replace
+
+    from appliance import demo_stripe
+
+    if not demo_stripe.available():
+        click.echo("demo billing off: localstripe is not installed (a dev dependency)", err=True)
+        return None, settings
+    try:
+        stripe, extra = demo_stripe.start_demo(settings.data_dir)
+        stripe.send_webhooks_to(
+            f"{settings.url}/api/v1/stripe/webhook", extra["stripe_webhook_secret"]
+        )
+    except (RuntimeError, OSError) as e:
+        click.echo(f"demo billing off: {e}", err=True)
+        return None, settings
+    click.echo(f"demo billing: Stripe test mode on localstripe at {stripe.url}")
+    return stripe, replace(settings, **extra)
 
 
 @main.command()
