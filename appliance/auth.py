@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from litestar.di import NamedDependency
+
 from appliance import models
 from appliance.errors import Forbidden, Unauthorized
 
@@ -105,3 +107,8 @@ def write_secret_file(path: Path, secret: str) -> None:
         f.write(secret + "\n")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+# How route handlers ask for the caller: an explicit named dependency (Litestar 3
+# stops inferring dependencies from bare annotations).
+CallerParam = NamedDependency[Caller]

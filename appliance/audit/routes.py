@@ -14,7 +14,7 @@ from appliance.audit import service
 
 @get("/api/v1/audit", opt={"role": "admin"})
 async def get_audit(
-    caller: auth.Caller,
+    caller: auth.CallerParam,
     action: FromQuery[str | None] = None,
     actor: FromQuery[str | None] = None,
     target: FromQuery[str | None] = None,
@@ -45,7 +45,7 @@ async def get_audit(
 
 
 @get("/api/v1/audit/verify", opt={"role": "admin"})
-async def verify_audit(caller: auth.Caller) -> dict[str, Any]:
+async def verify_audit(caller: auth.CallerParam) -> dict[str, Any]:
     """Walk the whole hash chain (as `mockmock audit verify` does); name the first bad row."""
     v = await call(service.verify)
     return {"ok": v.ok, "rows": v.rows, "broken_id": v.broken_id, "reason": v.reason}

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post, put
 from litestar.datastructures import State
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from appliance import auth, clock, models
 from appliance.api import Id, call
@@ -34,13 +34,13 @@ class BuyFlat(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @get("/api/v1/entitlements")
-async def get_entitlements(caller: auth.Caller) -> dict[str, Any]:
+async def get_entitlements(caller: auth.CallerParam) -> dict[str, Any]:
     """Default entitlement, free tier, flat windows, and capacity in use per entitlement."""
     return await call(service.summary, caller.org_id)
 
 
 @get("/api/v1/entitlements/catalog")
-async def get_catalog(caller: auth.Caller) -> dict[str, Any]:
+async def get_catalog(caller: auth.CallerParam) -> dict[str, Any]:
     """Tiers and plans with prices in the org's currency (integers, minor units)."""
 
     def q() -> dict[str, Any]:
@@ -51,18 +51,20 @@ async def get_catalog(caller: auth.Caller) -> dict[str, Any]:
 
 
 @put("/api/v1/entitlements/on-demand", opt=ADMIN)
-async def put_on_demand(caller: auth.Caller, data: OnDemand) -> dict[str, Any]:
+async def put_on_demand(caller: auth.CallerParam, data: JSONBody[OnDemand]) -> dict[str, Any]:
     """Pick the On-Demand tier; groups without their own entitlement run under it."""
     return await call(service.set_on_demand, caller.org_id, data.tier, actor=actor_of(caller))
 
 
 @put("/api/v1/entitlements/default", opt=ADMIN)
-async def put_default(caller: auth.Caller, data: Default) -> dict[str, Any]:
+async def put_default(caller: auth.CallerParam, data: JSONBody[Default]) -> dict[str, Any]:
     return await call(service.set_default, caller.org_id, data.entitlement, actor=actor_of(caller))
 
 
 @post("/api/v1/entitlements/flat", status_code=201, opt=ADMIN)
-async def buy_flat(caller: auth.Caller, data: BuyFlat, state: State) -> dict[str, Any]:
+async def buy_flat(
+    caller: auth.CallerParam, data: JSONBody[BuyFlat], state: State
+) -> dict[str, Any]:
     """Buy a Flat Plan window; it activates at ``start`` and ends ``days`` later."""
     start = clock.parse(data.start, "start")
     doc = await call(service.buy_flat, caller.org_id, data.plan, start, actor=actor_of(caller))
@@ -74,7 +76,7 @@ async def buy_flat(caller: auth.Caller, data: BuyFlat, state: State) -> dict[str
 
 
 @delete("/api/v1/entitlements/flat/{window_id:int}", status_code=200, opt=ADMIN)
-async def cancel_flat(caller: auth.Caller, window_id: Id) -> dict[str, Any]:
+async def cancel_flat(caller: auth.CallerParam, window_id: FromPath[Id]) -> dict[str, Any]:
     """Cancel a window that has not started yet."""
     doc = await call(service.cancel_flat, caller.org_id, window_id, actor=actor_of(caller))
     jobs.kick()
@@ -83,7 +85,7 @@ async def cancel_flat(caller: auth.Caller, window_id: Id) -> dict[str, Any]:
 
 @get("/api/v1/entitlements/intervals")
 async def get_intervals(
-    caller: auth.Caller, start: FromQuery[str], end: FromQuery[str]
+    caller: auth.CallerParam, start: FromQuery[str], end: FromQuery[str]
 ) -> dict[str, list[dict[str, str]]]:
     """What billing rates for [start, end): On-Demand intervals and flat window starts."""
     since = clock.parse(start, "start")

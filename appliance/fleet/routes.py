@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import get, post
 from litestar.datastructures import State
+from litestar.params import FromQuery, JSONBody
 
 from appliance import auth
 from appliance.api import call
@@ -21,13 +22,13 @@ class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @get("/api/v1/agents")
-async def list_agents(caller: auth.Caller) -> list[dict[str, Any]]:
+async def list_agents(caller: auth.CallerParam) -> list[dict[str, Any]]:
     return await call(service.list_agents, caller.org_id)
 
 
 @post("/api/v1/enrollment-tokens", status_code=201)
 async def create_enrollment_token(
-    caller: auth.Caller, state: State, ttl_seconds: int = 3600
+    caller: auth.CallerParam, state: State, ttl_seconds: FromQuery[int] = 3600
 ) -> dict[str, Any]:
     """A one-time token (shown once, valid ``ttl_seconds``) and the command for the board."""
     caller.require("admin")
@@ -40,7 +41,7 @@ async def create_enrollment_token(
 
 
 @post("/api/v1/agents/enroll", status_code=201)
-async def enroll(data: EnrollRequest, state: State) -> dict[str, Any]:
+async def enroll(data: JSONBody[EnrollRequest], state: State) -> dict[str, Any]:
     """Trade a one-time enrollment token for an agent id and MQTT credentials."""
     s = state.settings
     enrolled = await call(

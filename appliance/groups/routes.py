@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import get, post, put
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 
 from appliance import auth
@@ -15,7 +16,7 @@ from appliance.groups import service
 
 
 @get("/api/v1/templates")
-async def list_templates(caller: auth.Caller) -> list[dict[str, Any]]:
+async def list_templates(caller: auth.CallerParam) -> list[dict[str, Any]]:
     def q() -> list[dict[str, Any]]:
         from appliance import models
 
@@ -26,12 +27,14 @@ async def list_templates(caller: auth.Caller) -> list[dict[str, Any]]:
 
 
 @get("/api/v1/templates/{name:str}")
-async def get_template(caller: auth.Caller, name: str) -> dict[str, Any]:
+async def get_template(caller: auth.CallerParam, name: FromPath[str]) -> dict[str, Any]:
     return await call(lambda: service.template_doc(service.get_template(caller.org_id, name)))
 
 
 @put("/api/v1/templates/{name:str}")
-async def put_template(caller: auth.Caller, name: str, data: dict[str, Any]) -> Response[Any]:
+async def put_template(
+    caller: auth.CallerParam, name: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> Response[Any]:
     """Create or update (validated; a changed body gets a new version)."""
     caller.require("operator")
     row, created = await call(service.put_template, caller.org_id, name, data)
@@ -39,7 +42,7 @@ async def put_template(caller: auth.Caller, name: str, data: dict[str, Any]) -> 
 
 
 @get("/api/v1/groups")
-async def list_groups(caller: auth.Caller) -> list[dict[str, Any]]:
+async def list_groups(caller: auth.CallerParam) -> list[dict[str, Any]]:
     def q() -> list[dict[str, Any]]:
         from appliance import models
 
@@ -50,13 +53,13 @@ async def list_groups(caller: auth.Caller) -> list[dict[str, Any]]:
 
 
 @get("/api/v1/groups/{name:str}")
-async def get_group(caller: auth.Caller, name: str) -> dict[str, Any]:
+async def get_group(caller: auth.CallerParam, name: FromPath[str]) -> dict[str, Any]:
     return await call(lambda: service.group_doc(service.get_group(caller.org_id, name)))
 
 
 @put("/api/v1/groups/{name:str}")
 async def put_group(
-    caller: auth.Caller, name: str, data: service.GroupSpec, state: State
+    caller: auth.CallerParam, name: FromPath[str], data: JSONBody[service.GroupSpec], state: State
 ) -> Response[Any]:
     """Create or update; a new count on a running group scales it in place."""
     caller.require("operator")
@@ -69,7 +72,9 @@ async def put_group(
 
 
 @post("/api/v1/groups/{name:str}/start", status_code=200)
-async def start_group(caller: auth.Caller, name: str, state: State) -> dict[str, Any]:
+async def start_group(
+    caller: auth.CallerParam, name: FromPath[str], state: State
+) -> dict[str, Any]:
     """Place the group on online agents and start a new run (409 if it does not fit)."""
     caller.require("operator")
     group, agents = await call(
@@ -80,7 +85,7 @@ async def start_group(caller: auth.Caller, name: str, state: State) -> dict[str,
 
 
 @post("/api/v1/groups/{name:str}/stop", status_code=200)
-async def stop_group(caller: auth.Caller, name: str, state: State) -> dict[str, Any]:
+async def stop_group(caller: auth.CallerParam, name: FromPath[str], state: State) -> dict[str, Any]:
     caller.require("operator")
     group, agents = await call(service.stop_group, caller.org_id, name)
     await state.bus.publish_desired(agents)
@@ -93,7 +98,7 @@ class ScaleRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 @post("/api/v1/groups/{name:str}/scale", status_code=200)
 async def scale_group(
-    caller: auth.Caller, name: str, data: ScaleRequest, state: State
+    caller: auth.CallerParam, name: FromPath[str], data: JSONBody[ScaleRequest], state: State
 ) -> dict[str, Any]:
     """Change the device count; running ranges that stay are not restarted."""
     caller.require("operator")

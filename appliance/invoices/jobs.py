@@ -14,60 +14,31 @@ re-planned whenever the clock jumps (tests) or a tick runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
 
-from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.base import BaseScheduler
 
 from appliance import clock, models
 from appliance.errors import ApplianceError
 from appliance.invoices import payments, service
 from appliance.invoices.context import Billing
+from appliance.planned_jobs import PlannedJobs
 from billing.errors import BillingError
 
 log = logging.getLogger(__name__)
 
 SAFETY_NET_SECONDS = 60
-_PREFIX = "billing-at-"
 
 
-class BillingJobs:
+class BillingJobs(PlannedJobs):
+    prefix = "billing-at-"
+    job_id = "billing-due"
+    safety_net_seconds = SAFETY_NET_SECONDS
+
     def __init__(self, sched: BaseScheduler, cfg: Billing) -> None:
-        self.sched = sched
+        super().__init__(sched)
         self.cfg = cfg
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._unsubscribe: Callable[[], None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()
-        self.ticks = 0
-
-    def install(self) -> BillingJobs:
-        self.sched.add_job(
-            self.tick,
-            "interval",
-            seconds=SAFETY_NET_SECONDS,
-            id="billing-due",
-            next_run_time=dt.datetime.now(dt.UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
-        self._unsubscribe = clock.on_change(self.kick)
-        with contextlib.suppress(RuntimeError):
-            self._loop = asyncio.get_running_loop()
-        self.sched.add_listener(lambda _: self.uninstall(), EVENT_SCHEDULER_SHUTDOWN)
-        return self
-
-    def uninstall(self) -> None:
-        if self._unsubscribe:
-            self._unsubscribe()
-            self._unsubscribe = None
-        for task in list(self._tasks):
-            task.cancel()
 
     def run_due(self) -> None:
         """Everything due now, in order: close months, settle the outbox, charge, retry."""
@@ -89,7 +60,7 @@ class BillingJobs:
                 await asyncio.to_thread(self.run_due)
             finally:
                 self.ticks += 1
-                await self._plan()
+                self.plan(await asyncio.to_thread(self._instants))
 
     def _instants(self) -> list[dt.datetime]:
         now = clock.now()
@@ -97,40 +68,6 @@ class BillingJobs:
         times = [service.next_close_at(tz, now) for tz in zones]
         times += [clock.aware(t) for t in payments.next_retries()]
         return sorted({t for t in times if t > now})[:50]
-
-    async def _plan(self) -> None:
-        wanted = {}
-        for at in await asyncio.to_thread(self._instants):
-            # Date jobs run on the system clock; the appliance's clock may be ahead (tests).
-            wanted[f"{_PREFIX}{at.isoformat()}"] = clock.to_system(at) + dt.timedelta(
-                milliseconds=1
-            )
-        for job in self.sched.get_jobs():
-            if job.id.startswith(_PREFIX) and job.id not in wanted:
-                job.remove()
-        for job_id, run_at in wanted.items():
-            self.sched.add_job(
-                self.tick,
-                "date",
-                run_date=run_at,
-                id=job_id,
-                replace_existing=True,
-                misfire_grace_time=None,
-                coalesce=True,
-            )
-
-    def kick(self) -> None:
-        """Run a tick soon, from any thread (the clock jumped)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-
-        def spawn() -> None:
-            task = loop.create_task(self.tick())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        loop.call_soon_threadsafe(spawn)
 
 
 def install(sched: BaseScheduler, cfg: Billing) -> BillingJobs:

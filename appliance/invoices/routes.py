@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from appliance import auth
 from appliance.api import call
@@ -78,7 +78,7 @@ def _doc(inv: Any) -> dict[str, Any]:
 
 @get("/api/v1/invoices", opt={"role": "admin"})
 async def list_invoices(
-    caller: auth.Caller,
+    caller: auth.CallerParam,
     status: FromQuery[str | None] = None,
     period: FromQuery[str | None] = None,
     all_orgs: FromQuery[bool] = False,
@@ -91,13 +91,15 @@ async def list_invoices(
 
 
 @get("/api/v1/invoices/{invoice_id:int}", opt={"role": "admin"})
-async def get_invoice(caller: auth.Caller, invoice_id: int) -> dict[str, Any]:
+async def get_invoice(caller: auth.CallerParam, invoice_id: FromPath[int]) -> dict[str, Any]:
     """The invoice with its lines, discounts, tax and totals (billing's JSON) and status."""
     return await call(lambda: _doc(service.get(caller, invoice_id)))
 
 
 @get("/api/v1/invoices/{invoice_id:int}/document", opt={"role": "admin"}, media_type=MediaType.HTML)
-async def invoice_document(caller: auth.Caller, invoice_id: int, state: State) -> str:
+async def invoice_document(
+    caller: auth.CallerParam, invoice_id: FromPath[int], state: State
+) -> str:
     """The invoice as a self-contained HTML document (print it to PDF)."""
     return await call(
         lambda: document.render_invoice(service.get(caller, invoice_id), state.billing)
@@ -106,7 +108,10 @@ async def invoice_document(caller: auth.Caller, invoice_id: int, state: State) -
 
 @post("/api/v1/invoices/{invoice_id:int}/approve", status_code=200, opt=ADMIN)
 async def approve(
-    caller: auth.Caller, invoice_id: int, state: State, data: Approve | None = None
+    caller: auth.CallerParam,
+    invoice_id: FromPath[int],
+    state: State,
+    data: JSONBody[Approve | None] = None,
 ) -> dict[str, Any]:
     """draft → approved, then charge the saved card (off-session)."""
     actor = actor_of(caller)
@@ -118,13 +123,17 @@ async def approve(
 
 
 @post("/api/v1/invoices/{invoice_id:int}/void", status_code=200, opt=ADMIN)
-async def void(caller: auth.Caller, invoice_id: int, data: Reason) -> dict[str, Any]:
+async def void(
+    caller: auth.CallerParam, invoice_id: FromPath[int], data: JSONBody[Reason]
+) -> dict[str, Any]:
     inv = await call(service.void, caller, invoice_id, data.reason, actor=actor_of(caller))
     return await call(_doc, inv)
 
 
 @post("/api/v1/invoices/{invoice_id:int}/adjust", status_code=200, opt=ADMIN)
-async def adjust(caller: auth.Caller, invoice_id: int, data: Adjust) -> dict[str, Any]:
+async def adjust(
+    caller: auth.CallerParam, invoice_id: FromPath[int], data: JSONBody[Adjust]
+) -> dict[str, Any]:
     """Credit an amount with a reason against a draft or approved invoice (re-rated)."""
     inv = await call(
         service.adjust, caller, invoice_id, data.amount, data.reason, actor=actor_of(caller)
@@ -133,7 +142,9 @@ async def adjust(caller: auth.Caller, invoice_id: int, data: Adjust) -> dict[str
 
 
 @post("/api/v1/invoices/{invoice_id:int}/charge", status_code=200, opt=ADMIN)
-async def charge(caller: auth.Caller, invoice_id: int, state: State) -> dict[str, Any]:
+async def charge(
+    caller: auth.CallerParam, invoice_id: FromPath[int], state: State
+) -> dict[str, Any]:
     """Charge an approved invoice, or retry a failed one now."""
     inv = await call(payments.charge, state.billing, caller, invoice_id, actor=actor_of(caller))
     return await call(_doc, inv)
@@ -141,7 +152,7 @@ async def charge(caller: auth.Caller, invoice_id: int, state: State) -> dict[str
 
 @post("/api/v1/invoices/{invoice_id:int}/refund", status_code=200, opt=ADMIN)
 async def refund(
-    caller: auth.Caller, invoice_id: int, data: Refund, state: State
+    caller: auth.CallerParam, invoice_id: FromPath[int], data: JSONBody[Refund], state: State
 ) -> dict[str, Any]:
     inv = await call(
         payments.refund,
@@ -157,7 +168,7 @@ async def refund(
 
 @post("/api/v1/invoices/charge-now", status_code=201, opt=ADMIN)
 async def charge_now(
-    caller: auth.Caller, state: State, data: ForOrg | None = None
+    caller: auth.CallerParam, state: State, data: JSONBody[ForOrg | None] = None
 ) -> dict[str, Any]:
     """Close the org's current month up to now and charge it (approved by this call)."""
     org_id = await call(service.org_for, caller, data.org_id if data else None)
@@ -169,7 +180,7 @@ async def charge_now(
 
 
 @post("/api/v1/invoices/close", status_code=200, opt=ADMIN_SUPER)
-async def close_now(caller: auth.Caller, state: State) -> dict[str, int]:
+async def close_now(caller: auth.CallerParam, state: State) -> dict[str, int]:
     """Run the month close now for every due (org, month) not closed yet (idempotent)."""
     report = await call(service.close_due, state.billing, actor=actor_of(caller))
     return report.doc()
@@ -180,7 +191,7 @@ async def close_now(caller: auth.Caller, state: State) -> dict[str, int]:
 
 @get("/api/v1/billing", opt={"role": "admin"})
 async def get_account(
-    caller: auth.Caller, state: State, org_id: FromQuery[int | None] = None
+    caller: auth.CallerParam, state: State, org_id: FromQuery[int | None] = None
 ) -> dict[str, Any]:
     """Mode, card, credit and carried balance, redeemed coupons."""
     org = await call(service.org_for, caller, org_id)
@@ -189,7 +200,7 @@ async def get_account(
 
 @get("/api/v1/billing/quote", opt={"role": "admin"})
 async def quote_to_date(
-    caller: auth.Caller, state: State, org_id: FromQuery[int | None] = None
+    caller: auth.CallerParam, state: State, org_id: FromQuery[int | None] = None
 ) -> dict[str, Any]:
     """The invoice the month close would draft if the month ended now (nothing stored)."""
     org = await call(service.org_for, caller, org_id)
@@ -198,7 +209,7 @@ async def quote_to_date(
 
 @post("/api/v1/billing/card-link", status_code=201, opt=ADMIN)
 async def card_link(
-    caller: auth.Caller, state: State, data: ForOrg | None = None
+    caller: auth.CallerParam, state: State, data: JSONBody[ForOrg | None] = None
 ) -> dict[str, Any]:
     """A link to the card registration page to send to whoever holds the card."""
     org = await call(service.org_for, caller, data.org_id if data else None)
@@ -206,7 +217,7 @@ async def card_link(
 
 
 @post("/api/v1/billing/credits", status_code=201, opt=ADMIN_SUPER)
-async def add_credit(caller: auth.Caller, data: Credit) -> dict[str, Any]:
+async def add_credit(caller: auth.CallerParam, data: JSONBody[Credit]) -> dict[str, Any]:
     org = await call(service.org_for, caller, data.org_id)
     return await call(service.add_credit, org, data.amount, data.reason, actor=actor_of(caller))
 
@@ -217,7 +228,7 @@ async def list_coupons() -> list[dict[str, Any]]:
 
 
 @post("/api/v1/billing/coupons", status_code=201, opt=ADMIN_SUPER)
-async def create_coupon(caller: auth.Caller, data: NewCoupon) -> dict[str, Any]:
+async def create_coupon(caller: auth.CallerParam, data: JSONBody[NewCoupon]) -> dict[str, Any]:
     spec = msgspec.structs.asdict(data)
     if isinstance(spec["percent_off"], int):
         spec["percent_off"] = str(spec["percent_off"])
@@ -225,7 +236,9 @@ async def create_coupon(caller: auth.Caller, data: NewCoupon) -> dict[str, Any]:
 
 
 @post("/api/v1/billing/coupons/{code:str}/redeem", status_code=201, opt=ADMIN)
-async def redeem(caller: auth.Caller, code: str, data: ForOrg | None = None) -> dict[str, Any]:
+async def redeem(
+    caller: auth.CallerParam, code: FromPath[str], data: JSONBody[ForOrg | None] = None
+) -> dict[str, Any]:
     org = await call(service.org_for, caller, data.org_id if data else None)
     return await call(service.redeem, org, code, actor=actor_of(caller))
 
@@ -259,7 +272,7 @@ async def card_setup(state: State, org: FromQuery[int], token: FromQuery[str]) -
 
 @post("/billing/card/complete", status_code=200, opt=PUBLIC)
 async def card_complete(
-    state: State, org: FromQuery[int], token: FromQuery[str], data: SetupDone
+    state: State, org: FromQuery[int], token: FromQuery[str], data: JSONBody[SetupDone]
 ) -> dict[str, Any]:
     return await call(payments.card_complete, state.billing, org, token, data.setup_intent)
 

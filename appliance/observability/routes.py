@@ -24,7 +24,7 @@ CLOSE_UNAUTHORIZED = 4401  # the 4000-4999 range is the application's; 4401 mirr
 
 
 @get("/metrics", media_type=metrics.CONTENT_TYPE)
-async def get_metrics(caller: auth.Caller, state: State) -> Response[str]:
+async def get_metrics(caller: auth.CallerParam, state: State) -> Response[str]:
     """Prometheus text: every org for an appliance superuser, the caller's org otherwise."""
     snap = await call(snapshot.take, None if caller.superuser else caller.org_id)
     text = metrics.render(snap, bus_connected=state.bus.connected.is_set())

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import get, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from appliance import __version__, auth, models
 from appliance.api import call
@@ -41,19 +42,19 @@ async def health(state: State) -> dict[str, Any]:
 
 
 @get("/api/v1/usage")
-async def get_usage(caller: auth.Caller) -> dict[str, Any]:
+async def get_usage(caller: auth.CallerParam) -> dict[str, Any]:
     """Device-seconds per group and for the caller's org."""
     return await call(usage.summary, caller.org_id)
 
 
 @get("/api/v1/orgs")
-async def list_orgs(caller: auth.Caller) -> list[dict[str, Any]]:
+async def list_orgs(caller: auth.CallerParam) -> list[dict[str, Any]]:
     """Every org for an appliance superuser; the caller's own org otherwise."""
     return await call(service.list_orgs, caller)
 
 
 @post("/api/v1/orgs", status_code=201, opt={"role": "admin", "superuser": True, "audited": True})
-async def create_org(caller: auth.Caller, data: NewOrg) -> dict[str, Any]:
+async def create_org(caller: auth.CallerParam, data: JSONBody[NewOrg]) -> dict[str, Any]:
     """Create an org and its first admin; the admin's token is in this answer only."""
     return await call(
         service.create_org, caller, data.name, data.currency, data.timezone, data.admin
