@@ -36,6 +36,11 @@ def connect(url: str) -> peewee.Database:
                 "busy_timeout": 10_000,
                 "foreign_keys": 1,
             },
+            # A deferred transaction that reads, then writes after another writer
+            # committed, fails at once with "database is locked" (WAL snapshots are
+            # not upgraded, busy_timeout does not help); taking the write lock at
+            # BEGIN makes writers queue for it instead.
+            lock_type="IMMEDIATE",
         )
     else:
         db = connect_url(url)
