@@ -458,9 +458,15 @@ def _compile_field(
         return lambda now: round(lo + span * rnd(), d)
     if name == "normal":
         r = _rounder(p.decimals)
+        gauss, mean, sd = rng.gauss, p.mean, p.stddev
+        if p.min is None and p.max is None:
+            if p.decimals is None:
+                return lambda now: gauss(mean, sd)
+            d = p.decimals
+            return lambda now: round(gauss(mean, sd), d)
         lo = -math.inf if p.min is None else p.min
         hi = math.inf if p.max is None else p.max
-        return lambda now: r(min(hi, max(lo, rng.gauss(p.mean, p.stddev))))
+        return lambda now: r(min(hi, max(lo, gauss(mean, sd))))
     if name == "choice":
         values, weights = p.values, p.weights
         if weights is None:
@@ -645,6 +651,32 @@ def _replay(p: Replay) -> Value:
     return replay_timed
 
 
+_ENCODERS: dict[tuple[str, ...], Callable[[tuple[Value, ...]], Callable[[float], bytes]]] = {}
+
+
+def _encoder_factory(
+    keys: tuple[str, ...],
+) -> Callable[[tuple[Value, ...]], Callable[[float], bytes]]:
+    """Compile, once per field list, ``encode(now)`` that calls each field and builds
+    the dict in one display: about a third cheaper than a comprehension over the
+    pairs, on the path every message takes."""
+    factory = _ENCODERS.get(keys)
+    if factory is None:
+        names = [f"f{i}" for i in range(len(keys))]
+        body = ", ".join(f"{k!r}: {n}(now)" for k, n in zip(keys, names, strict=True))
+        src = (
+            "def make(fs):\n"
+            f"    {', '.join(names)}, = fs\n"
+            "    def encode(now):\n"
+            f"        return dumps({{{body}}})\n"
+            "    return encode\n"
+        )
+        ns: dict[str, Any] = {"dumps": orjson.dumps}
+        exec(compile(src, f"<payload {len(keys)} fields>", "exec"), ns)
+        factory = _ENCODERS[keys] = ns["make"]
+    return factory
+
+
 class DevicePayload:
     """One device's payload: field closures evaluated in template order.
 
@@ -652,16 +684,23 @@ class DevicePayload:
     the engine sets it for clock skew/drift faults without recompiling anything.
     """
 
-    __slots__ = ("clock", "fields")
+    __slots__ = ("clock", "encode", "fields")
 
     def __init__(self, fields: list[tuple[str, Value]], clock: list[float] | None = None) -> None:
         self.fields = fields
         self.clock = clock if clock is not None else [0.0]
+        if 0 < len(fields) <= 200:
+            keys = tuple(k for k, _ in fields)
+            self.encode: Callable[[float], bytes] = _encoder_factory(keys)(
+                tuple(f for _, f in fields)
+            )
+        else:
+            self.encode = self._encode
 
     def next(self, now: float) -> dict[str, Any]:
         return {k: f(now) for k, f in self.fields}
 
-    def encode(self, now: float) -> bytes:
+    def _encode(self, now: float) -> bytes:
         return orjson.dumps({k: f(now) for k, f in self.fields})
 
 

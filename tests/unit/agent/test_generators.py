@@ -250,3 +250,17 @@ groups: [{name: g, template: t, count: 1}]
     # Outside a scenario file (the API, an agent) a file is never read.
     with pytest.raises(ScenarioError, match=r"payload\.r\.replay\.file: is only read"):
         template({"r": {"replay": {"file": "/etc/passwd"}}})
+
+
+def test_generated_encoder_handles_any_field_name_and_many_fields() -> None:
+    # Field names go into generated code as literals: quotes, braces and newlines
+    # must come out as the same JSON keys, in order, and never run as code.
+    odd = {'q"uote': 1, "b'rack{et}": 2, "new\nline": 3, "ü ñ": {"counter": {}}}
+    t = template(odd)
+    p = compile_payload(t, group="g", index=0, device_id="d", seed=1)
+    first, second = orjson.loads(p.encode(NOW)), orjson.loads(p.encode(NOW))
+    assert list(first) == list(odd)
+    assert (first["ü ñ"], second["ü ñ"]) == (0, 1)
+    many = {f"f{i}": i for i in range(250)}  # beyond the generated encoder's size
+    p = compile_payload(template(many), group="g", index=0, device_id="d", seed=1)
+    assert orjson.loads(p.encode(NOW)) == many
