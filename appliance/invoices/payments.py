@@ -38,7 +38,7 @@ from appliance.invoices.models import (
     StripeCustomer,
     StripeEvent,
 )
-from appliance.invoices.service import get
+from appliance.invoices.service import get, move
 from billing.stripe_adapter import (
     ChargeOutcome,
     Gateway,
@@ -247,25 +247,20 @@ def _begin(gw: Gateway, inv: Invoice, actor: str) -> ChargeAttempt:
         currency=inv.currency,
         customer=cust.customer,
     )
-    before = inv.status
-    inv.status = "charging"
-    inv.attempts = n
-    inv.next_retry_at = None
-    inv.save()
-    audit.record(
+    move(
+        inv,
+        "charging",
         "invoice.charge",
         actor=actor,
-        org_id=inv.org_id,
-        target=f"invoice:{inv.id}",
-        before={"status": before},
         after={
-            "status": "charging",
             "attempt": n,
             "amount": inv.total,
             "currency": inv.currency,
             "idempotency_key": att.idempotency_key,
             "mode": gw.mode,
         },
+        attempts=n,
+        next_retry_at=None,
     )
     return att
 

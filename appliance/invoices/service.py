@@ -483,19 +483,35 @@ def list_invoices(
 # --- admin actions --------------------------------------------------------------------
 
 
-def _approve(inv: Invoice, actor: str) -> None:
+def move(
+    inv: Invoice, status: str, action: str, *, actor: str, after: dict[str, Any], **changes: Any
+) -> None:
+    """Set an invoice's status (and other fields) and log it, before and after, as one step
+    of the caller's transaction."""
     before = inv.status
-    inv.status = "approved"
-    inv.approved_at = clock.utcnow()
-    inv.approved_by = actor
+    inv.status = status
+    for name, value in changes.items():
+        setattr(inv, name, value)
     inv.save()
     audit.record(
-        "invoice.approve",
+        action,
         actor=actor,
         org_id=inv.org_id,
         target=f"invoice:{inv.id}",
         before={"status": before},
-        after={"status": "approved", "total": inv.total, "currency": inv.currency},
+        after={"status": status, **after},
+    )
+
+
+def _approve(inv: Invoice, actor: str) -> None:
+    move(
+        inv,
+        "approved",
+        "invoice.approve",
+        actor=actor,
+        after={"total": inv.total, "currency": inv.currency},
+        approved_at=clock.utcnow(),
+        approved_by=actor,
     )
 
 
@@ -540,18 +556,7 @@ def void(caller: Any, invoice_id: int, reason: str, *, actor: str) -> Invoice:
             Redemption.update(uses=Redemption.uses - 1).where(
                 Redemption.org == inv.org_id, Redemption.coupon.in_(ids), Redemption.uses > 0
             ).execute()
-        before = inv.status
-        inv.status = "void"
-        inv.next_retry_at = None
-        inv.save()
-        audit.record(
-            "invoice.void",
-            actor=actor,
-            org_id=inv.org_id,
-            target=f"invoice:{inv.id}",
-            before={"status": before},
-            after={"status": "void", "reason": reason},
-        )
+        move(inv, "void", "invoice.void", actor=actor, after={"reason": reason}, next_retry_at=None)
     return inv
 
 
