@@ -10,20 +10,14 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 
-from appliance import auth
+from appliance import auth, models
 from appliance.api import call
 from appliance.groups import service
 
 
 @get("/api/v1/templates")
 async def list_templates(caller: auth.CallerParam) -> list[dict[str, Any]]:
-    def q() -> list[dict[str, Any]]:
-        from appliance import models
-
-        rows = models.Template.select().where(models.Template.org == caller.org_id)
-        return [service.template_doc(t) for t in rows.order_by(models.Template.name)]
-
-    return await call(q)
+    return await call(service.list_docs, models.Template, service.template_doc, caller.org_id)
 
 
 @get("/api/v1/templates/{name:str}")
@@ -43,13 +37,7 @@ async def put_template(
 
 @get("/api/v1/groups")
 async def list_groups(caller: auth.CallerParam) -> list[dict[str, Any]]:
-    def q() -> list[dict[str, Any]]:
-        from appliance import models
-
-        rows = models.Group.select().where(models.Group.org == caller.org_id)
-        return [service.group_doc(g) for g in rows.order_by(models.Group.name)]
-
-    return await call(q)
+    return await call(service.list_docs, models.Group, service.group_doc, caller.org_id)
 
 
 @get("/api/v1/groups/{name:str}")

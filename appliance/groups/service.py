@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -38,6 +39,16 @@ def put_template(org_id: int, name: str, raw: dict[str, Any]) -> tuple[models.Te
             row.body, row.version, row.updated_at = body, row.version + 1, models.utcnow()
             row.save()
         return row, False
+
+
+def list_docs(
+    model: type[models.Template] | type[models.Group],
+    doc: Callable[[Any], dict[str, Any]],
+    org_id: int,
+) -> list[dict[str, Any]]:
+    """An org's templates or groups, by name, as their API documents."""
+    rows = model.select().where(model.org == org_id).order_by(model.name)
+    return [doc(r) for r in rows]
 
 
 def template_doc(t: models.Template) -> dict[str, Any]:
