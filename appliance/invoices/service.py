@@ -55,6 +55,18 @@ CLOSE_AT = dt.timedelta(minutes=5)
 OPEN = ("draft", "approved")
 """Statuses an admin may still change the figures of."""
 
+MAX_AMOUNT = 10**12
+"""Largest amount an admin may type (credit, adjustment, coupon, refund), in minor units:
+a trillion yen, ten billion dollars; far below what a 64-bit column or sum can hold."""
+
+
+def check_amount(amount: object, field: str = "amount") -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
+        raise ApplianceError(
+            f"{field}: a positive integer in the currency's minor unit, at most {MAX_AMOUNT}"
+        )
+    return amount
+
 
 # --- time helpers -------------------------------------------------------------------
 
@@ -544,8 +556,10 @@ def void(caller: Any, invoice_id: int, reason: str, *, actor: str) -> Invoice:
             raise Conflict(f"invoice {inv.number} has a payment in progress; wait for its outcome")
         rated = _figures(inv)
         acc = account(inv.org_id)
+        # Only the org's own credit goes back; what adjustments took off was never its.
+        own_credit = max(0, rated.credit_applied - _adjusted(inv))
         BillingAccount.update(
-            credit_balance=BillingAccount.credit_balance + rated.credit_applied,
+            credit_balance=BillingAccount.credit_balance + own_credit,
             carried_balance=BillingAccount.carried_balance
             + rated.previous_balance
             - rated.carried_forward,
@@ -569,26 +583,40 @@ def _reason(reason: str) -> str:
     return reason
 
 
+def _adjusted(inv: Invoice) -> int:
+    """What adjustments took off this invoice so far (credit that is not the org's)."""
+    return sum(int(a["amount"]) for a in json.loads(inv.adjustments))
+
+
 def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str) -> Invoice:
-    """Credit ``amount`` against a draft or approved invoice, with a reason; re-rated."""
+    """Take ``amount`` off a draft or approved invoice, with a reason; re-rated.
+
+    An adjustment lowers this invoice only: at most down to nothing before tax
+    (what is left after coupons and credit), never below, so it can never turn
+    into credit the org keeps. Credit is granted by a superuser (``add_credit``).
+    """
     reason = _reason(reason)
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ApplianceError("amount: a positive integer in the currency's minor unit")
+    check_amount(amount)
     with audit.write_transaction():
         inv = get(caller, invoice_id)
         if inv.status not in OPEN:
             raise Conflict(f"invoice {inv.number} is {inv.status}; only draft/approved adjust")
         old = _figures(inv)
+        if amount > old.net:
+            raise ApplianceError(
+                f"amount: at most {old.net} can be taken off invoice {inv.number} "
+                f"(its amount before tax); {amount} would leave credit behind"
+            )
         scenario = msgspec.json.decode(inv.scenario.encode(), type=Scenario)
+        # The rating takes the adjustment as credit; bounded by net, all of it is used here.
         scenario = msgspec.structs.replace(
             scenario, credit_balance=scenario.credit_balance + amount
         )
         new = rate(scenario)
+        if new.credit_remaining != old.credit_remaining:  # the bound above makes this impossible
+            raise Conflict(f"invoice {inv.number}: this adjustment would change the org's credit")
         acc = account(inv.org_id)
         BillingAccount.update(
-            credit_balance=BillingAccount.credit_balance
-            + new.credit_remaining
-            - old.credit_remaining,
             carried_balance=BillingAccount.carried_balance
             + new.carried_forward
             - old.carried_forward,
@@ -611,7 +639,7 @@ def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str
             org_id=inv.org_id,
             target=f"invoice:{inv.id}",
             before=before,
-            after={"status": inv.status, "total": inv.total, "credit": amount, "reason": reason},
+            after={"status": inv.status, "total": inv.total, "amount": amount, "reason": reason},
         )
     return inv
 
@@ -709,8 +737,7 @@ def redeem(org_id: int, code: str, *, actor: str) -> dict[str, Any]:
 def add_credit(org_id: int, amount: int, reason: str, *, actor: str) -> dict[str, Any]:
     """A thank-you credit: taken off the next invoices before tax (rule 7)."""
     reason = _reason(reason)
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ApplianceError("amount: a positive integer in the currency's minor unit")
+    check_amount(amount)
     acc = account(org_id)
     with audit.write_transaction():
         BillingAccount.update(credit_balance=BillingAccount.credit_balance + amount).where(
