@@ -118,7 +118,22 @@ def _v4_billing(db: peewee.Database) -> None:
     db.create_tables(BILLING, safe=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2_fleet_access, _v3_accounts_entitlements_audit, _v4_billing]
+def _v5_roles(db: peewee.Database) -> None:
+    """Coupons limited to named orgs; audit rows sealed with a key outside the database."""
+    from appliance.audit.models import AuditEntry
+    from appliance.invoices.models import Coupon
+
+    add_missing_columns(db, Coupon, "orgs")
+    add_missing_columns(db, AuditEntry, "seal")
+
+
+MIGRATIONS: list[Migration] = [
+    _v1,
+    _v2_fleet_access,
+    _v3_accounts_entitlements_audit,
+    _v4_billing,
+    _v5_roles,
+]
 """Append new steps; never edit or reorder a released one."""
 
 

@@ -62,12 +62,15 @@ class Credit(msgspec.Struct, forbid_unknown_fields=True):
 
 class NewCoupon(msgspec.Struct, forbid_unknown_fields=True):
     code: str
+    """A secret like a promo code: only the superuser and the orgs that redeemed it see it."""
     applies_to: str = "all"
     duration: str = "once"
     percent_off: str | int | None = None
-    amount_off: int | None = None
+    amount_off: Amount | None = None
     currency: str | None = None
-    months: int | None = None
+    months: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    orgs: list[str] | None = None
+    """Only these orgs (by name) may redeem it; default: every org."""
 
 
 class SetupDone(msgspec.Struct, forbid_unknown_fields=True):
@@ -226,8 +229,9 @@ async def add_credit(caller: auth.CallerParam, data: JSONBody[Credit]) -> dict[s
 
 
 @get("/api/v1/billing/coupons", opt={"role": "admin"})
-async def list_coupons() -> list[dict[str, Any]]:
-    return await call(service.list_coupons)
+async def list_coupons(caller: auth.CallerParam) -> list[dict[str, Any]]:
+    """The coupons the org redeemed; every coupon, with its orgs, for a superuser."""
+    return await call(service.list_coupons, caller)
 
 
 @post("/api/v1/billing/coupons", status_code=201, opt=ADMIN_SUPER)
