@@ -6,9 +6,20 @@ import time
 from collections import deque
 from typing import Any
 
+from appliance import auth
 from appliance.observability.snapshot import Snapshot
 
 RATE_WINDOW_S = 5.0
+
+
+def recheck(token: str) -> auth.Caller:
+    """Who the feed's token is now (raises Unauthorized once it is revoked or its user gone).
+
+    Called before every snapshot (each second), so a revoked token or a deleted user
+    stops seeing the feed within a snapshot period; its org and role are re-read too
+    (a demoted superuser loses ``scope=all``).
+    """
+    return auth.authenticate(f"Bearer {token}")
 
 
 class RateMeter:
