@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from appliance import __version__, db
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
+from appliance.audit import anchor as audit_anchor
 from appliance.audit import http as audit_http
 from appliance.audit import routes as audit_routes
 from appliance.bus import Bus
@@ -48,6 +49,7 @@ def prepare_database(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db.connect(settings.database_url)
     db.migrate()
+    audit_anchor.configure(settings.data_dir)  # the audit key and anchor live outside the DB
 
 
 def _local_agent_config(settings: Settings) -> Any:
