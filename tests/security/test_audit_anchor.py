@@ -156,3 +156,20 @@ def test_the_api_verify_catches_a_truncation(api: Api) -> None:
     verdict = api.call("GET", "/api/v1/audit/verify").json()
     assert (verdict["ok"], verdict["broken_id"]) == (False, rows - 1), verdict
     assert "removed" in verdict["reason"]
+
+
+def test_reanchor_accepts_a_restored_older_log_but_never_a_rewritten_one(
+    appliance_db: str, data_dir: Path
+) -> None:
+    write(6)
+    drop_tail_and_roll_back_head(keep=4)  # what restoring an older backup looks like
+    assert not audit.verify().ok
+    command = ["audit", "reanchor", "--db-url", appliance_db, "--data-dir", str(data_dir)]
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", *command], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "ok: 5 rows"), done.stderr
+    assert AuditEntry.get_by_id(5).action == "audit.reanchor"
+    assert audit.verify().line() == "ok: 5 rows"
+    rechain_from(2)
+    assert audit.reanchor().broken_id == 2  # a rewrite is never accepted
