@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from appliance import auth
 from appliance.api import MAX_ID, Id, call
@@ -21,6 +21,8 @@ from appliance.invoices import document, payments, service
 Amount = Annotated[int, msgspec.Meta(ge=1, le=service.MAX_AMOUNT)]
 """Minor units an admin may type: positive and bounded (never a 64-bit overflow)."""
 OrgId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+MaybeId = Annotated[int | None, Parameter(ge=1, le=MAX_ID)]
+"""An optional id in a query (``Id | None`` would lose the bounds)."""
 
 ADMIN = {"role": "admin", "audited": True}
 ADMIN_SUPER = {"role": "admin", "superuser": True, "audited": True}
@@ -197,7 +199,7 @@ async def close_now(caller: auth.CallerParam, state: State) -> dict[str, int]:
 
 @get("/api/v1/billing", opt={"role": "admin"})
 async def get_account(
-    caller: auth.CallerParam, state: State, org_id: FromQuery[Id | None] = None
+    caller: auth.CallerParam, state: State, org_id: FromQuery[MaybeId] = None
 ) -> dict[str, Any]:
     """Mode, card, credit and carried balance, redeemed coupons."""
     org = await call(service.org_for, caller, org_id)
@@ -206,7 +208,7 @@ async def get_account(
 
 @get("/api/v1/billing/quote", opt={"role": "admin"})
 async def quote_to_date(
-    caller: auth.CallerParam, state: State, org_id: FromQuery[Id | None] = None
+    caller: auth.CallerParam, state: State, org_id: FromQuery[MaybeId] = None
 ) -> dict[str, Any]:
     """The invoice the month close would draft if the month ended now (nothing stored)."""
     org = await call(service.org_for, caller, org_id)
