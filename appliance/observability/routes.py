@@ -15,6 +15,7 @@ from appliance import auth
 from appliance.api import call
 from appliance.errors import ApplianceError
 from appliance.observability import live, metrics, snapshot
+from appliance.observability.rates import RateWindow
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,15 @@ async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
             await socket.close(code=CLOSE_UNAUTHORIZED, reason=e.message[:120])
         return
     org = None if caller.superuser and socket.query_params.get("scope") == "all" else caller.org_id
-    meter = live.RateMeter()
+    # One window for the whole app: a new viewer sees rates at once, not after a window.
+    rates = socket.app.state.setdefault("live_rates", RateWindow())
     bus = socket.app.state.bus
     # Listening is how a close is noticed promptly (a send may not fail at once).
     closed = asyncio.create_task(_until_closed(socket))
     try:
         while not closed.done():
             snap = await call(snapshot.take, org)
-            await socket.send_json(live.payload(snap, meter, bus_connected=bus.connected.is_set()))
+            await socket.send_json(live.payload(snap, rates, bus_connected=bus.connected.is_set()))
             await asyncio.wait({closed}, timeout=LIVE_PERIOD_S)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away
