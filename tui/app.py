@@ -44,6 +44,8 @@ class MockmockApp(App[None]):
     BINDINGS = [
         # Not a priority binding: a focused input or editor (YAML!) keeps its colons.
         Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
+        # Textual's own palette key, everywhere (the template editor previews with ctrl+r).
+        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
         Binding("ctrl+q", "quit_checked", "Quit", show=False, priority=True),
         *(
             Binding(str(i), f"switch_mode('{mode}')", title, show=False)

@@ -26,6 +26,9 @@ def template(url: str, topic: str) -> dict[str, object]:
 
 
 def start_group(app: Appliance, broker_url: str, topic: str, count: int = 3) -> None:
+    app.wait_for(
+        lambda: any(a["online"] for a in app.api("GET", "/api/v1/agents")), what="agent online"
+    )
     app.api("PUT", "/api/v1/templates/insp", template(broker_url, topic))
     app.api("PUT", "/api/v1/groups/lab", {"template": "insp", "count": count})
     app.api("POST", "/api/v1/groups/lab/start")

@@ -32,6 +32,10 @@ async def feed(app: Appliance, seconds: float) -> list[tuple[float, dict]]:
 
 
 def test_100_mocks_at_5_per_s(appliance_up: Appliance, mosquitto) -> None:
+    appliance_up.wait_for(
+        lambda: any(a["online"] for a in appliance_up.api("GET", "/api/v1/agents")),
+        what="the local agent online",
+    )
     appliance_up.api(
         "PUT",
         "/api/v1/templates/rt",

@@ -81,9 +81,7 @@ class AuditScreen(AppScreen):
         query = " ".join(f"{k}={v}" for k, v in self._query.items()) or "all"
         self.query_one("#chain", Static).update(
             f"{self._verdict or check(self._entries).line()}   query: {query}   "
-            f"rows {len(self._entries)}"
-            + ("   m: older" if self._next else "")
-            + f"   times in {self.mm.time.name}"
+            f"rows {len(self._entries)}" + ("   m: older" if self._next else "")
         )
 
     def action_more(self) -> None:

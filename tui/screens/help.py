@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 EVERYWHERE = [
     ("1-7", "switch screen: fleet, groups, templates, live, usage, billing, audit"),
-    (":", "command palette (every action this screen allows)"),
+    (": ctrl+p", "command palette (every action this screen allows)"),
     ("/", "filter the table; esc clears"),
     ("> <", "sort by the next / previous column (or click a header); ! reverses"),
     ("↑ ↓ pgup pgdn", "move in the table"),

@@ -8,7 +8,10 @@ and ``? Help`` always stays (it lists everything else).
 
 from __future__ import annotations
 
+import contextlib
+
 from textual.content import Content
+from textual.dom import NoScreen
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -24,7 +27,8 @@ class KeyBar(Static):
         self.redraw()
 
     def on_unmount(self) -> None:
-        self.screen.bindings_updated_signal.unsubscribe(self)
+        with contextlib.suppress(NoScreen):
+            self.screen.bindings_updated_signal.unsubscribe(self)
 
     def on_resize(self) -> None:
         self.redraw()
@@ -53,7 +57,7 @@ class KeyBar(Static):
 
     def fit(self, width: int) -> list[tuple[str, str]]:
         entries = self.entries()
-        if not width:
+        if width <= 0:
             return entries
         help_entry = entries[-1:] if entries and entries[-1][1] == "Help" else []
         rest = entries[: len(entries) - len(help_entry)]
@@ -68,6 +72,8 @@ class KeyBar(Static):
         return out + help_entry
 
     def redraw(self) -> None:
+        if not self.is_attached:
+            return  # a redraw queued just before its screen went away
         parts: list[str | tuple[str, str]] = []
         for k, w in self.fit(self.size.width - 2):
             parts += [GAP] if parts else []
