@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from agent.errors import ScenarioError
+from agent.errors import AgentError, ScenarioError
 from agent.template import parse_template
 from appliance.contract.templates import (
     FieldProblem,
@@ -36,6 +36,8 @@ _PLAIN_YAML = [
     ("found unexpected end of stream", "the text ends inside a quote or a bracket"),
     ("did not find expected ',' or '}'", "a {...} mapping that is not closed"),
     ("did not find expected ',' or ']'", "a [...] list that is not closed"),
+    ("expected ',' or '}'", "a {...} mapping that is not closed"),
+    ("expected ',' or ']'", "a [...] list that is not closed"),
 ]
 
 
@@ -57,6 +59,8 @@ def parse_text(name: str, text: str) -> dict[str, Any] | FieldProblem:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         return _yaml_sentence(e)
+    except RecursionError:
+        return FieldProblem(message="not valid YAML: nested too deeply", line=1)
     if raw is None:
         return FieldProblem(path=f"templates.{name}", message="is empty", line=1)
     if not isinstance(raw, dict):
@@ -93,18 +97,21 @@ async def preview(draft: PreviewDraft) -> PreviewResult:
     if not checked.valid or checked.spec is None:
         return PreviewResult(valid=False, seed=draft.seed, error=checked.error)
     # Its own loop in a worker thread: a heavy template must not stall the server's loop.
-    rows = await asyncio.to_thread(
-        asyncio.run,
-        run_preview(
-            draft.name,
-            checked.spec,
-            group=draft.name,
-            devices=draft.devices,
-            count=draft.count,
-            seed=draft.seed,
-            start=0.0,
-        ),
-    )
+    try:
+        rows = await asyncio.to_thread(
+            asyncio.run,
+            run_preview(
+                draft.name,
+                checked.spec,
+                group=draft.name,
+                devices=draft.devices,
+                count=draft.count,
+                seed=draft.seed,
+                start=0.0,
+            ),
+        )
+    except AgentError as e:  # valid, yet the engine cannot run it (e.g. a transport)
+        return PreviewResult(valid=False, seed=draft.seed, error=FieldProblem(message=str(e)))
     return PreviewResult(
         valid=True, seed=draft.seed, messages=[msgspec.convert(r, PreviewMessage) for r in rows]
     )
