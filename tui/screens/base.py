@@ -133,13 +133,18 @@ class AppScreen(Screen[None]):
         if client is None:
             return Failed(ApiError("offline: no appliance"))
         try:
-            return await client.request(method, path, body, **params)
+            answer = await client.request(method, path, body, **params)
         except ApiError as e:
+            if not self.is_attached:
+                return Failed(e)
             if e.status == 403:
                 self.status(f"refused for role {self.mm.role or '?'}: {e.detail}", error=True)
             else:
                 self.status(str(e), error=True)
             return Failed(e)
+        if not self.is_attached:  # closed while waiting: nothing left to show it on
+            return Failed(ApiError(f"{method} {path}: the screen was closed"))
+        return answer
 
     async def call_as(
         self, kind: type[T], method: str, path: str, body: Any = None, **params: Any
@@ -155,6 +160,8 @@ class AppScreen(Screen[None]):
             return Failed(e)
 
     def status(self, message: str, *, error: bool = False) -> None:
+        if not self.is_attached:
+            return
         widget = self.query_one("#status", Static)
         widget.set_class(error, "error")
         widget.update(message)
