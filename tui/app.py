@@ -108,7 +108,7 @@ class MockmockApp(App[None]):
         if zone:
             self.time = OrgTime(str(zone))
         self.sub_title = (
-            f"{self.me.get('user')}@{self.me.get('org')} ({self.role})  times in "
+            f"{self.me.get('user') or 'token'}@{self.me.get('org') or '?'} ({self.role})  times in "
             f"{self.time.name} ({self.time.abbreviation()})"
         )
 
