@@ -24,6 +24,7 @@ from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
+from appliance.inspect import routes as inspect_routes
 from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> Litestar:
             *org_routes.ROUTES,
             *fleet_routes.ROUTES,
             *group_routes.ROUTES,
+            *inspect_routes.ROUTES,
             *account_routes.ROUTES,
             *entitlement_routes.ROUTES,
             *audit_routes.ROUTES,

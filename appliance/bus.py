@@ -19,6 +19,7 @@ import msgspec
 
 from agent import wire
 from appliance.fleet import service as fleet
+from appliance.inspect.exchange import Exchange
 from appliance.usage import service as usage
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Bus:
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.inspections = Exchange(self._publish)  # drill-down requests to agents
 
     def use_own_credentials(self, data_dir: Path) -> None:
         """Connect with the appliance's bus account unless the URL names one (blocking)."""
@@ -71,7 +73,7 @@ class Bus:
                     protocol=aiomqtt.ProtocolVersion.V311,
                     keepalive=15,
                 ) as client:
-                    for kind in (wire.PRESENCE, wire.REPORTED, wire.USAGE):
+                    for kind in (wire.PRESENCE, wire.REPORTED, wire.USAGE, wire.INSPECT_REPLY):
                         await client.subscribe(wire.topic("+", kind), qos=1)
                     self._client = client
                     self.connected.set()
@@ -109,6 +111,8 @@ class Bus:
             elif kind == wire.REPORTED:
                 rep = wire.decode(wire.Reported, payload)
                 await asyncio.to_thread(fleet.on_reported, agent_id, rep)
+            elif kind == wire.INSPECT_REPLY:
+                self.inspections.deliver(agent_id, payload)
             elif kind == wire.PRESENCE:
                 p = wire.decode(wire.Presence, payload)
                 await asyncio.to_thread(fleet.on_presence, agent_id, p)

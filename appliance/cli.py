@@ -96,7 +96,9 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
     if tui:
         from tui.app import run_tui_async
 
-        extra.append(asyncio.create_task(run_tui_async(settings.url, settings.admin_token_path)))
+        # Quitting this TUI stops the appliance, so it asks first.
+        tui_run = run_tui_async(settings.url, settings.admin_token_path, stops_appliance=True)
+        extra.append(asyncio.create_task(tui_run))
         extra[-1].add_done_callback(lambda _: stop.set())
     elif live:
         extra.append(asyncio.create_task(_live_line(settings)))

@@ -15,6 +15,7 @@ from appliance import auth
 from appliance.api import call
 from appliance.errors import ApplianceError
 from appliance.observability import live, metrics, snapshot
+from appliance.observability.rates import RateWindow
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
     except ApplianceError as e:
         await _refuse(socket, e.message)
         return
-    meter = live.RateMeter()
+    # One window for the whole app: a new viewer sees rates at once, not after a window.
+    rates = socket.app.state.setdefault("live_rates", RateWindow())
     bus = socket.app.state.bus
     # Listening is how a close is noticed promptly (a send may not fail at once).
     closed = asyncio.create_task(_until_closed(socket))
@@ -78,7 +80,7 @@ async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
                 return
             all_orgs = caller.superuser and socket.query_params.get("scope") == "all"
             snap = await call(snapshot.take, None if all_orgs else caller.org_id)
-            await socket.send_json(live.payload(snap, meter, bus_connected=bus.connected.is_set()))
+            await socket.send_json(live.payload(snap, rates, bus_connected=bus.connected.is_set()))
             await asyncio.wait({closed}, timeout=LIVE_PERIOD_S)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away
