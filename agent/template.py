@@ -288,6 +288,9 @@ _REWRITES = [
     (re.compile(r"^Object missing required field `(\w+)`$"), r"missing required field '\1'"),
     (re.compile(r"^Object contains unknown field `(.*)`$", re.S), r"unknown field '\1'"),
     (re.compile(r"^Invalid enum value (.+)$"), r"must be one of the allowed values, got \1"),
+    (re.compile(r"^Expected `str` matching regex '(.*)'$"), r"must match \1"),
+    (re.compile(r"^Expected `\w+` of length <= (\d+)$"), r"must be at most \1 long"),
+    (re.compile(r"^Expected `\w+` of length >= (\d+)$"), r"must be at least \1 long"),
 ]
 
 
@@ -300,8 +303,11 @@ def _join(path: str, sub: str) -> str:
 
 
 def _split_msgspec(err: msgspec.ValidationError) -> tuple[str, str]:
+    return split_message(str(err))
+
+
+def split_message(text: str) -> tuple[str, str]:
     """msgspec says "Expected `int`, got `str` - at `$.count`"; we want (count, message)."""
-    text = str(err)
     sub = ""
     m = re.match(r"^(.*) - at `\$(.*)`$", text, re.S)
     if m:

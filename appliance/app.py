@@ -10,6 +10,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
+from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
 from appliance import __version__, db
@@ -27,6 +28,7 @@ from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
 from appliance.orgs import routes as org_routes
+from appliance.request_limits import MAX_BODY, request_limits, validation_error
 from billing.errors import BillingError
 
 log = logging.getLogger(__name__)
@@ -137,8 +139,12 @@ def create_app(settings: Settings) -> Litestar:
         guards=[guard],
         # Every successful mutation is appended to the audit log.
         before_send=[audit_http.before_send],
+        # Paths and bodies are bounded (UTF-8, depth, int64) before any route reads them.
+        middleware=[request_limits],
+        request_max_body_size=MAX_BODY,
         exception_handlers={
             ApplianceError: _error,
+            ValidationException: validation_error,
             BillingError: invoice_routes.billing_error,
             500: _internal,
         },

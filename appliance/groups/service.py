@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from agent import wire
+from agent import limits, wire
 from agent.errors import ScenarioError
 from agent.template import parse_template
 from appliance import models
@@ -68,10 +68,12 @@ def get_template(org_id: int, name: str) -> models.Template:
 
 
 class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
-    template: str
-    count: int
-    seed: int | None = None
-    entitlement: str | None = None
+    template: limits.Name
+    count: limits.Count
+    """Devices, 1 to 1,000,000."""
+    seed: limits.Seed | None = None
+    """Same seed, same streams (0 to 2^63-1)."""
+    entitlement: Annotated[str, msgspec.Meta(max_length=80)] | None = None
 
 
 def put_group(org_id: int, name: str, spec: GroupSpec) -> tuple[models.Group, bool]:
