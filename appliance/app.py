@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
-from appliance import __version__, db
+from appliance import __version__, at_rest, db
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
 from appliance.audit import http as audit_http
@@ -29,6 +29,8 @@ from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
 from appliance.orgs import routes as org_routes
 from appliance.request_limits import MAX_BODY, request_limits, validation_error
+from appliance.targets import routes as target_routes
+from appliance.targets.policy import Rules
 from billing.errors import BillingError
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,11 @@ def _error(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[dict[str,
 
 
 def prepare_database(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    at_rest.tighten(settings.data_dir)
     db.connect(settings.database_url)
     db.migrate()
+    # A new database file (and its WAL) may have been created just now.
+    at_rest.tighten(settings.data_dir)
 
 
 def _local_agent_config(settings: Settings) -> Any:
@@ -133,6 +137,7 @@ def create_app(settings: Settings) -> Litestar:
             *audit_routes.ROUTES,
             *observability_routes.ROUTES,
             *invoice_routes.ROUTES,
+            *target_routes.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).
@@ -159,4 +164,8 @@ def create_app(settings: Settings) -> Litestar:
     app.state.settings = settings
     app.state.billing = Billing.from_settings(settings)
     app.state.bus = Bus(settings.bus_url)
+    try:
+        app.state.targets = Rules.parse(settings.lab_networks, settings.allow_loopback)
+    except ValueError as e:
+        raise ApplianceError(f"MOCKMOCK_LAB_NETWORKS: {e}") from None
     return app

@@ -118,7 +118,20 @@ def _v4_billing(db: peewee.Database) -> None:
     db.create_tables(BILLING, safe=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2_fleet_access, _v3_accounts_entitlements_audit, _v4_billing]
+def _v5_targets(db: peewee.Database) -> None:
+    """Lab networks granted by a superuser and targets whose owners proved control."""
+    from appliance.targets.models import TABLES as TARGETS
+
+    db.create_tables(TARGETS, safe=True)
+
+
+MIGRATIONS: list[Migration] = [
+    _v1,
+    _v2_fleet_access,
+    _v3_accounts_entitlements_audit,
+    _v4_billing,
+    _v5_targets,
+]
 """Append new steps; never edit or reorder a released one."""
 
 

@@ -28,11 +28,11 @@ async def get_template(caller: auth.CallerParam, name: FromPath[Name]) -> dict[s
 
 @put("/api/v1/templates/{name:str}")
 async def put_template(
-    caller: auth.CallerParam, name: FromPath[Name], data: JSONBody[dict[str, Any]]
+    caller: auth.CallerParam, name: FromPath[Name], data: JSONBody[dict[str, Any]], state: State
 ) -> Response[Any]:
     """Create or update (validated; a changed body gets a new version)."""
     caller.require("operator")
-    row, created = await call(service.put_template, caller.org_id, name, data)
+    row, created = await call(service.put_template, caller.org_id, name, data, state.targets)
     return Response(service.template_doc(row), status_code=201 if created else 200)
 
 
@@ -67,7 +67,7 @@ async def start_group(
     """Place the group on online agents and start a new run (409 if it does not fit)."""
     caller.require("operator")
     group, agents = await call(
-        service.start_group, caller.org_id, name, state.settings.lease_seconds
+        service.start_group, caller.org_id, name, state.settings.lease_seconds, state.targets
     )
     await state.bus.publish_desired(agents)
     return await call(service.group_doc, group)
