@@ -41,7 +41,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NUMBERS = re.compile(r"\d+")
 
 Count = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
-Seed = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+Seed = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 
 

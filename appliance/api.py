@@ -39,6 +39,10 @@ OptionalId = Annotated[int | None, Parameter(ge=1, le=MAX_ID)]
 """An optional row id (``FromQuery[Id | None]`` would document the bounds but not check them)."""
 BodyId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 """A row id inside a request body (msgspec Struct field)."""
+MAX_AMOUNT = 10**12
+Amount = Annotated[int, msgspec.Meta(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+"""Money in a body, in minor units: within a trillion either way, so no sum of a few
+overflows a column; whether it may be negative is the service's rule."""
 Name = Annotated[str, Parameter(pattern=NAME_PATTERN, min_length=1, max_length=63)]
 """A template or group name in a path: letters, digits, ``_ . -``, at most 63."""
 

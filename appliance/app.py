@@ -12,6 +12,7 @@ from litestar import Litestar, Request, Response
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from appliance import __version__, at_rest, db
 from appliance.accounts import routes as account_routes
@@ -24,9 +25,11 @@ from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
+from appliance.http_options import allow_every_method
 from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
+from appliance.openapi import CompletedJson
 from appliance.orgs import routes as org_routes
 from appliance.request_limits import MAX_BODY, request_limits, validation_error
 from appliance.targets import routes as target_routes
@@ -145,7 +148,7 @@ def create_app(settings: Settings) -> Litestar:
         # Every successful mutation is appended to the audit log.
         before_send=[audit_http.before_send],
         # Paths and bodies are bounded (UTF-8, depth, int64) before any route reads them.
-        middleware=[request_limits],
+        middleware=[request_limits, allow_every_method],
         request_max_body_size=MAX_BODY,
         exception_handlers={
             ApplianceError: _error,
@@ -155,7 +158,15 @@ def create_app(settings: Settings) -> Litestar:
         },
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
-            title="mockmock appliance", version=__version__, path="/schema"
+            title="mockmock appliance",
+            version=__version__,
+            path="/schema",
+            # openapi.json with every error answer, the token scheme and optional bodies
+            render_plugins=[
+                CompletedJson(),
+                RedocRenderPlugin(path=["/", "/redoc"]),
+                SwaggerRenderPlugin(),
+            ],
         ),
         debug=False,
         # The CLI owns logging; Litestar's default would reconfigure the root logger.

@@ -77,7 +77,7 @@ class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
     count: limits.Count
     """Devices, 1 to 1,000,000."""
     seed: limits.Seed | None = None
-    """Same seed, same streams (0 to 2^63-1)."""
+    """Same seed, same streams (any int64)."""
     entitlement: Annotated[str, msgspec.Meta(max_length=80)] | None = None
 
 

@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from appliance import auth
-from appliance.api import BodyId, Id, OptionalId, call
+from appliance.api import Amount, BodyId, Id, OptionalId, call
 from appliance.audit.http import actor_of
 from appliance.invoices import document, event_shape, payments, service
 
@@ -24,7 +24,7 @@ PUBLIC = {"public": True, "audited": True}
 
 
 class Approve(msgspec.Struct, forbid_unknown_fields=True):
-    expected_total: int | None = None
+    expected_total: Amount | None = None
     """The total you reviewed; the approval is refused (409) if the invoice changed."""
 
 
@@ -33,14 +33,14 @@ class Reason(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Adjust(msgspec.Struct, forbid_unknown_fields=True):
-    amount: int
+    amount: Amount
     """A credit in the invoice currency's minor unit (JPY yen, USD cents)."""
     reason: str
 
 
 class Refund(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
-    amount: int | None = None
+    amount: Amount | None = None
     """Default: everything not refunded yet."""
 
 
@@ -50,7 +50,7 @@ class ForOrg(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Credit(msgspec.Struct, forbid_unknown_fields=True):
-    amount: int
+    amount: Amount
     reason: str
     org_id: BodyId | None = None
 
@@ -59,10 +59,10 @@ class NewCoupon(msgspec.Struct, forbid_unknown_fields=True):
     code: str
     applies_to: str = "all"
     duration: str = "once"
-    percent_off: str | int | None = None
-    amount_off: int | None = None
+    percent_off: str | Annotated[int, msgspec.Meta(ge=-100, le=100)] | None = None
+    amount_off: Amount | None = None
     currency: str | None = None
-    months: int | None = None
+    months: Annotated[int, msgspec.Meta(ge=-1200, le=1200)] | None = None
 
 
 class SetupDone(msgspec.Struct, forbid_unknown_fields=True):

@@ -32,9 +32,11 @@ CASES = [
     ("PUT", "/api/v1/groups/g", {"template": "t", "count": 2**63}, "count: integer out of range"),
     ("PUT", "/api/v1/groups/g", {"template": "t", "count": 2**31}, "count: must be <= 1000000"),
     ("PUT", "/api/v1/groups/g", {"template": "t", "count": 1, "seed": 2**64}, "seed: integer"),
-    ("PUT", "/api/v1/groups/g", {"template": "t", "count": 1, "seed": -1}, "seed: must be >= 0"),
+    ("PUT", "/api/v1/groups/g", {"template": "t", "count": 1, "seed": -(2**63) - 1}, "seed: int"),
     ("POST", "/api/v1/groups/g/scale", {"count": 2**63}, "count: integer out of range"),
     ("POST", "/api/v1/billing/credits", {"amount": 10**30, "reason": "x"}, "amount: integer"),
+    # two of these summed into the org's balance overflowed int64 (found by the fuzzer)
+    ("POST", "/api/v1/billing/credits", {"amount": 2**62, "reason": "x"}, "amount: must be <="),
     ("POST", "/api/v1/invoices/1/adjust", {"amount": 10**30, "reason": "x"}, "amount: integer"),
     ("POST", "/api/v1/invoices/1/refund", {"reason": "x", "amount": -(10**30)}, "amount: integer"),
     ("POST", "/api/v1/invoices/1/approve", {"expected_total": 10**30}, "expected_total: integer"),
