@@ -384,7 +384,10 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
 def _url(url: str, transport: str, path: str) -> tuple[str | None, int, bool]:
     """(host, port, tls) of a transport URL; the scheme must be one of this transport's."""
     check_text(url, path)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # "Invalid IPv6 URL"
+        raise ScenarioError(path, f"not a URL: {e}") from None
     kind, tls, default_port = SCHEMES.get(parts.scheme, ("", False, 0))
     if kind != transport:
         allowed = " or ".join(f"{s}://" for s, (k, _, _) in SCHEMES.items() if k == transport)

@@ -108,11 +108,11 @@ def _target_of_url(url: str, field: str) -> policy.Target:
         check_text(url, field)
     except ScenarioError as e:
         raise ApplianceError(str(e)) from None
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise ApplianceError(f"{field}: bad port in {url!r}") from None
+        raise ApplianceError(f"{field}: not a URL with a valid host and port: {url!r}") from None
     if parts.scheme not in SCHEMES or not parts.hostname:
         known = ", ".join(f"{s}://" for s in SCHEMES)
         raise ApplianceError(f"{field}: must be a URL with a host ({known}), got {url!r}")
@@ -205,6 +205,8 @@ def begin_verification(org_id: int, url: str, actor: str) -> dict[str, Any]:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ApplianceError("url: give scheme://host[:port] only; the path is the well-known one")
     base = f"{parts.scheme}://{parts.netloc}"
+    if len(policy.host_key(t.host)) > 253 or len(base) > 255:
+        raise ApplianceError("url: a host name has at most 253 characters")
     why = policy.never(t.host, resolve(t.host, t.port))
     if why is not None:
         raise Forbidden(f"url: {why}")

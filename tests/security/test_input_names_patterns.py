@@ -111,6 +111,7 @@ def test_http_header_placeholders_are_bounded(api: Api) -> None:
         ({"mqtt": {"host": "127.0.0.1", "port": 0, "topic": "t"}}, "mqtt.port: must be >= 1"),
         ({"http": {"url": "https://127.0.0.1:0/x"}}, "http.url: port must be 1-65535"),
         ({"http": {"url": "mqtt://127.0.0.1/x"}}, "http.url: scheme must be http:// or https://"),
+        ({"mqtt": {"url": "mqtt://[::1", "topic": "t"}}, "mqtt.url: not a URL"),
     ],
 )
 def test_only_known_schemes_and_real_ports(api: Api, transport: dict[str, Any], says: str) -> None:
@@ -134,3 +135,8 @@ def test_the_command_line_scenario_has_the_same_bounds() -> None:
     with pytest.raises(ScenarioError) as e:
         parse_template("bad name", TPL)
     assert "name must be letters" in str(e.value)
+
+
+def test_a_broken_url_in_a_dry_run_is_a_400(api: Api) -> None:
+    r = api.call("GET", "/api/v1/targets/check?url=http://[::1/x")
+    assert r.status_code == 400 and r.json()["detail"].startswith("url: not a URL")
