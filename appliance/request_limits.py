@@ -15,6 +15,7 @@ reworded into the same one line by :func:`validation_error`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from typing import Any
@@ -32,6 +33,7 @@ from appliance.errors import ApplianceError, TooLarge
 MAX_BODY = 10 * 1024 * 1024
 """Bytes of a request body (Litestar's own default limit, enforced before buffering)."""
 MAX_SEGMENT = 255
+_OFF_LOOP = 256 * 1024
 
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')  # possessive: linear even when unterminated
 _LONG_NUMBER = re.compile(rb"\d{19,}")  # int64 has 19 digits; anything longer is checked
@@ -111,7 +113,10 @@ def _checked(scope: Scope, receive: Receive) -> Receive:
                 break
         body = b"".join(chunks)
         read = True
-        check_body(body)
+        if len(body) > _OFF_LOOP:
+            await asyncio.to_thread(check_body, body)  # ~30 ms per MB: not on the event loop
+        else:
+            check_body(body)
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive_checked
