@@ -32,6 +32,7 @@ from agent.generators import DevicePayload, bounds, compile_fields, device_rng
 from agent.statuses import Transition
 from agent.template import Template, device_id, expand_topic, parse_template
 from agent.timing import Windows, next_send, zone
+from agent.tls import client_context
 from agent.transports import Sender, open_sender
 from agent.transports.base import SenderOptions
 from agent.verify import MARK, Verifier
@@ -578,13 +579,7 @@ class GroupRunner:
 
         spec = self.template.transport.mqtt
         assert spec is not None and self.verifier is not None
-        tls = None
-        if spec.tls:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=getattr(spec, "ca", None),
-                certfile=getattr(spec, "cert", None),
-                keyfile=getattr(spec, "key", None),
-            )
+        tls = client_context(spec) if spec.tls else None
         a = self.assignment
         topics = set(self.topics)
         verifier, rep = self.verifier, self.report
@@ -594,7 +589,7 @@ class GroupRunner:
             identifier=f"mm-verify-{a.group}-{a.run_id}-{a.index_start}",
             username=spec.username,
             password=spec.password,
-            tls_params=tls,
+            tls_context=tls,
             tls_insecure=True if getattr(spec, "insecure", False) else None,
         ) as client:
             qos = self.template.verify_qos if self.template.verify_qos is not None else 1

@@ -8,6 +8,7 @@ A scenario (YAML or JSON) holds ``templates`` (device types) and ``groups``
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from dataclasses import dataclass, field, replace
@@ -23,8 +24,18 @@ from agent.commands import Commands, parse_commands
 from agent.errors import ScenarioError
 from agent.faults import Faults, parse_faults
 from agent.generators import GENERATORS, bounds, check_generator_params, read_replay_file
+from agent.limits import (
+    MAX_COUNT,
+    MAX_DURATION_MS,
+    Seed,
+    check_document,
+    check_text,
+    is_name,
+    placeholder_problem,
+)
 from agent.statuses import StatusModel, parse_statuses
 from agent.timing import Cron, CronError, zone
+from agent.tls import check_pem, has_key, is_pem
 
 DEFAULT_ID_PATTERN = "{group}-{index:05d}"
 SCHEMA_VERSIONS = (1,)
@@ -32,7 +43,13 @@ TOPIC_FIELDS = {"device_id", "group", "index"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# The one table of transport URL schemes: (transport, TLS, default port).
+SCHEMES = {
+    "mqtt": ("mqtt", False, 1883),
+    "mqtts": ("mqtt", True, 8883),
+    "http": ("http", False, 80),
+    "https": ("http", True, 443),
+}
 
 
 def parse_duration_ms(value: Any) -> int:
@@ -42,7 +59,7 @@ def parse_duration_ms(value: Any) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("must not be negative")
-        return round(value * 1000)
+        return _bounded_ms(value * 1000)
     if not isinstance(value, str):
         raise ValueError("must be a duration like 500ms, 1s or 2m")
     m = _DURATION.match(value)
@@ -51,7 +68,13 @@ def parse_duration_ms(value: Any) -> int:
         if text.startswith("-"):
             raise ValueError(f"must not be negative, got {value!r}")
         raise ValueError(f"must be a duration like 500ms, 1s or 2m, got {value!r}")
-    return round(float(m.group(1)) * _UNIT_MS[m.group(2)])
+    return _bounded_ms(float(m.group(1)) * _UNIT_MS[m.group(2)])
+
+
+def _bounded_ms(ms: float) -> int:
+    if not math.isfinite(ms) or ms > MAX_DURATION_MS:
+        raise ValueError(f"must be at most {MAX_DURATION_MS // 86_400_000} days")
+    return round(ms)
 
 
 # -- schema (what users write) -------------------------------------------------
@@ -138,7 +161,7 @@ class _GroupDoc(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     template: str
     count: int
-    seed: int | None = None
+    seed: Seed | None = None
     entitlement: str | None = None
 
 
@@ -265,6 +288,9 @@ _REWRITES = [
     (re.compile(r"^Object missing required field `(\w+)`$"), r"missing required field '\1'"),
     (re.compile(r"^Object contains unknown field `(.*)`$", re.S), r"unknown field '\1'"),
     (re.compile(r"^Invalid enum value (.+)$"), r"must be one of the allowed values, got \1"),
+    (re.compile(r"^Expected `str` matching regex '(.*)'$"), r"must match \1"),
+    (re.compile(r"^Expected `\w+` of length <= (\d+)$"), r"must be at most \1 long"),
+    (re.compile(r"^Expected `\w+` of length >= (\d+)$"), r"must be at least \1 long"),
 ]
 
 
@@ -277,8 +303,11 @@ def _join(path: str, sub: str) -> str:
 
 
 def _split_msgspec(err: msgspec.ValidationError) -> tuple[str, str]:
+    return split_message(str(err))
+
+
+def split_message(text: str) -> tuple[str, str]:
     """msgspec says "Expected `int`, got `str` - at `$.count`"; we want (count, message)."""
-    text = str(err)
     sub = ""
     m = re.match(r"^(.*) - at `\$(.*)`$", text, re.S)
     if m:
@@ -300,11 +329,13 @@ def convert(raw: Any, typ: Any, path: str) -> Any:
         raise ScenarioError(_join(path, sub), message) from None
 
 
-def _check_pattern(pattern: str, path: str) -> None:
-    try:
-        names = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
-    except ValueError as e:
-        raise ScenarioError(path, f"bad placeholder: {e}") from None
+def _check_pattern(pattern: str, path: str, *, printable: bool = True) -> None:
+    if printable:
+        check_text(pattern, path)
+    problem = placeholder_problem(pattern)
+    if problem is not None:
+        raise ScenarioError(path, problem)
+    names = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
     for name in names:
         if name not in TOPIC_FIELDS:
             known = ", ".join("{" + n + "}" for n in sorted(TOPIC_FIELDS))
@@ -320,23 +351,17 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
     if doc.url is not None:
         if doc.host is not None:
             raise ScenarioError(path, "give either url or host, not both")
-        parts = urlsplit(doc.url)
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ScenarioError(
-                f"{path}.url", f"scheme must be mqtt:// or mqtts://, got {doc.url!r}"
-            )
-        tls = parts.scheme in ("mqtts", "ssl")
-        host = parts.hostname
-        try:
-            port = parts.port or (8883 if tls else 1883)
-        except ValueError:
-            raise ScenarioError(f"{path}.url", f"bad port in {doc.url!r}") from None
+        host, port, tls = _url(doc.url, "mqtt", f"{path}.url")
+    elif host is not None:
+        check_text(host, f"{path}.host", max_len=253)
     if not host:
         raise ScenarioError(f"{path}.url", "missing broker address (url: mqtt://HOST:PORT)")
     _check_pattern(doc.topic, f"{path}.topic")
     if not doc.topic or "#" in doc.topic or "+" in doc.topic:
         raise ScenarioError(f"{path}.topic", "must be a topic name without wildcards")
-    _check_tls_files(doc, tls, path)
+    if doc.username is not None:
+        check_text(doc.username, f"{path}.username")
+    _check_tls(doc, tls, path)
     return MqttSpec(
         host=host,
         port=port or 1883,
@@ -356,8 +381,28 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
     )
 
 
-def _check_tls_files(doc: Any, tls: bool, path: str) -> None:
-    """ca/cert/key must be readable files, and only make sense over TLS."""
+def _url(url: str, transport: str, path: str) -> tuple[str | None, int, bool]:
+    """(host, port, tls) of a transport URL; the scheme must be one of this transport's."""
+    check_text(url, path)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # "Invalid IPv6 URL"
+        raise ScenarioError(path, f"not a URL: {e}") from None
+    kind, tls, default_port = SCHEMES.get(parts.scheme, ("", False, 0))
+    if kind != transport:
+        allowed = " or ".join(f"{s}://" for s, (k, _, _) in SCHEMES.items() if k == transport)
+        raise ScenarioError(path, f"scheme must be {allowed}, got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ScenarioError(path, f"bad port in {url!r}") from None
+    if port == 0:
+        raise ScenarioError(path, f"port must be 1-65535, got 0 in {url!r}")
+    return parts.hostname, port or default_port, tls
+
+
+def _check_tls(doc: Any, tls: bool, path: str) -> None:
+    """ca/cert/key are inline PEM (never a file path), and only make sense over TLS."""
     scheme = "mqtts://" if isinstance(doc, _MqttDoc) else "https://"
     for name in ("ca", "cert", "key", "insecure"):
         value = getattr(doc, name, None)
@@ -365,10 +410,13 @@ def _check_tls_files(doc: Any, tls: bool, path: str) -> None:
             continue
         if not tls:
             raise ScenarioError(f"{path}.{name}", f"only with TLS (url: {scheme}...)")
-        if name != "insecure" and not Path(value).is_file():
-            raise ScenarioError(f"{path}.{name}", f"file not found: {value}")
-    if getattr(doc, "key", None) and not getattr(doc, "cert", None):
+        if name != "insecure":
+            check_pem(name, value, path)
+    key, cert = getattr(doc, "key", None), getattr(doc, "cert", None)
+    if key and not cert:
         raise ScenarioError(f"{path}.key", "needs cert (the client certificate)")
+    if cert and not key and not has_key(cert):
+        raise ScenarioError(f"{path}.cert", "no private key in it: give key (PEM) as well")
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -376,16 +424,10 @@ _RESERVED_HEADERS = {"content-length", "transfer-encoding", "connection"}
 
 
 def _http_spec(doc: _HttpDoc, path: str) -> HttpSpec:
-    parts = urlsplit(doc.url)
-    if parts.scheme not in ("http", "https"):
-        raise ScenarioError(f"{path}.url", f"scheme must be http:// or https://, got {doc.url!r}")
-    tls = parts.scheme == "https"
-    if not parts.hostname:
+    host, port, tls = _url(doc.url, "http", f"{path}.url")
+    if not host:
         raise ScenarioError(f"{path}.url", "missing host (url: http://HOST:PORT/PATH)")
-    try:
-        port = parts.port or (443 if tls else 80)
-    except ValueError:
-        raise ScenarioError(f"{path}.url", f"bad port in {doc.url!r}") from None
+    parts = urlsplit(doc.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if any(c in target for c in " \r\n"):
         raise ScenarioError(f"{path}.url", "path must not contain spaces or line breaks")
@@ -398,6 +440,10 @@ def _http_spec(doc: _HttpDoc, path: str) -> HttpSpec:
             raise ScenarioError(where, "set by the agent (keep-alive, Content-Length)")
         if "\r" in value or "\n" in value:
             raise ScenarioError(where, "must not contain line breaks")
+        check_text(value, where)
+        problem = placeholder_problem(value)
+        if problem is not None:
+            raise ScenarioError(where, problem)
         try:
             fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
             value.format(device_id="d")
@@ -411,9 +457,9 @@ def _http_spec(doc: _HttpDoc, path: str) -> HttpSpec:
         raise ScenarioError(f"{path}.timeout", str(e)) from None
     if timeout_ms < 1:
         raise ScenarioError(f"{path}.timeout", "must be at least 1ms")
-    _check_tls_files(doc, tls, path)
+    _check_tls(doc, tls, path)
     return HttpSpec(
-        host=parts.hostname,
+        host=host,
         port=port,
         tls=tls,
         path=target,
@@ -445,8 +491,11 @@ def parse_field(raw: Any, path: str) -> Field:
 def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
     """Validate one template document; ``path`` prefixes error paths."""
     path = f"templates.{name}" if path is None else path
+    if not is_name(name):
+        raise ScenarioError(path, "name must be letters, digits, _ . - (max 63)")
     if not isinstance(raw, dict):
         raise ScenarioError(path, "must be a mapping")
+    check_document(raw, path)
     doc = convert(raw, _TemplateDoc, path)
     t = doc.transport
     if (t.mqtt is None) == (t.http is None):
@@ -560,7 +609,7 @@ def _will(doc: _WillDoc, path: str) -> tuple[str, str, int, bool]:
     _check_topic(doc.topic, f"{wpath}.topic")
     if isinstance(doc.payload, str):
         payload = doc.payload
-        _check_pattern(payload, f"{wpath}.payload")
+        _check_pattern(payload, f"{wpath}.payload", printable=False)
     else:
         # A JSON will is sent as is; braces in it are not placeholders.
         payload = orjson.dumps(doc.payload).decode().replace("{", "{{").replace("}", "}}")
@@ -605,6 +654,7 @@ def parse_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
     so the appliance stores them and agents receive them."""
     if not isinstance(raw, dict):
         raise ScenarioError("scenario", "must be a mapping with templates and groups")
+    check_document(raw, "")
     doc = convert(raw, _ScenarioDoc, "")
     _check_schema(doc.schema, "schema")
     if not doc.templates:
@@ -613,17 +663,18 @@ def parse_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
         raise ScenarioError("groups", "must define at least one group")
     templates: dict[str, Template] = {}
     for name, body in doc.templates.items():
-        if not _NAME.match(name):
+        if not is_name(name):
             raise ScenarioError(f"templates.{name}", "name must be letters, digits, _ . -")
         if base_dir is not None:
             body = _inline_files(body, base_dir, f"templates.{name}")
+            body = _inline_tls(body, base_dir, f"templates.{name}")
         templates[name] = parse_template(name, body)
     groups: list[Group] = []
     seen: set[str] = set()
     for i, body in enumerate(doc.groups):
         path = f"groups[{i}]"
         g = convert(body, _GroupDoc, path)
-        if not _NAME.match(g.name):
+        if not is_name(g.name):
             raise ScenarioError(f"{path}.name", "must be letters, digits, _ . - (max 63)")
         if g.name in seen:
             raise ScenarioError(f"{path}.name", f"duplicate group name {g.name!r}")
@@ -632,8 +683,8 @@ def parse_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
             raise ScenarioError(f"{path}.template", f"unknown template {g.template!r}")
         if g.count < 1:
             raise ScenarioError(f"{path}.count", f"must be >= 1, got {g.count}")
-        if g.count > 1_000_000:
-            raise ScenarioError(f"{path}.count", "must be <= 1000000")
+        if g.count > MAX_COUNT:
+            raise ScenarioError(f"{path}.count", f"must be <= {MAX_COUNT}")
         groups.append(Group(g.name, g.template, g.count, g.seed, g.entitlement))
     return Scenario(templates=templates, groups=groups)
 
@@ -655,6 +706,33 @@ def load_scenario(path: Path | str) -> Scenario:
         problem = getattr(e, "problem", None) or "syntax error"
         raise ScenarioError(str(p), f"invalid YAML{at}: {problem}") from None
     return parse_scenario(raw, base_dir=p.parent)
+
+
+def _inline_tls(body: Any, base_dir: Path, path: str) -> Any:
+    """A copy of a template with its TLS files (``ca``/``cert``/``key``) read into PEM text.
+
+    Only the command line does this, for files beside the scenario; the appliance and
+    agents accept PEM text alone (agent.tls)."""
+    transport = body.get("transport") if isinstance(body, dict) else None
+    if not isinstance(transport, dict):
+        return body
+    out = dict(transport)
+    for kind, doc in transport.items():
+        if not isinstance(doc, dict):
+            continue
+        doc = dict(doc)
+        for key in ("ca", "cert", "key"):
+            value = doc.get(key)
+            if isinstance(value, str) and value and not is_pem(value):
+                try:
+                    doc[key] = (base_dir / value).read_text()
+                except (OSError, UnicodeDecodeError) as e:
+                    why = getattr(e, "strerror", None) or e
+                    raise ScenarioError(
+                        f"{path}.transport.{kind}.{key}", f"cannot read {value}: {why}"
+                    ) from None
+        out[kind] = doc
+    return {**body, "transport": out}
 
 
 def _inline_files(node: Any, base_dir: Path, path: str) -> Any:

@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
+from agent.limits import NAME_PATTERN
 from appliance import auth
 from appliance.audit.http import CALLER_KEY
 
@@ -33,6 +35,16 @@ async def caller(request: Request[Any, Any, State]) -> auth.Caller:
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
 """A row id in a path or query: out-of-range numbers are a 400, never a database error."""
+OptionalId = Annotated[int | None, Parameter(ge=1, le=MAX_ID)]
+"""An optional row id (``FromQuery[Id | None]`` would document the bounds but not check them)."""
+BodyId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+"""A row id inside a request body (msgspec Struct field)."""
+MAX_AMOUNT = 10**12
+Amount = Annotated[int, msgspec.Meta(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+"""Money in a body, in minor units: within a trillion either way, so no sum of a few
+overflows a column; whether it may be negative is the service's rule."""
+Name = Annotated[str, Parameter(pattern=NAME_PATTERN, min_length=1, max_length=63)]
+"""A template or group name in a path: letters, digits, ``_ . -``, at most 63."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/agents/enroll"})

@@ -10,9 +10,11 @@ from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
+from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
-from appliance import __version__, db
+from appliance import __version__, at_rest, db
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
 from appliance.audit import anchor as audit_anchor
@@ -24,11 +26,16 @@ from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
+from appliance.http_options import allow_every_method
 from appliance.inspect import routes as inspect_routes
 from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
+from appliance.openapi import CompletedJson
 from appliance.orgs import routes as org_routes
+from appliance.request_limits import MAX_BODY, request_limits, validation_error
+from appliance.targets import routes as target_routes
+from appliance.targets.policy import Rules
 from billing.errors import BillingError
 
 log = logging.getLogger(__name__)
@@ -47,10 +54,12 @@ def _error(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[dict[str,
 
 
 def prepare_database(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    at_rest.tighten(settings.data_dir)
     db.connect(settings.database_url)
     db.migrate()
     audit_anchor.configure(settings.data_dir)  # the audit key and anchor live outside the DB
+    # A new database file (and its WAL), the audit key and anchor may have been created now.
+    at_rest.tighten(settings.data_dir)
 
 
 def _local_agent_config(settings: Settings) -> Any:
@@ -135,20 +144,33 @@ def create_app(settings: Settings) -> Litestar:
             *audit_routes.ROUTES,
             *observability_routes.ROUTES,
             *invoice_routes.ROUTES,
+            *target_routes.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).
         guards=[guard],
         # Every successful mutation is appended to the audit log.
         before_send=[audit_http.before_send],
+        # Paths and bodies are bounded (UTF-8, depth, int64) before any route reads them.
+        middleware=[request_limits, allow_every_method],
+        request_max_body_size=MAX_BODY,
         exception_handlers={
             ApplianceError: _error,
+            ValidationException: validation_error,
             BillingError: invoice_routes.billing_error,
             500: _internal,
         },
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
-            title="mockmock appliance", version=__version__, path="/schema"
+            title="mockmock appliance",
+            version=__version__,
+            path="/schema",
+            # openapi.json with every error answer, the token scheme and optional bodies
+            render_plugins=[
+                CompletedJson(),
+                RedocRenderPlugin(path=["/", "/redoc"]),
+                SwaggerRenderPlugin(),
+            ],
         ),
         debug=False,
         # The CLI owns logging; Litestar's default would reconfigure the root logger.
@@ -157,4 +179,8 @@ def create_app(settings: Settings) -> Litestar:
     app.state.settings = settings
     app.state.billing = Billing.from_settings(settings)
     app.state.bus = Bus(settings.bus_url)
+    try:
+        app.state.targets = Rules.parse(settings.lab_networks, settings.allow_loopback)
+    except ValueError as e:
+        raise ApplianceError(f"MOCKMOCK_LAB_NETWORKS: {e}") from None
     return app

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from appliance import exit_codes
+from appliance import at_rest, exit_codes
 from appliance.config import DEFAULT_HTTP_PORT, DEFAULT_MQTT_PORT, Settings
 from appliance.errors import ApplianceError
 
@@ -185,6 +185,7 @@ def up(
         local_agent=True,
         embedded_broker=True,
     )
+    at_rest.protect(settings.data_dir)  # before anything (localstripe too) writes there
     tui = not headless and sys.stdin.isatty() and sys.stdout.isatty()
     stripe = None
     if demo_billing and not settings.stripe_api_key:
@@ -243,6 +244,7 @@ def serve(
             "--mqtt-url: required for serve (or set MOCKMOCK_MQTT_URL); "
             "`mockmock up` embeds a broker instead"
         )
+    at_rest.protect(settings.data_dir)
     from appliance.app import prepare_database
     from appliance.orgs.service import ensure_demo_org
 

@@ -17,6 +17,8 @@ _lock = threading.Lock()
 _offset = dt.timedelta(0)
 _frozen: dt.datetime | None = None
 _listeners: list[Callable[[], None]] = []
+INPUT_YEARS = (1970, 2999)
+"""Instants users may give (queries, flat-window starts)."""
 
 
 def _system() -> dt.datetime:
@@ -110,4 +112,9 @@ def parse(text: str | None, field: str) -> dt.datetime | None:
         ) from None
     if value.tzinfo is None:
         raise ApplianceError(f"{field}: needs a UTC offset (e.g. +09:00 or Z)")
+    if not INPUT_YEARS[0] <= value.year <= INPUT_YEARS[1]:
+        # Year 9999 plus an offset or a window's days overflows datetime: a 400, not a 500.
+        raise ApplianceError(
+            f"{field}: the year must be between {INPUT_YEARS[0]} and {INPUT_YEARS[1]}"
+        )
     return value

@@ -60,6 +60,11 @@ class Settings:
     issuer_address: str = ""
     issuer_registration_number: str = ""
     """E.g. a Japanese qualified-invoice registration number: T + 13 digits."""
+    lab_networks: str = ""
+    """Networks mock traffic may reach without a proof of control, for every org:
+    ``10.0.0.0/8,192.168.0.0/16``. Link-local and cloud metadata are refused anyway."""
+    allow_loopback: bool = True
+    """Mock traffic may go to loopback (127.0.0.0/8, ::1): the demo's own broker."""
 
     @property
     def database_url(self) -> str:

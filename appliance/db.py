@@ -127,12 +127,20 @@ def _v5_roles(db: peewee.Database) -> None:
     add_missing_columns(db, AuditEntry, "seal")
 
 
+def _v6_targets(db: peewee.Database) -> None:
+    """Lab networks granted by a superuser and targets whose owners proved control."""
+    from appliance.targets.models import TABLES as TARGETS
+
+    db.create_tables(TARGETS, safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     _v1,
     _v2_fleet_access,
     _v3_accounts_entitlements_audit,
     _v4_billing,
     _v5_roles,
+    _v6_targets,
 ]
 """Append new steps; never edit or reorder a released one."""
 

@@ -25,3 +25,7 @@ class Unauthorized(ApplianceError):
 
 class Forbidden(ApplianceError):
     status_code = 403
+
+
+class TooLarge(ApplianceError):
+    status_code = 413

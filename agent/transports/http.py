@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any
 
 from agent import __version__
+from agent.tls import client_context
 from agent.transports.base import SenderOptions
 from agent.wire import Histogram
 
@@ -241,12 +242,8 @@ class HttpSender:
 
 
 def _ssl_context(spec: Any) -> ssl.SSLContext:
-    """Verification on by default; ``ca`` for a private CA, ``insecure`` to skip it."""
-    ctx = ssl.create_default_context(cafile=spec.ca or None)
-    if spec.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    """Verification on by default; ``ca`` (PEM) for a private CA, ``insecure`` to skip it."""
+    return client_context(spec)
 
 
 def _close(conn: _Conn) -> None:

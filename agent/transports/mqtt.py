@@ -37,6 +37,7 @@ import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from gmqtt.mqtt.handler import MQTTConnectError
 
+from agent.tls import client_context
 from agent.transports.base import SenderOptions
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,7 @@ BACKLOG_LIMIT = 10_000  # QoS 1/2 messages waiting for the window, per connectio
 
 def ssl_context(spec: Any) -> ssl.SSLContext:
     """Verify the broker (system CAs or ``spec.ca``); present ``spec.cert`` for mTLS."""
-    ctx = ssl.create_default_context(cafile=getattr(spec, "ca", None) or None)
-    if getattr(spec, "insecure", False):
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    cert = getattr(spec, "cert", None)
-    if cert:
-        ctx.load_cert_chain(cert, getattr(spec, "key", None) or None)
-    return ctx
+    return client_context(spec)  # inline PEM only: a template never names a file
 
 
 def topic_matches(pattern: str, topic: str) -> bool:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import get
-from litestar.params import FromQuery
+from litestar.params import FromQuery, Parameter
 
 from appliance import auth, clock
-from appliance.api import call
+from appliance.api import OptionalId, call
 from appliance.audit import service
 
 
@@ -20,8 +20,8 @@ async def get_audit(
     target: FromQuery[str | None] = None,
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
-    before_id: FromQuery[int | None] = None,
-    limit: FromQuery[int] = 100,
+    before_id: OptionalId = None,
+    limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 100,
     all_orgs: FromQuery[bool] = False,
 ) -> dict[str, Any]:
     """Entries newest first; page with ``before_id`` = the answer's ``next_before_id``.

@@ -76,7 +76,7 @@ def for_currency(currency: str) -> dict[str, Any]:
 
 def parse(entitlement: str) -> tuple[str, str]:
     """``(kind, item)``: ("on_demand", "cn10"), ("flat", "flat10-30d") or ("free", "free")."""
-    if not isinstance(entitlement, str) or not _NAME.match(entitlement):
+    if not isinstance(entitlement, str) or not _NAME.fullmatch(entitlement):
         raise ApplianceError(
             f"entitlement: {entitlement!r} is not on_demand:<tier>, free or flat:<plan>"
         )

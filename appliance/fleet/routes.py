@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery, JSONBody
+from litestar.params import JSONBody, Parameter
 
+from agent.limits import MAX_COUNT
 from appliance import auth
 from appliance.api import call
 from appliance.fleet import service
@@ -16,9 +17,9 @@ from appliance.fleet import service
 
 class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
     token: str
-    hostname: str = ""
-    arch: str = ""
-    capacity: int = 1000
+    hostname: Annotated[str, msgspec.Meta(max_length=253)] = ""
+    arch: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)] = 1000
 
 
 @get("/api/v1/agents")
@@ -28,7 +29,9 @@ async def list_agents(caller: auth.CallerParam) -> list[dict[str, Any]]:
 
 @post("/api/v1/enrollment-tokens", status_code=201)
 async def create_enrollment_token(
-    caller: auth.CallerParam, state: State, ttl_seconds: FromQuery[int] = 3600
+    caller: auth.CallerParam,
+    state: State,
+    ttl_seconds: Annotated[int, Parameter(ge=60, le=30 * 86400)] = 3600,
 ) -> dict[str, Any]:
     """A one-time token (shown once, valid ``ttl_seconds``) and the command for the board."""
     caller.require("admin")

@@ -10,8 +10,9 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 
+from agent.limits import Count
 from appliance import auth, models
-from appliance.api import call
+from appliance.api import Name, call
 from appliance.contract.templates import PreviewDraft, PreviewResult, TemplateCheck, TemplateDraft
 from appliance.groups import service, template_check
 
@@ -25,17 +26,17 @@ async def list_templates(caller: auth.CallerParam) -> list[dict[str, Any]]:
 
 
 @get("/api/v1/templates/{name:str}")
-async def get_template(caller: auth.CallerParam, name: FromPath[str]) -> dict[str, Any]:
+async def get_template(caller: auth.CallerParam, name: FromPath[Name]) -> dict[str, Any]:
     return await call(lambda: service.template_doc(service.get_template(caller.org_id, name)))
 
 
 @put("/api/v1/templates/{name:str}")
 async def put_template(
-    caller: auth.CallerParam, name: FromPath[str], data: JSONBody[dict[str, Any]]
+    caller: auth.CallerParam, name: FromPath[Name], data: JSONBody[dict[str, Any]], state: State
 ) -> Response[Any]:
     """Create or update (validated; a changed body gets a new version)."""
     caller.require("operator")
-    row, created = await call(service.put_template, caller.org_id, name, data)
+    row, created = await call(service.put_template, caller.org_id, name, data, state.targets)
     return Response(service.template_doc(row), status_code=201 if created else 200)
 
 
@@ -82,13 +83,13 @@ async def list_groups(caller: auth.CallerParam) -> list[dict[str, Any]]:
 
 
 @get("/api/v1/groups/{name:str}")
-async def get_group(caller: auth.CallerParam, name: FromPath[str]) -> dict[str, Any]:
+async def get_group(caller: auth.CallerParam, name: FromPath[Name]) -> dict[str, Any]:
     return await call(lambda: service.group_doc(service.get_group(caller.org_id, name)))
 
 
 @put("/api/v1/groups/{name:str}")
 async def put_group(
-    caller: auth.CallerParam, name: FromPath[str], data: JSONBody[service.GroupSpec], state: State
+    caller: auth.CallerParam, name: FromPath[Name], data: JSONBody[service.GroupSpec], state: State
 ) -> Response[Any]:
     """Create or update; a new count on a running group scales it in place."""
     caller.require("operator")
@@ -102,19 +103,21 @@ async def put_group(
 
 @post("/api/v1/groups/{name:str}/start", status_code=200)
 async def start_group(
-    caller: auth.CallerParam, name: FromPath[str], state: State
+    caller: auth.CallerParam, name: FromPath[Name], state: State
 ) -> dict[str, Any]:
     """Place the group on online agents and start a new run (409 if it does not fit)."""
     caller.require("operator")
     group, agents = await call(
-        service.start_group, caller.org_id, name, state.settings.lease_seconds
+        service.start_group, caller.org_id, name, state.settings.lease_seconds, state.targets
     )
     await state.bus.publish_desired(agents)
     return await call(service.group_doc, group)
 
 
 @post("/api/v1/groups/{name:str}/stop", status_code=200)
-async def stop_group(caller: auth.CallerParam, name: FromPath[str], state: State) -> dict[str, Any]:
+async def stop_group(
+    caller: auth.CallerParam, name: FromPath[Name], state: State
+) -> dict[str, Any]:
     caller.require("operator")
     group, agents = await call(service.stop_group, caller.org_id, name)
     await state.bus.publish_desired(agents)
@@ -122,12 +125,12 @@ async def stop_group(caller: auth.CallerParam, name: FromPath[str], state: State
 
 
 class ScaleRequest(msgspec.Struct, forbid_unknown_fields=True):
-    count: int
+    count: Count
 
 
 @post("/api/v1/groups/{name:str}/scale", status_code=200)
 async def scale_group(
-    caller: auth.CallerParam, name: FromPath[str], data: JSONBody[ScaleRequest], state: State
+    caller: auth.CallerParam, name: FromPath[Name], data: JSONBody[ScaleRequest], state: State
 ) -> dict[str, Any]:
     """Change the device count; running ranges that stay are not restarted."""
     caller.require("operator")

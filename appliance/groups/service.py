@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from agent import wire
+from agent import limits, wire
 from agent.errors import ScenarioError
 from agent.template import parse_template
 from appliance import models
@@ -18,15 +18,20 @@ from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
 from appliance.errors import ApplianceError, Conflict, NotFound
 from appliance.fleet import placement
+from appliance.targets import service as targets
+from appliance.targets.policy import Rules
 from appliance.usage.service import group_device_ms
 
 
-def put_template(org_id: int, name: str, raw: dict[str, Any]) -> tuple[models.Template, bool]:
+def put_template(
+    org_id: int, name: str, raw: dict[str, Any], rules: Rules
+) -> tuple[models.Template, bool]:
     """Create or update a template; a changed body gets a new version."""
     try:
         tpl = parse_template(name, raw)
     except ScenarioError as e:
         raise ApplianceError(str(e)) from None
+    targets.check_template(org_id, raw, f"templates.{name}", rules)
     # Key order is kept: payload fields go on the wire in the order the user wrote them.
     body = json.dumps(tpl.to_dict())
     with database.atomic():
@@ -68,10 +73,12 @@ def get_template(org_id: int, name: str) -> models.Template:
 
 
 class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
-    template: str
-    count: int
-    seed: int | None = None
-    entitlement: str | None = None
+    template: limits.Name
+    count: limits.Count
+    """Devices, 1 to 1,000,000."""
+    seed: limits.Seed | None = None
+    """Same seed, same streams (any int64)."""
+    entitlement: Annotated[str, msgspec.Meta(max_length=80)] | None = None
 
 
 def put_group(org_id: int, name: str, spec: GroupSpec) -> tuple[models.Group, bool]:
@@ -159,8 +166,14 @@ def _place(group: models.Group, lease_until: float) -> set[str]:
     return placement.place(group, 0, group.count, lease_until)
 
 
-def start_group(org_id: int, name: str, lease_s: int) -> tuple[models.Group, set[str]]:
+def start_group(
+    org_id: int, name: str, lease_s: int, rules: Rules
+) -> tuple[models.Group, set[str]]:
     """Start a run; returns the agents whose desired state changed."""
+    # Targets again: a grant or proof may be gone, a name may point elsewhere now.
+    # Outside the transaction: resolving names must not hold the write lock.
+    tpl = get_group(org_id, name).template
+    targets.check_template(org_id, json.loads(tpl.body), f"templates.{tpl.name}", rules)
     with database.atomic():
         group = get_group(org_id, name)
         if group.state == "running":

@@ -14,15 +14,12 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from appliance import auth
-from appliance.api import MAX_ID, Id, call
+from appliance.api import BodyId, Id, OptionalId, call
 from appliance.audit.http import actor_of
-from appliance.invoices import document, payments, service
+from appliance.invoices import document, event_shape, payments, service
 
 Amount = Annotated[int, msgspec.Meta(ge=1, le=service.MAX_AMOUNT)]
 """Minor units an admin may type: positive and bounded (never a 64-bit overflow)."""
-OrgId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
-MaybeId = Annotated[int | None, Parameter(ge=1, le=MAX_ID)]
-"""An optional id in a query (``Id | None`` would lose the bounds)."""
 
 ADMIN = {"role": "admin", "audited": True}
 ADMIN_SUPER = {"role": "admin", "superuser": True, "audited": True}
@@ -30,7 +27,7 @@ PUBLIC = {"public": True, "audited": True}
 
 
 class Approve(msgspec.Struct, forbid_unknown_fields=True):
-    expected_total: int | None = None
+    expected_total: Amount | None = None
     """The total you reviewed; the approval is refused (409) if the invoice changed."""
 
 
@@ -52,14 +49,14 @@ class Refund(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ForOrg(msgspec.Struct, forbid_unknown_fields=True):
-    org_id: OrgId | None = None
+    org_id: BodyId | None = None
     """Another org (appliance superusers only); default: yours."""
 
 
 class Credit(msgspec.Struct, forbid_unknown_fields=True):
     amount: Amount
     reason: str
-    org_id: OrgId | None = None
+    org_id: BodyId | None = None
 
 
 class NewCoupon(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,10 +64,10 @@ class NewCoupon(msgspec.Struct, forbid_unknown_fields=True):
     """A secret like a promo code: only the superuser and the orgs that redeemed it see it."""
     applies_to: str = "all"
     duration: str = "once"
-    percent_off: str | int | None = None
+    percent_off: str | Annotated[int, msgspec.Meta(ge=-100, le=100)] | None = None
     amount_off: Amount | None = None
     currency: str | None = None
-    months: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    months: Annotated[int, msgspec.Meta(ge=-1200, le=1200)] | None = None
     orgs: list[str] | None = None
     """Only these orgs (by name) may redeem it; default: every org."""
 
@@ -92,7 +89,7 @@ async def list_invoices(
     status: FromQuery[str | None] = None,
     period: FromQuery[str | None] = None,
     all_orgs: FromQuery[bool] = False,
-    limit: FromQuery[int] = 200,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Invoices newest first; ``all_orgs=true`` for an appliance superuser."""
     return await call(
@@ -199,7 +196,7 @@ async def close_now(caller: auth.CallerParam, state: State) -> dict[str, int]:
 
 @get("/api/v1/billing", opt={"role": "admin"})
 async def get_account(
-    caller: auth.CallerParam, state: State, org_id: FromQuery[MaybeId] = None
+    caller: auth.CallerParam, state: State, org_id: OptionalId = None
 ) -> dict[str, Any]:
     """Mode, card, credit and carried balance, redeemed coupons."""
     org = await call(service.org_for, caller, org_id)
@@ -208,7 +205,7 @@ async def get_account(
 
 @get("/api/v1/billing/quote", opt={"role": "admin"})
 async def quote_to_date(
-    caller: auth.CallerParam, state: State, org_id: FromQuery[MaybeId] = None
+    caller: auth.CallerParam, state: State, org_id: OptionalId = None
 ) -> dict[str, Any]:
     """The invoice the month close would draft if the month ended now (nothing stored)."""
     org = await call(service.org_for, caller, org_id)
@@ -259,6 +256,7 @@ async def redeem(
 async def stripe_webhook(request: Request[Any, Any, State], state: State) -> dict[str, Any]:
     """Signed Stripe events (payment_intent.*, setup_intent.succeeded), once per event id."""
     body = await request.body()
+    event_shape.check(body)
     return await call(
         payments.webhook, state.billing, body, request.headers.get("stripe-signature")
     )

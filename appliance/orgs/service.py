@@ -72,7 +72,7 @@ def create_org(
     caller: auth.Caller, name: str, currency: str, timezone: str, admin: str = "admin"
 ) -> dict[str, Any]:
     """A new org with an admin user; the answer carries the admin's token, once."""
-    if not isinstance(name, str) or not _ORG_NAME.match(name):
+    if not isinstance(name, str) or not _ORG_NAME.fullmatch(name):
         raise ApplianceError("name: 1-63 lowercase letters, digits and '-', not starting with '-'")
     check_currency(currency)
     check_timezone(timezone)

@@ -157,7 +157,7 @@ async def test_dropped_device_is_quiet_until_reconnect(http_target: Target) -> N
 
 async def test_https_verifies_the_server(http_target: Target, certs: Certs) -> None:
     target = http_target(tls=True)
-    trusted = HttpSender(http_spec(target.url + "/x", ca=str(certs.ca)), ["d"])
+    trusted = HttpSender(http_spec(target.url + "/x", ca=certs.ca.read_text()), ["d"])
     untrusted = HttpSender(http_spec(target.url + "/x"), ["d"])  # system CAs only
     await trusted.open()
     await untrusted.open()

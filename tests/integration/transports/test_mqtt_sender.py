@@ -323,9 +323,9 @@ async def test_mutual_tls_with_a_test_ca(tls_broker: tuple[Mosquitto, int], cert
     devices = ids("mtls", 2)
     spec = mqtt_spec(
         f"mqtts://{HOST}:{tls_port}",
-        ca=str(certs.ca),
-        cert=str(certs.client_cert),
-        key=str(certs.client_key),
+        ca=certs.ca.read_text(),
+        cert=certs.client_cert.read_text(),
+        key=certs.client_key.read_text(),
         version=5,
     )
     sender = MqttSender(spec, devices)
@@ -345,7 +345,9 @@ async def test_tls_verifies_the_broker_by_default(
     _, tls_port = tls_broker
     # No ca: the system store does not know the test CA.
     spec = mqtt_spec(
-        f"mqtts://{HOST}:{tls_port}", cert=str(certs.client_cert), key=str(certs.client_key)
+        f"mqtts://{HOST}:{tls_port}",
+        cert=certs.client_cert.read_text(),
+        key=certs.client_key.read_text(),
     )
     sender = MqttSender(spec, ids("untrusted", 1))
     try:
@@ -360,7 +362,9 @@ async def test_broker_requiring_a_client_cert_refuses_a_device_without_one(
     tls_broker: tuple[Mosquitto, int], certs: Certs
 ) -> None:
     _, tls_port = tls_broker
-    sender = MqttSender(mqtt_spec(f"mqtts://{HOST}:{tls_port}", ca=str(certs.ca)), ids("nocert", 1))
+    sender = MqttSender(
+        mqtt_spec(f"mqtts://{HOST}:{tls_port}", ca=certs.ca.read_text()), ids("nocert", 1)
+    )
     try:
         await sender.open()
         assert not sender.is_connected(0)

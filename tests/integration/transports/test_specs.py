@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.errors import ScenarioError
-from tests.integration.transports.conftest import transport_of
+from tests.integration.transports.conftest import Certs, transport_of
 
 
 def rejected(kind: str, doc: dict[str, Any]) -> str:
@@ -48,20 +47,28 @@ def test_http_url_becomes_host_port_and_path_pattern() -> None:
         ({"url": "http://h", "connections": 0}, "http.connections: must be >= 1"),
         ({"url": "http://h", "timeout": "0ms"}, "http.timeout: must be at least 1ms"),
         ({"url": "http://h", "ca": "/etc/hostname"}, "http.ca: only with TLS"),
-        ({"url": "https://h", "ca": "/no/such/ca.pem"}, "http.ca: file not found"),
+        ({"url": "https://h", "ca": "/etc/ssl/certs/ca.pem"}, "http.ca: must be PEM text"),
     ],
 )
 def test_bad_http_keys_name_their_path(doc: dict[str, Any], message: str) -> None:
     assert message in rejected("http", doc)
 
 
-def test_mqtt_tls_files(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-")
+def test_mqtt_tls_material_is_inline_pem(certs: Certs) -> None:
+    ca, cert, key = (
+        certs.ca.read_text(),
+        certs.client_cert.read_text(),
+        certs.client_key.read_text(),
+    )
     base = {"url": "mqtts://h", "topic": "t"}
-    spec = transport_of("mqtt", {**base, "ca": str(ca), "cert": str(ca), "key": str(ca)})
-    assert (spec.tls, spec.ca, spec.cert, spec.key) == (True, str(ca), str(ca), str(ca))
-    assert "mqtt.cert: file not found" in rejected("mqtt", {**base, "cert": str(tmp_path / "x")})
-    assert "mqtt.key: needs cert" in rejected("mqtt", {**base, "key": str(ca)})
+    spec = transport_of("mqtt", {**base, "ca": ca, "cert": cert, "key": key})
+    assert (spec.tls, spec.ca, spec.cert, spec.key) == (True, ca, cert, key)
+    # A path is never read, whether the file exists or not (no oracle either).
+    for path in (str(certs.client_cert), "/no/such/file"):
+        assert "mqtt.cert: must be PEM text" in rejected("mqtt", {**base, "cert": path, "key": key})
+    assert "mqtt.ca: no certificate in it" in rejected("mqtt", {**base, "ca": key})
+    assert "mqtt.key: no private key in it" in rejected("mqtt", {**base, "cert": cert, "key": ca})
+    assert "mqtt.cert: no private key in it" in rejected("mqtt", {**base, "cert": cert})
+    assert "mqtt.key: needs cert" in rejected("mqtt", {**base, "key": key})
     plain = {"url": "mqtt://h", "topic": "t"}
     assert "mqtt.insecure: only with TLS" in rejected("mqtt", {**plain, "insecure": True})

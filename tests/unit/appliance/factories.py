@@ -8,6 +8,7 @@ import json
 from appliance import clock, models
 from appliance.fleet import service as fleet
 from appliance.groups import service as groups
+from appliance.targets.policy import Rules
 
 T0 = dt.datetime(2026, 10, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -28,7 +29,7 @@ def group(org: models.Org, name: str, count: int, entitlement: str = "") -> mode
 
 
 def start(org: models.Org, name: str) -> models.Group:
-    return groups.start_group(org.id, name, 60)[0]
+    return groups.start_group(org.id, name, 60, Rules())[0]
 
 
 def stop(org: models.Org, name: str) -> models.Group:

@@ -1,0 +1,1 @@
+"""Where mock traffic may go: lab networks, verified targets, never link-local."""
