@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from hashlib import sha256
@@ -121,17 +122,28 @@ def _ref(value: str | _Expandable | None) -> str | None:
     return value.id if isinstance(value, _Expandable) else value
 
 
+def field_error(where: str, err: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$.a.b`" as "where.a.b: expected int, got str"."""
+    text, sub = str(err), ""
+    m = re.match(r"^(.*) - at `\$(.*)`$", text, re.S)
+    if m:
+        text, sub = m.group(1), m.group(2).lstrip(".")
+    path = ".".join(p for p in (where, sub) if p) or "body"
+    text = text.replace("`", "").replace("\n", " ")
+    return f"{path}: {text[:1].lower()}{text[1:]}"
+
+
 def _decode(obj: Any, type_: Any, where: str) -> Any:
     """An SDK object or a webhook's JSON as ``type_``; ValueError naming the bad field."""
     data = obj if isinstance(obj, dict) else obj.to_dict()
     try:
         return msgspec.convert(data, type_)
     except msgspec.ValidationError as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise ValueError(field_error(where, e)) from None
 
 
-def _intent(obj: Any) -> Intent:
-    doc: _IntentDoc = _decode(obj, _IntentDoc, "payment_intent")
+def _intent(obj: Any, where: str = "payment_intent") -> Intent:
+    doc: _IntentDoc = _decode(obj, _IntentDoc, where)
     err = doc.last_payment_error or _PaymentError()
     return Intent(
         id=doc.id,
@@ -155,8 +167,8 @@ class _SetupDoc(msgspec.Struct):
     client_secret: str | None = None
 
 
-def _setup(obj: Any) -> Setup:
-    doc: _SetupDoc = _decode(obj, _SetupDoc, "setup_intent")
+def _setup(obj: Any, where: str = "setup_intent") -> Setup:
+    doc: _SetupDoc = _decode(obj, _SetupDoc, where)
     return Setup(
         id=doc.id,
         status=doc.status,
@@ -380,21 +392,23 @@ def verify_event(payload: bytes, signature: str | None, secret: str) -> Event:
         raise ValueError("body: not UTF-8 text") from None
     try:
         return msgspec.json.decode(payload, type=Event)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise ValueError(f"body: not a Stripe event: {e}") from None
+    except msgspec.ValidationError as e:
+        raise ValueError(f"{field_error('', e)} (not a Stripe event)") from None
+    except msgspec.DecodeError as e:
+        raise ValueError(f"body: not a Stripe event ({e})") from None
 
 
-def intent_of(obj: dict[str, Any]) -> Intent:
+def intent_of(obj: dict[str, Any], where: str = "payment_intent") -> Intent:
     """A PaymentIntent document (a webhook's ``data.object``) as an :class:`Intent`.
 
     ValueError naming the field when it is not one.
     """
-    return _intent(obj)
+    return _intent(obj, where)
 
 
-def setup_of(obj: dict[str, Any]) -> Setup:
+def setup_of(obj: dict[str, Any], where: str = "setup_intent") -> Setup:
     """A SetupIntent document (a webhook's ``data.object``); ValueError when it is not one."""
-    return _setup(obj)
+    return _setup(obj, where)
 
 
 def sign_payload(payload: bytes, secret: str, at: int | None = None) -> str:

@@ -650,10 +650,10 @@ def webhook(cfg: Billing, payload: bytes, signature: str | None) -> dict[str, An
         )
     kind, obj = event.type, event.object
     try:
-        intent = intent_of(obj) if kind in SETTLING else None
-        setup = setup_of(obj) if kind == "setup_intent.succeeded" else None
+        intent = intent_of(obj, "data.object") if kind in SETTLING else None
+        setup = setup_of(obj, "data.object") if kind == "setup_intent.succeeded" else None
     except ValueError as e:
-        raise ApplianceError(f"data.object: {e}") from None
+        raise ApplianceError(str(e)) from None
     if StripeEvent.select().where(StripeEvent.event_id == event.id).exists():
         return {"received": True, "duplicate": True}
     # Stripe calls happen before the transaction that records the event.
