@@ -73,7 +73,8 @@ async def put_route_named_template(
 ) -> Response[Any]:
     caller.require("operator")
     name = request.url.path.rsplit("/", 1)[-1]
-    row, created = await call(service.put_template, caller.org_id, name, data)
+    rules = request.app.state.targets
+    row, created = await call(service.put_template, caller.org_id, name, data, rules)
     return Response(service.template_doc(row), status_code=201 if created else 200)
 
 
