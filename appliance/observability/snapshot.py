@@ -12,6 +12,7 @@ import peewee as pw
 
 from agent import wire
 from appliance import clock, models
+from appliance.usage import service as usage
 
 
 @dataclass
@@ -77,30 +78,31 @@ def take(org_id: int | None) -> Snapshot:
     }
     if groups:
         ids = list(groups)
-        stats = models.GroupStats.select(
-            models.GroupStats.group,
-            models.GroupStats.run_id,
-            models.GroupStats.running,
-            models.GroupStats.sent,
-            models.GroupStats.errors,
-            models.GroupStats.lateness,
-        ).where(models.GroupStats.group.in_(ids))
+        stats = (
+            models.GroupStats.select(
+                models.GroupStats.group,
+                models.GroupStats.run_id,
+                models.GroupStats.running,
+                models.GroupStats.sent,
+                models.GroupStats.errors,
+                models.GroupStats.lateness,
+                models.Agent.online,
+            )
+            .join(models.Agent)
+            .where(models.GroupStats.group.in_(ids))
+        )
         for s in stats:
+            # Rows are per agent process: a restarted agent's counters add to the old ones.
             f = groups[s.group_id]
             f.sent_total += s.sent
             f.errors_total += s.errors
             if s.run_id == f.run_id:
                 f.sent += s.sent
                 f.errors += s.errors
-                if f.state == "running":
+                # the rule of appliance.groups.service.running_now
+                if f.state == "running" and s.agent.online:
                     f.running += s.running
                 f.lateness.merge(wire.decode(wire.Histogram, s.lateness))
-        usage = (
-            models.Usage.select(models.Usage.group, pw.fn.SUM(models.Usage.device_ms))
-            .where(models.Usage.group.in_(ids))
-            .group_by(models.Usage.group)
-            .tuples()
-        )
-        for gid, ms in usage:
-            groups[gid].device_seconds = int(ms or 0) / 1000
+        for gid, ms in usage.sum_ms_by_group(ids).items():
+            groups[gid].device_seconds = ms / 1000
     return Snapshot(at=clock.now().isoformat(), agents=agents, groups=list(groups.values()))
