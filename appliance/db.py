@@ -137,10 +137,17 @@ def _v5_bus_usage(db: peewee.Database) -> None:
     from appliance.usage.models import UsageEpoch
 
     db.create_tables([*history.MODELS, *USAGE], safe=True)
-    add_missing_columns(db, models.Agent, "incarnation", "incarnation_at")
-    add_missing_columns(db, models.UsageRecord, "epoch")
+    filled = {
+        models.Agent: ("incarnation", "incarnation_at"),
+        models.UsageRecord: ("epoch",),
+        models.GroupStats: ("incarnation", "incarnation_at"),
+    }
     add_missing_columns(db, models.Usage, "agent", "index_start")
-    add_missing_columns(db, models.GroupStats, "incarnation", "incarnation_at")
+    for model, names in filled.items():
+        add_missing_columns(db, model, *names)
+        for name in names:  # nullable columns are added empty: give old rows the default
+            field = model._meta.fields[name]
+            model.update({field: field.default}).where(field.is_null()).execute()
     replace_indexes(db, models.UsageRecord, ("agent_id", "seq"))
     replace_indexes(db, models.GroupStats, ("group_id", "run_id", "agent_id"))
     replace_indexes(db, models.Usage)
