@@ -175,6 +175,13 @@ def _clamp(n: int) -> int:
     return min(max(n, 0), MAX_COUNTER)
 
 
+def _histogram(h: wire.Histogram) -> str:
+    # Microseconds up to 2^63 fill under 900 buckets; more is not an agent's histogram.
+    if len(h.buckets) > 1000:
+        h = wire.Histogram()
+    return wire.encode(h).decode()
+
+
 def _store_counters(
     agent: models.Agent,
     incarnation: str,
@@ -226,7 +233,7 @@ def _store_counters(
             state=g.state if alive else "stopped",
             sent=sent,
             errors=errors,
-            lateness=wire.encode(g.lateness).decode(),
+            lateness=_histogram(g.lateness),
             reason=(g.reason if alive or g.reason else "agent restarted")[:255],
             last_error=g.last_error[:2000],
             updated_at=models.utcnow(),
