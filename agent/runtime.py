@@ -394,31 +394,36 @@ class Agent:
         if self._steps % self._steps_per_save == 0:
             report = self._report_to_save()
         lines = self._open_usage()
+        saving = report[0] if report is not None else None
         if cut_due:
-            rec = self.journal.save(cut=lines, report=report) if lines or report else None
+            rec = self.journal.save(cut=lines, report=saving) if lines or saving else None
             if rec is not None:
                 for line in lines:
                     self._last_cut[line.slot] = line.end_ms
         else:
             rec = None
-            if lines or report or self.journal.open_lines():
+            if lines or saving or self.journal.open_lines():
                 durable = self._steps % self._steps_per_sync == 0
-                self.journal.save(open_lines=lines, report=report, durable=durable)
+                self.journal.save(open_lines=lines, report=saving, durable=durable)
         if report is not None:
-            self._saved_report = msgspec.json.encode(report[2])
+            self._saved_report = report[1]
         return rec
 
-    def _report_to_save(self) -> tuple[str, float, list[wire.GroupReport]] | None:
+    def _report_to_save(
+        self,
+    ) -> tuple[tuple[str, float, list[wire.GroupReport]], bytes] | None:
+        """This process's counters and their encoding, when they changed since saved."""
         groups = self._group_reports()
-        if not groups or msgspec.json.encode(groups) == self._saved_report:
+        encoded = msgspec.json.encode(groups)
+        if not groups or encoded == self._saved_report:
             return None
-        return (self.incarnation, self.started_at, groups)
+        return (self.incarnation, self.started_at, groups), encoded
 
     def _save_report(self) -> None:
         report = self._report_to_save()
         if report is not None:
-            self.journal.save(report=report)
-            self._saved_report = msgspec.json.encode(report[2])
+            self.journal.save(report=report[0])
+            self._saved_report = report[1]
 
     async def _flush_usage(self, *, stale_only: bool) -> None:
         client = self._client

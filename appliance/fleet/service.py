@@ -112,7 +112,7 @@ def on_presence(agent_id: str, p: wire.Presence) -> bool:
         agent.cores, agent.mem_mb = p.cores, p.mem_mb
         if p.capacity:
             agent.capacity = p.capacity
-    agent.save()
+    agent.save(only=agent.dirty_fields)  # never an ingest's acked_seq back
     if agent.online != was:  # a presence change is an audited agent event
         from appliance.audit import service as audit
 
@@ -164,7 +164,7 @@ def on_reported(agent_id: str, r: wire.Reported) -> None:
         agent.cpu_percent, agent.rss_mb = r.cpu_percent, r.rss_mb
         agent.last_errors = "\n".join(e[:500] for e in r.errors[-10:])
         agent.last_seen = models.utcnow()
-        agent.save()
+        agent.save(only=agent.dirty_fields)  # never an ingest's acked_seq back
         _store_counters(agent, r.incarnation, r.started_at, r.groups, alive=True)
         for past in r.previous[:8]:
             if past.incarnation != r.incarnation:

@@ -10,8 +10,6 @@ from appliance.fleet import history
 from appliance.usage import service as usage
 from tests.unit.appliance import factories
 
-NOW = history.now_ms() + 60_000  # what the appliance's clock reads at ingest
-
 
 @pytest.fixture
 def agent_and_group(org: models.Org) -> tuple[str, models.Group]:
@@ -44,7 +42,8 @@ def rec(seq: int, group: models.Group, devices: int = 10, ms: int = 1000) -> wir
 
 
 def ingest(agent_id: str, record: wire.UsageRecord) -> int | None:
-    ack = usage.ingest(agent_id, record, now_ms=NOW)
+    # The appliance reads its clock a minute on: the records' seconds are all past.
+    ack = usage.ingest(agent_id, record, now_ms=history.now_ms() + 60_000)
     return None if ack is None else ack.seq
 
 
