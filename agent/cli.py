@@ -112,13 +112,9 @@ def enroll(url: str, token: str, capacity: int, force: bool, data_dir: Path | No
         fail(f"the appliance at {url} answered without {e} (is it a mockmock appliance?)")
     if old is not None:
         # Its unacknowledged usage belongs to the old identity; never resend it as ours.
-        journal = data_dir / "usage-journal.sqlite3"
-        if journal.exists():
-            journal.rename(data_dir / f"usage-journal.{old.agent_id}.sqlite3")
-            for suffix in ("-wal", "-shm"):
-                side = data_dir / f"usage-journal.sqlite3{suffix}"
-                if side.exists():
-                    side.rename(data_dir / f"usage-journal.{old.agent_id}.sqlite3{suffix}")
+        from agent.journal import move_aside
+
+        move_aside(data_dir, old.agent_id)
     path = cfg.save(data_dir)
     click.echo(f"enrolled as agent {cfg.agent_id}; credentials in {path} (mode 0600)")
 
@@ -130,7 +126,8 @@ def enroll(url: str, token: str, capacity: int, force: bool, data_dir: Path | No
     type=click.FloatRange(min=0.05, max=60),
     default=1.0,
     show_default=True,
-    help="Seconds between usage records (each is journaled, then sent).",
+    help="Seconds between usage records (each is journaled, then sent); what runs in "
+    "between is checkpointed to the journal every 0.25 s.",
 )
 def run(data_dir: Path | None, usage_interval: float) -> None:
     """Run the agent until interrupted."""
@@ -140,6 +137,52 @@ def run(data_dir: Path | None, usage_interval: float) -> None:
         fail(str(e))
     except KeyboardInterrupt:
         pass
+
+
+@main.group()
+def journal() -> None:
+    """Inspect or replace the usage journal (DATA_DIR/usage-journal.sqlite3)."""
+
+
+@journal.command("status")
+@data_dir_option
+def journal_status(data_dir: Path | None) -> None:
+    """Print the journal's epoch, sequence numbers and what is not acknowledged yet."""
+    from agent.journal import JOURNAL_FILE, Journal
+
+    path = (data_dir or default_data_dir()) / JOURNAL_FILE
+    if not path.exists():
+        fail(f"--data-dir: {path} does not exist (the agent has not run here yet)")
+    try:
+        j = Journal(path)
+    except AgentError as e:
+        fail(str(e), code=1)
+    try:
+        click.echo(json.dumps(j.status()))
+    finally:
+        j.close()
+
+
+@journal.command("reset")
+@data_dir_option
+def journal_reset(data_dir: Path | None) -> None:
+    """Move the journal aside (e.g. when it is corrupt); the agent starts a new one.
+
+    Run it while the agent is stopped. The new journal has a new epoch, so the
+    appliance counts its records as a new sequence. Usage the old journal had not
+    delivered is not sent (the moved file keeps it for inspection).
+    """
+    import datetime as dt
+
+    from agent.journal import move_aside
+
+    data_dir = data_dir or default_data_dir()
+    tag = "reset-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    moved = move_aside(data_dir, tag)
+    if moved is None:
+        click.echo(f"no journal in {data_dir}; the agent starts a new one when it runs")
+        return
+    click.echo(f"moved the journal to {moved}; the agent starts a new one (a new epoch)")
 
 
 @main.command()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import platform
 import random
 import resource
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -26,13 +28,21 @@ import msgspec
 from agent import __version__, wire
 from agent.engine import GroupRunner
 from agent.errors import AgentError
-from agent.journal import Journal
+from agent.journal import JOURNAL_FILE, Journal
 from agent.limits import raise_open_files_limit
 from agent.tail import Inspector
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "agent.json"
+CHECKPOINT_S = 0.25
+"""At most this long between writes of the open usage and the counters to the journal:
+what a kill -9 can lose of them."""
+DURABLE_S = 1.0
+"""At most this long between fsync'd writes: what a power cut can lose (one fsync a
+second is fine on a board; the checkpoints between reach the OS, not the disk)."""
+PAST_REPORTS_S = 3600.0
+"""How long a restarted agent repeats its killed predecessors' last counters."""
 
 
 class AgentConfig(msgspec.Struct, kw_only=True):
@@ -46,7 +56,8 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     capacity: int = 10_000
 
     def save(self, data_dir: Path) -> Path:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(data_dir, 0o700)  # mkdir's mode yields to the umask, and never to an old dir
         path = data_dir / CONFIG_FILE
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -107,6 +118,13 @@ def fold(into: wire.GroupReport | None, rep: wire.GroupReport) -> wire.GroupRepo
     return into
 
 
+def _ended(rep: wire.GroupReport) -> wire.GroupReport:
+    """An earlier process's figures: what it counted stays, nothing of it runs."""
+    return msgspec.structs.replace(
+        rep, running=0, state="stopped", reason=rep.reason or "agent restarted"
+    )
+
+
 def _rss_mb() -> float:
     try:
         with open("/proc/self/statm") as f:
@@ -126,15 +144,41 @@ class Agent:
         tick_s: float = 1.0,
         lease_check_s: float = 1.0,
         report_s: float = 2.0,
+        prune_s: float = 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.data_dir = data_dir
-        self.journal = Journal(data_dir / "usage-journal.sqlite3")
+        self.journal = Journal(data_dir / JOURNAL_FILE, clock=clock)
         self.tick_s = tick_s
+        # Between usage records, the open intervals and the counters are checkpointed
+        # every CHECKPOINT_S at most: ``step`` divides the usage interval evenly.
+        per_cut = max(1, math.ceil(tick_s / CHECKPOINT_S - 1e-9))
+        self.step_s = tick_s / per_cut
+        self._steps_per_cut = per_cut
+        self._steps_per_save = max(1, round(CHECKPOINT_S / self.step_s))
+        self._steps_per_sync = max(1, round(DURABLE_S / self.step_s))
+        self._steps = 0
+        self._saved_report = b""
+        self.prune_s = prune_s
+        self._pruned_at = float("-inf")
         self.lease_check_s = lease_check_s
         self.report_s = report_s
         self.clock = clock
+        # This process: counters start from zero under a new incarnation, which the
+        # appliance adds to the earlier ones instead of replacing them.
+        self.incarnation = secrets.token_hex(8)
+        self.started_at = clock()
+        self.previous = [
+            wire.PastIncarnation(
+                incarnation=p.incarnation,
+                started_at=p.started_at,
+                groups=[_ended(g) for g in p.groups],
+            )
+            for p in self.journal.past_reports(
+                exclude=self.incarnation, since=self.started_at - PAST_REPORTS_S
+            )
+        ]
         self.revision = 0
         self.runners: dict[SlotKey, GroupRunner] = {}
         # Per (group, run): the folded reports of ranges that stopped, and when.
@@ -176,6 +220,7 @@ class Agent:
             await asyncio.gather(*tasks, return_exceptions=True)
             for key in list(self.runners):
                 await self._stop_runner(key, "agent stopped")
+            self._save_report()
             self.journal.close()
 
     async def _goodbye(self, timeout: float = 3.0) -> None:
@@ -204,7 +249,7 @@ class Agent:
                 async with aiomqtt.Client(
                     host,
                     port,
-                    identifier=f"mm-agent-{self.config.agent_id}",
+                    identifier=wire.agent_client_id(self.config.agent_id),
                     username=self.config.username or None,
                     password=self.config.password or None,
                     will=aiomqtt.Will(self._t(wire.PRESENCE), offline, qos=1, retain=True),
@@ -224,7 +269,7 @@ class Agent:
                     log.info("agent %s connected to %s:%s", self.config.agent_id, host, port)
                     await self._flush_usage(stale_only=False)
                     async for msg in client.messages:
-                        await self._on_message(str(msg.topic), msg.payload)
+                        await self._on_message(str(msg.topic), msg.payload, retained=msg.retain)
             except aiomqtt.MqttError as e:
                 log.warning("control bus: %s; retrying in %.1fs", e, delay)
             finally:
@@ -249,18 +294,26 @@ class Agent:
             )
         )
 
-    async def _on_message(self, topic: str, payload: object) -> None:
+    async def _on_message(self, topic: str, payload: object, *, retained: bool = False) -> None:
         data = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
         try:
             if topic == self._t(wire.DESIRED):
                 if data:
                     await self.apply(wire.decode(wire.Desired, data))
             elif topic == self._t(wire.USAGE_ACK) and data:
-                self.journal.ack(wire.decode(wire.UsageAck, data).seq)
+                self.on_ack(wire.decode(wire.UsageAck, data), retained=retained)
             elif topic == self._t(wire.INSPECT) and data:
                 self.inspector.answer_soon(wire.decode(wire.InspectRequest, data))
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             self._error(f"bad message on {topic}: {e}")
+
+    def on_ack(self, ack: wire.UsageAck, *, retained: bool = False) -> None:
+        """Apply an ack meant for this journal; an earlier journal's (retained) is not."""
+        epoch = self.journal.epoch
+        # An ack without an epoch comes from an appliance older than epochs: a live one
+        # answers our records, a retained one may be about an earlier journal.
+        if ack.epoch == epoch or (not ack.epoch and not retained):
+            self.journal.ack(ack.seq)
 
     def _error(self, text: str) -> None:
         log.warning("%s", text)
@@ -298,8 +351,8 @@ class Agent:
         await self._publish_report()
 
     async def _stop_runner(self, key: SlotKey, reason: str) -> None:
-        runner = self.runners.pop(key)
         self._cut_usage(only=key)  # bill up to the moment it stops, not the last tick
+        runner = self.runners.pop(key)
         await runner.stop(reason)
         self._last_cut.pop(key, None)
         run = (key[0], key[1])
@@ -308,7 +361,8 @@ class Agent:
 
     # ---- usage -----------------------------------------------------------
 
-    def _cut_usage(self, only: SlotKey | None = None) -> wire.UsageRecord | None:
+    def _open_usage(self, only: SlotKey | None = None) -> list[wire.UsageLine]:
+        """What each range ran since its last record, up to now."""
         now_ms = int(self.clock() * 1000)
         lines = []
         for key, r in self.runners.items():
@@ -321,13 +375,65 @@ class Agent:
                 continue
             lines.append(
                 wire.UsageLine(
-                    group_id=key[0], run_id=key[1], devices=r.running, start_ms=start, end_ms=now_ms
+                    group_id=key[0],
+                    run_id=key[1],
+                    index_start=key[2],
+                    devices=r.running,
+                    start_ms=start,
+                    end_ms=now_ms,
                 )
             )
-            self._last_cut[key] = now_ms
+        return lines
+
+    def _cut_usage(self, only: SlotKey | None = None) -> wire.UsageRecord | None:
+        lines = self._open_usage(only)
         if not lines:
             return None
-        return self.journal.append(lines)
+        rec = self.journal.append(lines)
+        for line in lines:
+            self._last_cut[line.slot] = line.end_ms
+        return rec
+
+    def tick(self) -> wire.UsageRecord | None:
+        """One step (every CHECKPOINT_S at most) of the usage ticker: cut a record when the
+        usage interval is over, else checkpoint the open intervals; the counters ride
+        along, all in one commit."""
+        self._steps += 1
+        cut_due = self._steps % self._steps_per_cut == 0
+        report = None
+        if self._steps % self._steps_per_save == 0:
+            report = self._report_to_save()
+        lines = self._open_usage()
+        saving = report[0] if report is not None else None
+        if cut_due:
+            rec = self.journal.save(cut=lines, report=saving) if lines or saving else None
+            if rec is not None:
+                for line in lines:
+                    self._last_cut[line.slot] = line.end_ms
+        else:
+            rec = None
+            if lines or saving or self.journal.open_lines():
+                durable = self._steps % self._steps_per_sync == 0
+                self.journal.save(open_lines=lines, report=saving, durable=durable)
+        if report is not None:
+            self._saved_report = report[1]
+        return rec
+
+    def _report_to_save(
+        self,
+    ) -> tuple[tuple[str, float, list[wire.GroupReport]], bytes] | None:
+        """This process's counters and their encoding, when they changed since saved."""
+        groups = self._group_reports()
+        encoded = msgspec.json.encode(groups)
+        if not groups or encoded == self._saved_report:
+            return None
+        return (self.incarnation, self.started_at, groups), encoded
+
+    def _save_report(self) -> None:
+        report = self._report_to_save()
+        if report is not None:
+            self.journal.save(report=report[0])
+            self._saved_report = report[1]
 
     async def _flush_usage(self, *, stale_only: bool) -> None:
         client = self._client
@@ -341,12 +447,14 @@ class Agent:
             self.journal.mark_sent([r.seq for r in recs])
 
     async def _tick_loop(self) -> None:
-        n = 0
+        flushed = time.monotonic()
         while True:
-            await asyncio.sleep(self.tick_s)
-            n += 1
             now = self.clock()
-            rec = self._cut_usage()
+            if now - self._pruned_at >= self.prune_s:
+                self._pruned_at = now
+                self.journal.prune()  # acknowledged rows would grow forever
+            await asyncio.sleep(self.step_s)
+            rec = self.tick()
             client = self._client
             if rec is not None and client is not None:
                 try:
@@ -354,13 +462,16 @@ class Agent:
                     self.journal.mark_sent([rec.seq])
                 except aiomqtt.MqttError:
                     pass  # stays in the journal; replayed on reconnect
-            if n % 5 == 0:
+            if time.monotonic() - flushed >= 5:
+                flushed = time.monotonic()
                 with contextlib.suppress(aiomqtt.MqttError):
                     await self._flush_usage(stale_only=True)
             live = {(k[0], k[1]) for k in self.runners}
             for run, (at, _) in list(self.finished.items()):
                 if now - at > 600 and run not in live:
                     del self.finished[run]
+            if self.previous and now - self.started_at > PAST_REPORTS_S:
+                self.previous = []
 
     async def _lease_loop(self) -> None:
         """Licensing on hardware the vendor does not control: no renewal, no mocks."""
@@ -389,20 +500,25 @@ class Agent:
         self._cpu_mark = (t, c)
         return round(100 * (c - c0) / (t - t0), 1) if t > t0 else 0.0
 
-    def reported(self) -> wire.Reported:
+    def _group_reports(self) -> list[wire.GroupReport]:
         merged: dict[tuple[int, int], wire.GroupReport] = {}
         for run, (_, done) in self.finished.items():
             merged[run] = fold(None, done)
         for (group_id, run_id, _), r in self.runners.items():
             merged[(group_id, run_id)] = fold(merged.get((group_id, run_id)), r.report)
-        groups = list(merged.values())
+        return list(merged.values())
+
+    def reported(self) -> wire.Reported:
         return wire.Reported(
             revision=self.revision,
-            groups=groups,
+            groups=self._group_reports(),
             errors=list(self.errors),
             cpu_percent=self._cpu_percent(),
             rss_mb=round(_rss_mb(), 1),
             at=self.clock(),
+            incarnation=self.incarnation,
+            started_at=self.started_at,
+            previous=self.previous,
         )
 
     async def _publish_report(self) -> None:

@@ -30,6 +30,15 @@ def agent_of(topic_name: str) -> tuple[str, str] | None:
     return parts[3], parts[4]
 
 
+AGENT_CLIENT_PREFIX = "mm-agent-"
+APPLIANCE_CLIENT_PREFIX = "mm-appliance-"
+
+
+def agent_client_id(agent_id: str) -> str:
+    """The MQTT client id of an agent's control connection; brokers bind it to the account."""
+    return AGENT_CLIENT_PREFIX + agent_id
+
+
 DESIRED = "desired"
 REPORTED = "reported"
 PRESENCE = "presence"
@@ -180,8 +189,23 @@ class GroupReport(msgspec.Struct, kw_only=True):
             self.verify.merge(other.verify)
 
 
+class PastIncarnation(msgspec.Struct, kw_only=True):
+    """The last counters an earlier process of this agent kept (it crashed or stopped)."""
+
+    incarnation: str
+    started_at: float = 0.0
+    groups: list[GroupReport] = []
+
+
 class Reported(msgspec.Struct, kw_only=True):
-    """The agent's retained report: which revision it runs and how it goes."""
+    """The agent's retained report: which revision it runs and how it goes.
+
+    Counters are cumulative per ``incarnation`` (one agent process, a random id, with
+    the time it started); a restarted agent starts again from zero under a new one, so
+    the appliance adds incarnations instead of replacing one with the next.
+    ``previous`` repeats the last counters earlier incarnations journaled, so what a
+    killed process counted after its last report is not lost either.
+    """
 
     revision: int
     groups: list[GroupReport] = []
@@ -189,6 +213,9 @@ class Reported(msgspec.Struct, kw_only=True):
     cpu_percent: float = 0.0
     rss_mb: float = 0.0
     at: float = 0.0
+    incarnation: str = ""  # "" from agents older than incarnations
+    started_at: float = 0.0
+    previous: list[PastIncarnation] = []
 
 
 class Presence(msgspec.Struct, kw_only=True):
@@ -203,13 +230,18 @@ class Presence(msgspec.Struct, kw_only=True):
 
 
 class UsageLine(msgspec.Struct, frozen=True, kw_only=True):
-    """``devices`` mocks of a group ran during [start_ms, end_ms)."""
+    """``devices`` mocks of a group's range from ``index_start`` ran during [start_ms, end_ms)."""
 
     group_id: int
     run_id: int
     devices: int
     start_ms: int
     end_ms: int
+    index_start: int = -1  # -1: from an agent that did not say which range
+
+    @property
+    def slot(self) -> tuple[int, int, int]:
+        return (self.group_id, self.run_id, self.index_start)
 
     @property
     def device_ms(self) -> int:
@@ -217,16 +249,22 @@ class UsageLine(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A billable record; ``seq`` is per agent, strictly increasing from 1."""
+    """A billable record; ``seq`` is per journal, strictly increasing from 1.
+
+    ``epoch`` names the journal (a random id made with it): a board whose journal was
+    replaced starts again at seq 1 under a new epoch, a new sequence for the appliance.
+    """
 
     seq: int
     lines: list[UsageLine]
+    epoch: str = ""  # "" from journals older than epochs
 
 
 class UsageAck(msgspec.Struct, frozen=True, kw_only=True):
-    """The highest contiguous seq the appliance has stored."""
+    """The highest contiguous seq the appliance has stored of journal ``epoch``."""
 
     seq: int
+    epoch: str = ""
 
 
 class Metrics(msgspec.Struct, kw_only=True):

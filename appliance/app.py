@@ -62,6 +62,22 @@ def prepare_database(settings: Settings) -> None:
     at_rest.tighten(settings.data_dir)
 
 
+def preflight(settings: Settings) -> None:
+    """Open what the server opens at start, so a corrupt database or local agent journal
+    is one line (an ApplianceError) before the server starts, not a traceback in it."""
+    from agent.errors import AgentError
+    from agent.journal import JOURNAL_FILE, Journal
+
+    prepare_database(settings)
+    db.database.close()
+    journal = settings.data_dir / "agent" / JOURNAL_FILE
+    if settings.local_agent and journal.exists():
+        try:
+            Journal(journal).close()
+        except AgentError as e:
+            raise ApplianceError(str(e)) from None
+
+
 def _local_agent_config(settings: Settings) -> Any:
     """Reuse the in-process agent's identity across restarts of ``mockmock up``."""
     from agent.errors import AgentError

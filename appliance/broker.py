@@ -12,10 +12,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
+from amqtt.errors import MQTTError
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
+from amqtt.utils import gen_client_id
 
 from appliance.errors import ApplianceError
 from appliance.fleet import acl
@@ -34,8 +39,9 @@ class BusAccessPlugin(BaseAuthPlugin, BaseTopicPlugin):
     """Authentication against the hashed bus credentials, and the topic ACL of ``acl``.
 
     A client without a username is anonymous (the demo's mock traffic); a client with
-    one must prove it, and is then held to its own topics. A will (LWT) is a publish
-    too: a connection whose will topic it could not publish to is refused.
+    one must prove it, and is then held to its own topics and client id
+    (:func:`acl.may_use_client_id`). A will (LWT) is a publish too: a connection whose
+    will topic it could not publish to is refused.
     """
 
     @dataclass
@@ -67,9 +73,17 @@ class BusAccessPlugin(BaseAuthPlugin, BaseTopicPlugin):
             if identity is None:
                 log.warning("bus: refused %r (unknown user or wrong password)", session.username)
                 return False
-            self._identities[session.username] = identity
         else:
             session.is_anonymous = True
+        if not acl.may_use_client_id(identity, session.client_id or ""):
+            log.warning(
+                "bus: refused client id %r for %s",
+                session.client_id,
+                repr(session.username) if session.username else "an anonymous client",
+            )
+            return False
+        if session.username and identity is not None:
+            self._identities[session.username] = identity
         will = session.will_topic if session.will_flag else None
         if will and not acl.may_publish(identity, will):
             log.warning("bus: refused a will on %r from %r", will, session.username)
@@ -96,7 +110,14 @@ class BusAccessPlugin(BaseAuthPlugin, BaseTopicPlugin):
 
 
 class _Broker(Broker):
-    """amqtt's broker with its retained-message delivery held to the ACL.
+    """amqtt's broker with authentication before session take-over, and its
+    retained-message delivery held to the ACL.
+
+    amqtt 0.12 acts on a CONNECT's client id (drops the old session of that id, takes
+    over a connected one) before the authentication result counts, so a client with
+    wrong credentials, or the wrong account, could still knock the owner of a client id
+    off the bus. Here a CONNECT is authenticated first and refused before any session
+    is touched.
 
     amqtt 0.12 hands retained messages to a subscriber without the RECEIVE check
     it applies to live messages, and on every connect it replays the retained
@@ -105,6 +126,54 @@ class _Broker(Broker):
     messages only for its own subscription and only those it may receive.
     Overrides a private method of the pinned amqtt version.
     """
+
+    async def _initialize_client_session(
+        self,
+        reader: ReaderAdapter,
+        writer: WriterAdapter,
+        remote_address: str,
+        remote_port: int,
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        try:
+            handler, session = await BrokerProtocolHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except MQTTError:
+            await writer.close()
+            raise
+        if not await self._authenticate(session, None):  # type: ignore[arg-type]
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            raise MQTTError(f"refused {session.client_id!r} from {remote_address}:{remote_port}")
+        # From here on as amqtt does it: a clean session replaces an old one of its id,
+        # otherwise the stored session resumes with the new connection's settings.
+        if session.clean_session:
+            if session.client_id:
+                await self._delete_session(session.client_id)
+            else:
+                session.client_id = gen_client_id()
+            session.parent = 0
+        elif session.client_id in self._sessions:
+            existing, _ = self._sessions[session.client_id]
+            for attr in (
+                "will_flag",
+                "will_message",
+                "will_topic",
+                "will_qos",
+                "will_retain",
+                "keep_alive",
+                "username",
+                "password",
+            ):
+                setattr(existing, attr, getattr(session, attr))
+            session = existing
+            session.parent = 1
+        else:
+            session.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return handler, session
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session

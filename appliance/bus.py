@@ -101,12 +101,10 @@ class Bus:
         try:
             if kind == wire.USAGE:
                 rec = wire.decode(wire.UsageRecord, payload)
-                acked = await asyncio.to_thread(usage.ingest, agent_id, rec)
-                if acked is not None:
+                ack = await asyncio.to_thread(usage.ingest, agent_id, rec)
+                if ack is not None:
                     await self._publish(
-                        wire.topic(agent_id, wire.USAGE_ACK),
-                        wire.encode(wire.UsageAck(seq=acked)),
-                        retain=True,
+                        wire.topic(agent_id, wire.USAGE_ACK), wire.encode(ack), retain=True
                     )
             elif kind == wire.REPORTED:
                 rep = wire.decode(wire.Reported, payload)

@@ -143,6 +143,9 @@ def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:
     if settings.embedded_broker and not settings.mqtt_url:
         _check_port(settings.mqtt_host, settings.mqtt_port, "--mqtt-port")
     try:
+        from appliance.app import preflight
+
+        preflight(settings)
         asyncio.run(_serve(settings, live=live, tui=tui))
     except ApplianceError as e:
         fail(e.message)
@@ -248,7 +251,10 @@ def serve(
     from appliance.app import prepare_database
     from appliance.orgs.service import ensure_demo_org
 
-    prepare_database(settings)
+    try:
+        prepare_database(settings)
+    except ApplianceError as e:
+        fail(e.message)
     _, created = ensure_demo_org(settings.admin_token_path)
     if created:
         click.echo(f"admin token written to {settings.admin_token_path} (mode 0600)")

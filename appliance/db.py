@@ -81,6 +81,17 @@ def add_missing_columns(db: peewee.Database, model: type[peewee.Model], *names: 
         run_ops(*ops)
 
 
+def replace_indexes(
+    db: peewee.Database, model: type[peewee.Model], *obsolete: tuple[str, ...]
+) -> None:
+    """Drop ``model``'s indexes over exactly the ``obsolete`` column lists; create its own."""
+    table = model._meta.table_name
+    for index in db.get_indexes(table):
+        if tuple(index.columns) in obsolete:
+            db.execute_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+    model._schema.create_indexes(safe=True)
+
+
 def _v1(db: peewee.Database) -> None:
     from appliance import models
 
@@ -134,6 +145,34 @@ def _v6_targets(db: peewee.Database) -> None:
     db.create_tables(TARGETS, safe=True)
 
 
+def _v7_bus_usage(db: peewee.Database) -> None:
+    """Usage per journal epoch and only inside assignment spans; counters per agent process."""
+    from appliance import models
+    from appliance.fleet import history
+    from appliance.usage.models import MODELS as USAGE
+    from appliance.usage.models import UsageEpoch
+
+    db.create_tables([*history.MODELS, *USAGE], safe=True)
+    filled = {
+        models.Agent: ("incarnation", "incarnation_at"),
+        models.UsageRecord: ("epoch",),
+        models.GroupStats: ("incarnation", "incarnation_at"),
+    }
+    add_missing_columns(db, models.Usage, "agent", "index_start")
+    for model, names in filled.items():
+        add_missing_columns(db, model, *names)
+        for name in names:  # nullable columns are added empty: give old rows the default
+            field = model._meta.fields[name]
+            model.update({field: field.default}).where(field.is_null()).execute()
+    replace_indexes(db, models.UsageRecord, ("agent_id", "seq"))
+    replace_indexes(db, models.GroupStats, ("group_id", "run_id", "agent_id"))
+    replace_indexes(db, models.Usage)
+    # Journals older than epochs keep their sequence under the empty epoch.
+    for agent in models.Agent.select().where(models.Agent.acked_seq > 0):
+        UsageEpoch.get_or_create(agent=agent.id, epoch="", defaults={"acked_seq": agent.acked_seq})
+    history.backfill()
+
+
 MIGRATIONS: list[Migration] = [
     _v1,
     _v2_fleet_access,
@@ -141,6 +180,7 @@ MIGRATIONS: list[Migration] = [
     _v4_billing,
     _v5_roles,
     _v6_targets,
+    _v7_bus_usage,
 ]
 """Append new steps; never edit or reorder a released one."""
 
@@ -152,8 +192,35 @@ def current_version() -> int:
     return int(row or 0)
 
 
+_CORRUPT = ("file is not a database", "database disk image is malformed")
+
+
+def _corrupt(e: peewee.DatabaseError) -> Exception | None:
+    """One line naming the file and the way out, for a SQLite file that is not one."""
+    from appliance.errors import ApplianceError
+
+    db = database.obj
+    if not isinstance(db, peewee.SqliteDatabase) or not any(m in str(e) for m in _CORRUPT):
+        return None
+    path = db.database
+    return ApplianceError(
+        f"{path}: the database is corrupt ({e}); move it aside (mv {path} {path}.corrupt) "
+        "and restore the last backup (mockmock restore FILE --data-dir DIR)"
+    )
+
+
 def migrate() -> int:
     """Apply every pending migration, each in its own transaction."""
+    try:
+        return _migrate()
+    except peewee.DatabaseError as e:
+        clear = _corrupt(e)
+        if clear is None:
+            raise
+        raise clear from None
+
+
+def _migrate() -> int:
     database.create_tables([SchemaVersion], safe=True)
     done = current_version()
     for number, step in enumerate(MIGRATIONS[done:], start=done + 1):

@@ -59,11 +59,15 @@ class Agent(BaseModel):
     offline_since = pw.DateTimeField(null=True)  # set by the LWT; drives failover
     revision = pw.IntegerField(default=0)  # last desired revision published
     reported_revision = pw.IntegerField(default=0)
-    acked_seq = pw.BigIntegerField(default=0)  # highest contiguous usage seq stored
+    acked_seq = pw.BigIntegerField(default=0)  # of the journal it used last (appliance.usage)
     cpu_percent = pw.FloatField(default=0)
     rss_mb = pw.FloatField(default=0)
     last_errors = pw.TextField(default="")
     created_at = pw.DateTimeField(default=utcnow)
+    # The agent process reporting now (wire.Reported.incarnation) and when it started.
+    # Columns added by a migration are nullable; the application never writes NULL.
+    incarnation = pw.CharField(default="", null=True)
+    incarnation_at = pw.DoubleField(default=0, null=True)
 
 
 class Template(BaseModel):
@@ -103,14 +107,15 @@ class Assignment(BaseModel):
 
 
 class UsageRecord(BaseModel):
-    """One per (agent, seq): the unique key that makes ingest idempotent."""
+    """One per (agent, journal epoch, seq): the unique key that makes ingest idempotent."""
 
     agent = pw.ForeignKeyField(Agent, on_delete="CASCADE")
     seq = pw.BigIntegerField()
     received_at = pw.DateTimeField(default=utcnow)
+    epoch = pw.CharField(default="", null=True)
 
     class Meta:
-        indexes = ((("agent", "seq"), True),)
+        indexes = ((("agent", "epoch", "seq"), True),)
 
 
 class Usage(BaseModel):
@@ -124,10 +129,20 @@ class Usage(BaseModel):
     start_ms = pw.BigIntegerField(index=True)
     end_ms = pw.BigIntegerField()
     device_ms = pw.BigIntegerField()
+    # The range (agent, first index) it was counted for: no two rows of one range
+    # overlap in time. NULL in rows stored before ranges were checked.
+    agent = pw.ForeignKeyField(Agent, null=True, on_delete="CASCADE")
+    index_start = pw.IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("agent", "group", "run_id", "index_start", "start_ms"), False),)
 
 
 class GroupStats(BaseModel):
-    """The latest cumulative figures an agent reported for one run of a group."""
+    """The latest cumulative figures one agent process reported for one run of a group.
+
+    An agent that restarts counts from zero under a new incarnation: its rows add up.
+    """
 
     group = pw.ForeignKeyField(Group, on_delete="CASCADE")
     run_id = pw.IntegerField()
@@ -140,9 +155,11 @@ class GroupStats(BaseModel):
     reason = pw.CharField(default="")
     last_error = pw.TextField(default="")
     updated_at = pw.DateTimeField(default=utcnow)
+    incarnation = pw.CharField(default="", null=True)
+    incarnation_at = pw.DoubleField(default=0, null=True)
 
     class Meta:
-        indexes = ((("group", "run_id", "agent"), True),)
+        indexes = ((("group", "run_id", "agent", "incarnation"), True),)
 
 
 ALL: list[type[BaseModel]] = [

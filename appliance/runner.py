@@ -33,6 +33,10 @@ class RunError(ApplianceError):
     """The appliance refused or could not be reached; exit code 3."""
 
 
+class Unreachable(RunError):
+    """No answer (a restart, a network blip): worth asking again."""
+
+
 class Client:
     def __init__(self, url: str, token: str) -> None:
         self.url = url.rstrip("/")
@@ -44,7 +48,7 @@ class Client:
         try:
             r = self.http.request(method, path, **kw)
         except httpx.HTTPError as e:
-            raise RunError(f"cannot reach the appliance at {self.url}: {e}") from None
+            raise Unreachable(f"cannot reach the appliance at {self.url}: {e}") from None
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
@@ -52,6 +56,19 @@ class Client:
                 detail = r.text
             raise RunError(f"{method} {path}: {r.status_code} {detail}")
         return r.json()
+
+
+def _patient(api: Client, method: str, path: str, timeout: float) -> Any:
+    """``api(method, path)``, asked again while the appliance is unreachable (restarting):
+    a run must still be stopped, and its counts read, after the appliance came back."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return api(method, path)
+        except Unreachable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _wait_for_agents(api: Client, timeout: float) -> None:
@@ -83,19 +100,23 @@ def execute(api: Client, scenario: Scenario, duration: float, *, progress: bool 
         for g in scenario.groups:
             doc = api("POST", f"/api/v1/groups/{g.name}/start")
             started.append(g.name)
-            placed[g.name] = len(doc["placement"])
+            placed[g.name] = len({p["agent_id"] for p in doc["placement"]})
         t0 = time.monotonic()
         last = 0.0
         while (left := duration - (time.monotonic() - t0)) > 0:
             time.sleep(min(left, 1.0))
             if progress and time.monotonic() - last >= 2:
                 last = time.monotonic()
-                sent = sum(api("GET", f"/api/v1/groups/{n}")["sent"] for n in started)
+                try:
+                    sent = sum(api("GET", f"/api/v1/groups/{n}")["sent"] for n in started)
+                except Unreachable:
+                    click.echo(f"  {time.monotonic() - t0:5.1f}s  appliance unreachable", err=True)
+                    continue
                 click.echo(f"  {time.monotonic() - t0:5.1f}s  sent {sent}", err=True)
     finally:
         for name in started:
             try:
-                api("POST", f"/api/v1/groups/{name}/stop")
+                _patient(api, "POST", f"/api/v1/groups/{name}/stop", 60)
             except RunError as e:
                 click.echo(f"warning: {e}", err=True)
     # The final counts arrive with each agent's report after it stopped its mocks.
@@ -103,8 +124,8 @@ def execute(api: Client, scenario: Scenario, duration: float, *, progress: bool 
     deadline = time.monotonic() + 15
     for name in started:
         while True:
-            doc = api("GET", f"/api/v1/groups/{name}")
-            if doc["agents_stopped"] >= placed[name] or time.monotonic() > deadline:
+            doc = _patient(api, "GET", f"/api/v1/groups/{name}", 60)
+            if _final(doc, placed[name]) or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
         docs[name] = doc
@@ -117,7 +138,7 @@ def execute(api: Client, scenario: Scenario, duration: float, *, progress: bool 
             "device_seconds": d["device_seconds"],
             "run_id": d["run_id"],
             "last_errors": d["last_errors"][:5],
-            "complete": d["agents_stopped"] >= placed[name],
+            "complete": _final(d, placed[name]),
         }
         for name, d in docs.items()
     }
@@ -131,6 +152,12 @@ def execute(api: Client, scenario: Scenario, duration: float, *, progress: bool 
         },
         "groups": groups,
     }
+
+
+def _final(doc: dict, placed_agents: int) -> bool:
+    """Every agent that ran the group (every process of it) reported it stopped."""
+    reporting = doc["agents_reporting"]
+    return reporting >= placed_agents and doc["agents_stopped"] >= reporting
 
 
 def verdict(report: dict, max_error_rate: float) -> list[str]:

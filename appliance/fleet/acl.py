@@ -6,7 +6,12 @@ production apply the same rules, so they are written once, here.
 - an agent may publish, subscribe and receive only under ``mm/v1/agents/{its id}/``;
 - the appliance may use all of ``mm/v1/``;
 - anonymous clients (the demo's mock traffic on the embedded broker) may use
-  everything except ``mm/#``.
+  everything except ``mm/#``;
+- a client id is part of the identity: an agent connects only as
+  ``mm-agent-<its id>``, the appliance only as ``mm-appliance-...``, and nobody else
+  (anonymous clients included) may take an id of those two families. A broker hands a
+  client id to whoever connects with it last, so without this rule one client could
+  knock another off the bus.
 
 Passwords are stored as Mosquitto 2's PBKDF2-SHA512 hash (``$7$iterations$salt$hash``),
 so one stored hash serves both the embedded broker and a generated Mosquitto
@@ -56,6 +61,21 @@ def _own_prefix(identity: Identity) -> str:
     if identity.role == APPLIANCE_ROLE:
         return BUS_PREFIX
     return f"{wire.PREFIX}/{identity.agent_id}/"
+
+
+RESERVED_CLIENT_PREFIXES = (wire.AGENT_CLIENT_PREFIX, wire.APPLIANCE_CLIENT_PREFIX)
+"""Client ids of the control bus. Only these two families are reserved, not all of
+``mm-``: mock devices are named after their group (a group ``mm-lab`` has devices
+``mm-lab-00000``), and the engine's verifying subscribers are ``mm-verify-...``."""
+
+
+def may_use_client_id(identity: Identity | None, client_id: str) -> bool:
+    """May this client connect with ``client_id``?"""
+    if identity is None:
+        return not client_id.startswith(RESERVED_CLIENT_PREFIXES)
+    if identity.role == AGENT_ROLE:
+        return client_id == wire.agent_client_id(identity.agent_id)
+    return client_id.startswith(wire.APPLIANCE_CLIENT_PREFIX)
 
 
 def may_publish(identity: Identity | None, topic: str) -> bool:

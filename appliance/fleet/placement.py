@@ -10,7 +10,9 @@ another agent keeps the devices the system under test sees.
   online agents with free capacity (split if no single agent has room).
 
 Callers hold the transaction; every function returns the agent ids whose desired
-state changed, for the bus to republish.
+state changed, for the bus to republish. Every change of an assignment is also
+written to its history (appliance.fleet.history), which decides what usage an
+agent may bill.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import peewee as pw
 from appliance import models
 from appliance.db import database
 from appliance.errors import Conflict
+from appliance.fleet import history
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ def _assign(
     for (agent, _), share in zip(room, split(n, [f for _, f in room]), strict=True):
         if share == 0:
             continue
-        models.Assignment.create(
+        row = models.Assignment.create(
             group=group,
             agent=agent,
             run_id=group.run_id,
@@ -97,6 +100,7 @@ def _assign(
             index_end=at + share,
             lease_until=lease_until,
         )
+        history.opened(row)
         at += share
         touched.add(agent.agent_id)
     return touched, at
@@ -137,11 +141,13 @@ def rescale(group: models.Group, old: int, new: int, lease_until: float) -> set[
     )
     for row in rows:
         touched.add(row.agent.agent_id)
+        history.closed(row)
         if row.index_start >= new:
             row.delete_instance()
         else:
             row.index_end = new
             row.save()
+            history.opened(row)
     return touched
 
 
@@ -186,9 +192,11 @@ def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> 
                 row.agent.agent_id,
                 ", ".join(sorted(moved_to)),
             )
+            history.closed(row)
             if placed >= row.index_end:
                 row.delete_instance()
             else:  # the rest waits on the dead agent until room appears
                 row.index_start = placed
                 row.save()
+                history.opened(row)
     return touched

@@ -9,6 +9,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
+import peewee as pw
 
 from agent import wire
 from appliance import auth, models
@@ -111,7 +112,7 @@ def on_presence(agent_id: str, p: wire.Presence) -> bool:
         agent.cores, agent.mem_mb = p.cores, p.mem_mb
         if p.capacity:
             agent.capacity = p.capacity
-    agent.save()
+    agent.save(only=agent.dirty_fields)  # never an ingest's acked_seq back
     if agent.online != was:  # a presence change is an audited agent event
         from appliance.audit import service as audit
 
@@ -126,53 +127,124 @@ def on_presence(agent_id: str, p: wire.Presence) -> bool:
     return agent.online and not was
 
 
+MAX_COUNTER = 2**53
+"""Counters an agent reports are clamped here: exact in any JSON reader, no sum overflows."""
+
+
 def on_reported(agent_id: str, r: wire.Reported) -> None:
-    agent = agent_by_id(agent_id)
-    if agent is None:
-        return
+    """Store an agent's report: its process's counters, and its predecessors' last ones.
+
+    Counters are kept per incarnation (agent process), so a restarted agent's figures
+    add to those of the process it replaced; only the newest incarnation runs mocks.
+    """
     with database.atomic():
+        agent = agent_by_id(agent_id)
+        if agent is None:
+            return
+        mine = agent.incarnation or ""
+        current = (
+            r.incarnation == mine
+            or r.started_at >= (agent.incarnation_at or 0.0)
+            # its own journal says which process it replaced, whatever the board's clock
+            or mine in {p.incarnation for p in r.previous}
+        )
+        if not current:  # a late report of a process that was replaced since
+            _store_counters(agent, r.incarnation, r.started_at, r.groups, alive=False)
+            return
+        if r.incarnation != mine:
+            # The processes before this one run nothing any more.
+            gs = models.GroupStats
+            gs.update(running=0, state="stopped").where(
+                gs.agent == agent.id,
+                gs.incarnation != r.incarnation,
+                (gs.running != 0) | (gs.state != "stopped"),
+            ).execute()
+            agent.incarnation, agent.incarnation_at = r.incarnation, r.started_at
         agent.reported_revision = r.revision
         agent.cpu_percent, agent.rss_mb = r.cpu_percent, r.rss_mb
-        agent.last_errors = "\n".join(r.errors)
+        agent.last_errors = "\n".join(e[:500] for e in r.errors[-10:])
         agent.last_seen = models.utcnow()
-        agent.save()
-        group_ids = {g.group_id for g in r.groups}
-        known = (
-            {
-                g.id
-                for g in models.Group.select(models.Group.id).where(
-                    models.Group.id.in_(group_ids), models.Group.org == agent.org_id
-                )
-            }
-            if group_ids
-            else set()
+        agent.save(only=agent.dirty_fields)  # never an ingest's acked_seq back
+        _store_counters(agent, r.incarnation, r.started_at, r.groups, alive=True)
+        for past in r.previous[:8]:
+            if past.incarnation != r.incarnation:
+                _store_counters(agent, past.incarnation, past.started_at, past.groups, alive=False)
+
+
+def _clamp(n: int) -> int:
+    return min(max(n, 0), MAX_COUNTER)
+
+
+def _histogram(h: wire.Histogram) -> str:
+    # Microseconds up to 2^63 fill under 900 buckets; more is not an agent's histogram.
+    if len(h.buckets) > 1000:
+        h = wire.Histogram()
+    return wire.encode(h).decode()
+
+
+def _store_counters(
+    agent: models.Agent,
+    incarnation: str,
+    started_at: float,
+    groups: list[wire.GroupReport],
+    *,
+    alive: bool,
+) -> None:
+    """Last values per (group, run) of one incarnation; ``alive``: it is the one running."""
+    group_ids = {g.group_id for g in groups}
+    if not group_ids:
+        return
+    known = {
+        g.id
+        for g in models.Group.select(models.Group.id).where(
+            models.Group.id.in_(group_ids), models.Group.org == agent.org_id
         )
-        for g in r.groups:
-            if g.group_id not in known:
-                continue
-            values = dict(
-                running=g.running,
-                state=g.state,
-                sent=g.sent,
-                errors=g.errors,
-                lateness=wire.encode(g.lateness).decode(),
-                reason=g.reason,
-                last_error=g.last_error,
-                updated_at=models.utcnow(),
+    }
+    if not known:
+        return
+    a = models.Assignment
+    # Running mocks cannot exceed what is assigned to the agent now (none once stopped).
+    assigned = {
+        (gid, run): int(n or 0)
+        for gid, run, n in a.select(a.group, a.run_id, pw.fn.SUM(a.index_end - a.index_start))
+        .where(a.agent == agent.id)
+        .group_by(a.group, a.run_id)
+        .tuples()
+    }
+    gs = models.GroupStats
+    rows = {
+        (row.group_id, row.run_id): row
+        for row in gs.select().where(
+            gs.agent == agent.id, gs.incarnation == incarnation, gs.group.in_(known)
+        )
+    }
+    for g in groups:
+        if g.group_id not in known:
+            continue
+        row = rows.get((g.group_id, g.run_id))
+        sent, errors = _clamp(g.sent), _clamp(g.errors)
+        if row is not None and (sent < row.sent or errors < row.errors):
+            continue  # an older report of the same process: its counters only grow
+        same = row is not None and (sent, errors, "stopped") == (row.sent, row.errors, row.state)
+        if not alive and same:
+            continue  # repeated in every report of its successor; nothing new
+        values = dict(
+            running=min(_clamp(g.running), assigned.get((g.group_id, g.run_id), 0)) if alive else 0,
+            state=g.state if alive else "stopped",
+            sent=sent,
+            errors=errors,
+            lateness=_histogram(g.lateness),
+            reason=(g.reason if alive or g.reason else "agent restarted")[:255],
+            last_error=g.last_error[:2000],
+            updated_at=models.utcnow(),
+            incarnation_at=started_at,
+        )
+        if row is not None:
+            gs.update(**values).where(gs.id == row.id).execute()
+        else:
+            gs.create(
+                group=g.group_id, run_id=g.run_id, agent=agent.id, incarnation=incarnation, **values
             )
-            n = (
-                models.GroupStats.update(**values)
-                .where(
-                    models.GroupStats.group == g.group_id,
-                    models.GroupStats.run_id == g.run_id,
-                    models.GroupStats.agent == agent.id,
-                )
-                .execute()
-            )
-            if not n:
-                models.GroupStats.create(
-                    group=g.group_id, run_id=g.run_id, agent=agent.id, **values
-                )
 
 
 def desired_for(agent: models.Agent, *, bump: bool = True) -> wire.Desired:

@@ -17,7 +17,7 @@ from appliance.db import database
 from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
 from appliance.errors import ApplianceError, Conflict, NotFound
-from appliance.fleet import placement
+from appliance.fleet import history, placement
 from appliance.targets import service as targets
 from appliance.targets.policy import Rules
 from appliance.usage.service import group_device_ms
@@ -184,6 +184,7 @@ def start_group(
         group.started_at, group.stopped_at = models.utcnow(), None
         group.save()
         entitlements.run_started(group)  # the interval billing rates
+        history.group_ended(group.id)
         models.Assignment.delete().where(models.Assignment.group == group.id).execute()
         touched = _place(group, time.time() + lease_s)
     return group, touched
@@ -202,6 +203,7 @@ def stop_group(org_id: int, name: str) -> tuple[models.Group, set[str]]:
             group.state, group.stopped_at = "stopped", models.utcnow()
             group.save()
             entitlements.run_stopped(group)
+        history.group_ended(group.id)
         models.Assignment.delete().where(models.Assignment.group == group.id).execute()
     return group, touched
 
@@ -227,6 +229,14 @@ def renew_leases(lease_s: int) -> set[str]:
     return {r.agent.agent_id for r in rows}
 
 
+def running_now(group: models.Group, stats: list[models.GroupStats]) -> int:
+    """Mocks running in the group's current run: none once it is stopped, none on an
+    agent that went offline, whatever they last reported."""
+    if group.state != "running":
+        return 0
+    return sum(s.running for s in stats if s.run_id == group.run_id and s.agent.online)
+
+
 def group_doc(group: models.Group) -> dict[str, Any]:
     stats = list(
         models.GroupStats.select(models.GroupStats, models.Agent)
@@ -249,6 +259,11 @@ def group_doc(group: models.Group) -> dict[str, Any]:
         .where(models.Assignment.group == group.id)
         .order_by(models.Assignment.index_start)
     ]
+    # One row per agent process (incarnation): counters add up across restarts; an
+    # agent is done with the run when every process of it says stopped.
+    per_agent: dict[int, list[models.GroupStats]] = {}
+    for s in stats:
+        per_agent.setdefault(s.agent_id, []).append(s)
     return {
         "name": group.name,
         "template": group.template.name,
@@ -257,8 +272,7 @@ def group_doc(group: models.Group) -> dict[str, Any]:
         "entitlement": _entitlement(group),
         "state": group.state,
         "run_id": group.run_id,
-        # An agent that went offline runs nothing, whatever it last reported.
-        "running": sum(s.running for s in stats if s.agent.online),
+        "running": running_now(group, stats),
         "sent": sum(s.sent for s in stats),
         "errors": sum(s.errors for s in stats),
         "lateness_ms": {
@@ -266,8 +280,10 @@ def group_doc(group: models.Group) -> dict[str, Any]:
             "p99": hist.percentile_ms(99),
             "max": round(hist.max_us / 1000, 3),
         },
-        "agents_reporting": len(stats),
-        "agents_stopped": sum(1 for s in stats if s.state == "stopped"),
+        "agents_reporting": len(per_agent),
+        "agents_stopped": sum(
+            1 for rows in per_agent.values() if all(s.state == "stopped" for s in rows)
+        ),
         "last_errors": [s.last_error for s in stats if s.last_error],
         "device_seconds": group_device_ms(group.id, group.run_id) / 1000,
         "placement": placed,

@@ -12,6 +12,7 @@ import peewee as pw
 
 from agent import wire
 from appliance import clock, models
+from appliance.usage import service as usage
 
 
 @dataclass(frozen=True)
@@ -101,30 +102,29 @@ def take(org_id: int | None) -> Snapshot:
             models.GroupStats.agent,
             models.GroupStats.updated_at,
         ).where(models.GroupStats.group.in_(ids))
+        # An agent's processes (incarnations) add up to one counter per agent, the input
+        # of its send rate: sent summed, at = its newest report.
+        per_agent: dict[tuple[int, int], list[float]] = {}
         for s in stats:
+            # Rows are per agent process: a restarted agent's counters add to the old ones.
             f = groups[s.group_id]
             f.sent_total += s.sent
             f.errors_total += s.errors
             if s.run_id == f.run_id:
                 f.sent += s.sent
                 f.errors += s.errors
-                if f.state == "running":
+                # the rule of appliance.groups.service.running_now
+                if f.state == "running" and online.get(s.agent_id, False):
                     f.running += s.running
                 f.lateness.merge(wire.decode(wire.Histogram, s.lateness))
-                f.counters.append(
-                    Counter(
-                        agent=s.agent_id,
-                        at=clock.aware(s.updated_at).timestamp(),
-                        sent=s.sent,
-                        online=online.get(s.agent_id, False),
-                    )
-                )
-        usage = (
-            models.Usage.select(models.Usage.group, pw.fn.SUM(models.Usage.device_ms))
-            .where(models.Usage.group.in_(ids))
-            .group_by(models.Usage.group)
-            .tuples()
-        )
-        for gid, ms in usage:
-            groups[gid].device_seconds = int(ms or 0) / 1000
+                at = clock.aware(s.updated_at).timestamp()
+                acc = per_agent.setdefault((s.group_id, s.agent_id), [0, 0.0])
+                acc[0] += s.sent
+                acc[1] = max(acc[1], at)
+        for (gid, agent), (sent, at) in per_agent.items():
+            groups[gid].counters.append(
+                Counter(agent=agent, at=at, sent=int(sent), online=online.get(agent, False))
+            )
+        for gid, ms in usage.sum_ms_by_group(ids).items():
+            groups[gid].device_seconds = ms / 1000
     return Snapshot(at=clock.now().isoformat(), agents=agents, groups=list(groups.values()))

@@ -47,11 +47,20 @@ class Bus:
     appliance: Creds
 
 
+def client_id(who: Creds) -> str:
+    """The id each account may connect with (appliance.fleet.acl.may_use_client_id)."""
+    if who.username is None:
+        return f"t-{uuid.uuid4().hex[:10]}"
+    if who.username.startswith(wire.APPLIANCE_CLIENT_PREFIX):
+        return f"{wire.APPLIANCE_CLIENT_PREFIX}t-{uuid.uuid4().hex[:10]}"
+    return wire.agent_client_id(who.username)  # an agent's username is its id
+
+
 def client(port: int, who: Creds, **kw: object) -> aiomqtt.Client:
     return aiomqtt.Client(
         HOST,
         port,
-        identifier=f"t-{uuid.uuid4().hex[:10]}",
+        identifier=client_id(who),
         username=who.username,
         password=who.password,
         protocol=aiomqtt.ProtocolVersion.V311,

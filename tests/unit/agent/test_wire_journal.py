@@ -71,3 +71,33 @@ def test_ack_never_goes_backwards_or_past_last(tmp_path) -> None:
     assert j.acked_seq == 2
     j.ack(99)  # an ack beyond what we wrote (another agent's state?) is clamped
     assert j.acked_seq == 3
+
+
+def test_checkpointed_open_usage_becomes_a_record_after_a_crash(tmp_path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path)
+    a = wire.UsageLine(group_id=1, run_id=1, index_start=0, devices=5, start_ms=0, end_ms=700)
+    b = wire.UsageLine(group_id=1, run_id=1, index_start=5, devices=5, start_ms=0, end_ms=700)
+    j.save(open_lines=[a, b], durable=False)
+    # A cut of range 0 covers its open interval; range 5 is still open ...
+    j.append([msgspec.structs.replace(a, end_ms=900)])
+    assert j.open_lines() == [b]
+    j.save(open_lines=[msgspec.structs.replace(b, end_ms=800)])  # replaces the checkpoint
+    j.close()  # ... when the process dies without cutting it
+
+    j = Journal(path)
+    assert j.recovered is not None and j.recovered.seq == 2
+    assert j.recovered.lines == [msgspec.structs.replace(b, end_ms=800)]
+    assert j.open_lines() == [] and j.last_seq == 2
+    assert j.total_device_ms() == 5 * 900 + 5 * 800  # each interval once
+    j.close()
+    assert Journal(path).recovered is None  # and only once
+
+
+def test_records_carry_the_journals_epoch(tmp_path) -> None:
+    j = Journal(tmp_path / "j.sqlite3")
+    rec = j.append([line()])
+    assert len(j.epoch) == 32 and rec.epoch == j.epoch
+    assert wire.decode(wire.UsageRecord, wire.encode(rec)).epoch == j.epoch
+    # An older peer's record (no epoch) still decodes, under the empty one.
+    assert wire.decode(wire.UsageRecord, b'{"seq": 1, "lines": []}').epoch == ""
