@@ -164,6 +164,8 @@ class GroupRunner:
         self._heap: list[tuple[float, int, int, int, Any]] = []
         self._n = itertools.count()
         self._refused = 0
+        self._late = 0  # sender.errors taken in so far
+        self._unsent = 0  # sender.refused taken off report.sent so far
         self._task: asyncio.Task[None] | None = None
         self._verify_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -367,7 +369,22 @@ class GroupRunner:
                 nxt = tr.cron.next_after(now, self.tz)
                 if nxt is not None:
                     self._push(nxt, CRON, -1, data)
-        self.report.errors = self._refused + getattr(self.sender, "errors", 0)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Take in what the transport learnt after accepting messages: late failures
+        are errors, and a publish the broker refused (reason code >= 0x80) is an
+        error and no longer a message sent."""
+        s, rep = self.sender, self.report
+        late = getattr(s, "errors", 0)
+        if late != self._late:
+            self._late = late
+            rep.last_error = getattr(s, "last_error", "") or rep.last_error
+        rep.errors = self._refused + late
+        refused = getattr(s, "refused", 0)
+        if refused != self._unsent:
+            rep.sent -= refused - self._unsent
+            self._unsent = refused
 
     def _active(self, d: Device, now: float) -> bool:
         if d.dropped or now < d.silent_until or self.silent[d.status]:
@@ -647,7 +664,7 @@ class GroupRunner:
             task.cancel()
         await self._finish_verify()
         await self.sender.close()
-        self.report.errors = self._refused + getattr(self.sender, "errors", 0)
+        self._settle()
         self.report.running = 0
         self.report.state = "stopped"
         self.report.reason = reason

@@ -37,6 +37,7 @@ import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from gmqtt.mqtt.handler import MQTTConnectError
 
+from agent.transports import reasons
 from agent.transports.base import SenderOptions
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,33 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
         super().__init__(client_id, **kwargs)
         self.owner = owner
         self.conn = conn
+        # gmqtt reads no reason code from PUBACK and reports no SUBACK failure: read
+        # them first (a broker's "no" is an error), then let gmqtt do its part.
+        h = self._package_handler
+        self._gm_puback, self._gm_pubrec = h._handle_puback_packet, h._handle_pubrec_packet
+        self._gm_suback = h._handle_suback_packet
+        h._handle_puback_packet = self._on_puback
+        h._handle_pubrec_packet = self._on_pubrec
+        h._handle_suback_packet = self._on_suback
+
+    def _ack(self, what: str, packet: bytes) -> None:
+        code = reasons.ack_reason(packet) if self.owner.v5 else 0
+        if code >= 0x80:
+            mid = int.from_bytes(packet[:2], "big")
+            raw = self._persistent_storage._messages.get(mid, b"")
+            self.owner._refused(f"{what} {reasons.name(code)}", reasons.publish_topic(raw))
+
+    def _on_puback(self, cmd: int, packet: bytes) -> None:
+        self._ack("PUBACK", packet)
+        self._gm_puback(cmd, packet)
+
+    def _on_pubrec(self, cmd: int, packet: bytes) -> None:
+        self._ack("PUBREC", packet)
+        self._gm_pubrec(cmd, packet)
+
+    def _on_suback(self, cmd: int, packet: bytes) -> None:
+        self.owner._subacked(self.conn, packet)
+        self._gm_suback(cmd, packet)
 
     async def reconnect(self, delay: bool = False) -> None:
         # gmqtt calls this when the connection is lost or a CONNACK refused.
@@ -145,6 +173,9 @@ class MqttSender:
         # Messages accepted by send() but lost before reaching the socket (the
         # connection closed in between); the engine adds these to its errors.
         self.errors = 0
+        # Of those, publishes the broker answered with a reason code >= 0x80: the
+        # engine takes them off its count of messages sent.
+        self.refused = 0
         self._connect_error = ""  # the last failed connection attempt
         self._ssl: ssl.SSLContext | bool = ssl_context(spec) if spec.tls else False
         self._closing = False
@@ -162,6 +193,8 @@ class MqttSender:
         self._backlog: dict[int, deque[tuple[str, bytes, int]]] = {}
         self._congested: set[int] = set()
         self._fixed = b"\x31" if self.retain else b"\x30"  # PUBLISH, QoS 0, retain flag
+        # SUBSCRIBE packets not yet acknowledged, per connection: {packet id: topic}.
+        self._sub_pending: dict[int, dict[int, str]] = {}
 
         subs = self.options.subscriptions
         if self.shared:
@@ -233,7 +266,16 @@ class MqttSender:
                     return False
                 try:
                     await self._attempt(k, c)
-                except (TimeoutError, OSError, MQTTConnectError) as e:
+                except MQTTConnectError as e:
+                    code = getattr(e, "_code", 0x80)
+                    why = reasons.name(code, v5=self.v5)
+                    self.last_error = (
+                        f"connect {self.spec.host}:{self.spec.port}: broker refused: CONNACK {why}"
+                    )
+                    self._connect_error = self.last_error
+                    self._abort(c)
+                    return False
+                except (TimeoutError, OSError) as e:
                     self.last_error = f"connect {self.spec.host}:{self.spec.port}: {e or 'timeout'}"
                     self._connect_error = self.last_error
                     self._abort(c)
@@ -246,8 +288,10 @@ class MqttSender:
                     return False
                 _trim(c._connection)
                 self._transports[k] = c._connection._transport
+                pending = self._sub_pending[k] = {}
                 for topic in self._sub_topics[k]:
-                    c._connection.subscribe([gmqtt.Subscription(topic, qos=COMMAND_QOS)])
+                    mid = c._connection.subscribe([gmqtt.Subscription(topic, qos=COMMAND_QOS)])
+                    pending[mid] = topic
                 self._acked(k)  # messages that waited for the window
                 return True
         finally:
@@ -321,6 +365,39 @@ class MqttSender:
             if await self._connect(k):
                 return
             delay = min(delay * 2, RETRY_MAX_S)
+
+    # -- the broker saying no ------------------------------------------------
+
+    def _refused(self, why: str, topic: str) -> None:
+        """A publish the broker answered with a failure reason code."""
+        self.errors += 1
+        self.refused += 1
+        self.last_error = f"broker refused a publish to {topic or '?'}: {why}"
+
+    def _subacked(self, k: int, packet: bytes) -> None:
+        mid = int.from_bytes(packet[:2], "big")
+        topic = self._sub_pending.get(k, {}).pop(mid, None)
+        if topic is None:
+            return
+        try:
+            codes = reasons.suback_codes(packet, v5=self.v5)
+        except ValueError:
+            codes = [0x80]
+        for code in codes:
+            if code >= 0x80:
+                self.errors += 1
+                self.last_error = (
+                    f"broker refused the subscription to {topic}: "
+                    f"SUBACK {reasons.name(code, v5=self.v5)}"
+                )
+
+    def subscribed(self) -> bool:
+        """Every connection is up and the broker acknowledged its subscriptions."""
+        return all(
+            self.is_connected(k) and not self._sub_pending.get(k)
+            for k in range(len(self.clients))
+            if self._sub_topics[k]
+        )
 
     # -- the Sender interface ------------------------------------------------
 
