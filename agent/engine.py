@@ -27,8 +27,10 @@ import orjson
 
 from agent import wire
 from agent.commands import reply as command_reply
+from agent.errors import AgentError
 from agent.faults import DeviceFaults, count, malformed
 from agent.generators import DevicePayload, bounds, compile_fields, device_rng
+from agent.limits import check_open_files
 from agent.statuses import Transition
 from agent.template import Template, device_id, expand_topic, parse_template
 from agent.timing import Windows, next_send, zone
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 SEND, BURST, TIMER, RECONNECT, REPLY, STORM, CRON = range(7)
 RECONNECT_RETRY_S = 1.0
 VERIFY_GRACE_S = 2.0  # how long stop() waits for the subscriber to catch up
+VERIFY_READY_S = 10.0  # the group's subscriber must be subscribed by then
 
 SenderFactory = Callable[[Template, list[str], SenderOptions], Sender]
 
@@ -170,6 +173,7 @@ class GroupRunner:
         self._verify_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        self.failed = ""  # why the group could not run, when it could not
         self._waiter: asyncio.Future[None] | None = None
         self.started_at: float | None = None
         # Set by preview: every message sent, with the time and the device's status.
@@ -240,19 +244,34 @@ class GroupRunner:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"group-{self.assignment.group}")
 
+    def connections(self) -> int:
+        """Sockets this group opens: one per device, one shared, or an HTTP pool."""
+        tr = self.template.transport
+        if tr.http is not None:
+            return tr.http.connections
+        return (1 if self.shared else len(self.device_ids)) + (1 if self.verify_on else 0)
+
+    def connected(self) -> int:
+        """Devices whose connection is up now, or down on purpose (a drop fault)."""
+        s, devs = self.sender, self.devices
+        return sum(1 for k in range(len(devs)) if devs[k].dropped or s.is_connected(k))
+
     async def _run(self) -> None:
         try:
+            check_open_files(self.connections(), f"group {self.assignment.group}")
             if self.verifier is not None:
                 ready = asyncio.Event()
                 self._verify_task = asyncio.create_task(self._verify_loop(ready))
                 # Subscribe before the first send, or the first messages count as lost.
                 waiter = asyncio.create_task(ready.wait())
                 done, _ = await asyncio.wait(
-                    [waiter, self._verify_task], timeout=10, return_when=asyncio.FIRST_COMPLETED
+                    [waiter, self._verify_task],
+                    timeout=VERIFY_READY_S,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 waiter.cancel()
-                if self._verify_task in done:
-                    self._verify_task.result()  # it could not subscribe: say why
+                if self._verify_task in done or not ready.is_set():
+                    raise AgentError(f"verify subscriber: {self._verify_failure()}")
             await self.sender.open()
             self.started_at = self.clock()
             self.report.running = len(self.device_ids)
@@ -261,12 +280,25 @@ class GroupRunner:
             await self._loop()
         except asyncio.CancelledError:
             raise
+        except AgentError as e:
+            self._fail(str(e))
         except Exception as e:  # a broken mock must not take the agent down
             log.exception("group %s failed", self.assignment.group)
-            self.report.last_error = f"{type(e).__name__}: {e}"
-            self.report.errors += 1
+            self._fail(f"{type(e).__name__}: {e}")
         finally:
             self.report.running = 0
+
+    def _fail(self, why: str) -> None:
+        """The group cannot run: say why once, and never look 'starting' forever."""
+        log.info("group %s failed: %s", self.assignment.group, why)  # reported, too
+        self.failed = why
+        self._refused += 1
+        rep = self.report
+        rep.errors = self._refused + getattr(self.sender, "errors", 0)
+        rep.last_error = why
+        rep.state, rep.reason = "stopped", f"failed: {why}"
+        if self._verify_task is not None:
+            self._verify_task.cancel()
 
     def begin(self, now: float) -> None:
         """Put every device's first events on the heap (also used by preview)."""
@@ -629,6 +661,17 @@ class GroupRunner:
                     rep.verify = verifier.snapshot()
                     last = now
 
+    def _verify_failure(self) -> str:
+        task = self._verify_task
+        spec = self.template.transport.mqtt
+        where = f"{spec.host}:{spec.port}" if spec is not None else "?"
+        if task is None or not task.done():
+            return f"no subscription at {where} within {VERIFY_READY_S:g}s"
+        if task.cancelled():
+            return "cancelled"
+        e = task.exception()
+        return f"cannot subscribe at {where}: {e}" if e else "ended early"
+
     async def _finish_verify(self) -> None:
         verifier = self.verifier
         if verifier is None or self._verify_task is None:
@@ -667,7 +710,7 @@ class GroupRunner:
         self._settle()
         self.report.running = 0
         self.report.state = "stopped"
-        self.report.reason = reason
+        self.report.reason = f"failed: {self.failed}" if self.failed else reason
 
 
 # ---- preview -------------------------------------------------------------------

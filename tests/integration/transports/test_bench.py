@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import aiomqtt
 import pytest
 
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.ports import free_port
 from tests.integration.transports.conftest import HttpTarget
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,3 +121,53 @@ def test_bad_duration_is_exit_2(tmp_path: Path) -> None:
     proc = bench(path, "--duration", "soon")
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: --duration")
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_a_failed_group_ends_the_run(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there: the verify subscriber cannot connect
+    path = scenario(tmp_path, f'mqtt: {{url: "mqtt://127.0.0.1:{port}", topic: "v/{{device_id}}"}}')
+    path.write_text(
+        path.read_text().replace("    interval: 100ms", "    verify: true\n    interval: 100ms")
+    )
+    line = _one_error_line(bench(path, "--duration", "5s", "--json", timeout=40))
+    assert "group north failed: verify subscriber" in line or "group south failed" in line
+    assert "0 of 8 devices connected" in line
+
+
+def test_a_connect_phase_that_cannot_finish_is_bounded(tmp_path: Path) -> None:
+    port = free_port()
+    path = scenario(tmp_path, f'mqtt: {{url: "mqtt://127.0.0.1:{port}", topic: "c/{{device_id}}"}}')
+    proc = bench(path, "--duration", "5s", "--connect-timeout", "2s", "--json", timeout=40)
+    line = _one_error_line(proc)
+    assert "0 of 8 devices connected within 2s" in line
+    assert f"127.0.0.1:{port}" in line  # why: the last connect error
+
+
+@pytest.mark.mqtt
+def test_more_devices_than_open_files_is_one_line_at_start(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    path = scenario(tmp_path, f'mqtt: {{url: "{mosquitto.url}", topic: "fd/{{device_id}}"}}')
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "bench", str(path), "--devices", "1000", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=low_limit,
+    )
+    line = _one_error_line(proc)
+    assert "1000 devices: 1000 connections need" in line and "of 256" in line
+    assert "ulimit -n" in line
