@@ -22,6 +22,7 @@ from agent import wire
 from agent.engine import GroupRunner
 from agent.errors import AgentError
 from agent.limits import check_open_files, raise_open_files_limit
+from agent.report import behaviour
 from agent.template import Scenario, load_scenario
 
 CONNECT_TIMEOUT_S = 120.0
@@ -202,12 +203,8 @@ async def run_bench(
                 "errors": end.errors[i] - start.errors[i],
                 "lateness_ms": _lateness(hist),
                 "last_error": r.report.last_error or getattr(r.sender, "last_error", ""),
-                # Behaviour counters since the start (not only the window).
-                "faults": dict(r.report.faults),
-                "statuses": dict(r.report.statuses),
-                "transitions": r.report.transitions,
-                "commands": r.report.commands,
-                "replies": r.report.replies,
+                # Behaviour figures since the start (not only the window).
+                **behaviour(r.report),
             }
         )
     sent = sum(g["sent"] for g in groups)

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 SEND, BURST, TIMER, RECONNECT, REPLY, STORM, CRON = range(7)
 RECONNECT_RETRY_S = 1.0
 VERIFY_GRACE_S = 2.0  # how long stop() waits for the subscriber to catch up
+STATUS_FIGURES_S = 0.5  # how often time-in-status figures are brought up to date
 VERIFY_READY_S = 10.0  # the group's subscriber must be subscribed by then
 
 SenderFactory = Callable[[Template, list[str], SenderOptions], Sender]
@@ -157,9 +158,15 @@ class GroupRunner:
             group_id=a.group_id, run_id=a.run_id, running=0, state="starting"
         )
         self.report.statuses = {}
+        self.status_names = names = [s.name for s in model.statuses]
+        # Per status index: devices in it now, device-seconds spent in it, sends in it.
+        self._in_status = [0] * len(names)
+        self._status_s = [0.0] * len(names)
+        self._status_sent = [0] * len(names)
+        self._status_mark = 0.0  # when _status_s was last brought up to date
         for d in self.devices:
-            name = model.statuses[d.status].name
-            self.report.statuses[name] = self.report.statuses.get(name, 0) + 1
+            self._in_status[d.status] += 1
+            self.report.statuses[names[d.status]] = self._in_status[d.status]
         self.verifier = Verifier() if self.verify_on else None
         options = self._options()
         factory = sender_factory or (lambda tpl, ids, opts: open_sender(tpl.transport, ids, opts))
@@ -302,7 +309,7 @@ class GroupRunner:
 
     def begin(self, now: float) -> None:
         """Put every device's first events on the heap (also used by preview)."""
-        self.started_at = now
+        self.started_at = self._status_mark = now
         n = max(len(self.devices), 1)
         ramp = self.timing.ramp_up_ms
         burst = self.timing.burst
@@ -417,6 +424,37 @@ class GroupRunner:
         if refused != self._unsent:
             rep.sent -= refused - self._unsent
             self._unsent = refused
+        now = self.clock()
+        if now - self._status_mark >= STATUS_FIGURES_S or self._stopped:
+            self._status_figures(now)
+
+    def _accrue(self, now: float) -> None:
+        """Add the device-seconds since the last mark to each status's time."""
+        mark = self._status_mark
+        if mark and now > mark:
+            dt = now - mark
+            secs = self._status_s
+            for i, n in enumerate(self._in_status):
+                secs[i] += n * dt
+        self._status_mark = now
+
+    def _status_figures(self, now: float) -> None:
+        if self.started_at is None:
+            return
+        self._accrue(now)
+        rep, names = self.report, self.status_names
+        rep.status_seconds = {n: round(t, 3) for n, t in zip(names, self._status_s, strict=True)}
+        rep.status_sends = dict(zip(names, self._status_sent, strict=True))
+        rep.ready = self.ready()
+
+    def ready(self) -> int:
+        """Devices connected with their subscriptions acknowledged (0 before start)."""
+        if self.report.state != "running":
+            return 0
+        subscribed = getattr(self.sender, "subscribed", None)
+        if subscribed is not None and not subscribed():
+            return 0  # counted per group: the readiness a run waits for is all or none
+        return self.connected()
 
     def _active(self, d: Device, now: float) -> bool:
         if d.dropped or now < d.silent_until or self.silent[d.status]:
@@ -469,6 +507,10 @@ class GroupRunner:
         if f is not None and f.clock:
             assert self.started_at is not None
             payload.clock[0] = f.clock_shift(now, self.started_at)
+            if f.skew_s:
+                count(counts, "clock_skew")  # messages sent with a skewed clock
+            if f.drift_ppm:
+                count(counts, "clock_drift")
         values = payload.next(now)
         if f is not None and (f.range_rate or f.wrong or f.missing):
             f.damage_values(values, self.bounds[d.status], counts)
@@ -508,6 +550,7 @@ class GroupRunner:
         )
         if ok:
             self.report.sent += 1
+            self._status_sent[d.status] += 1
             if self.trace is not None:
                 now = self.clock()
                 self.trace.append((now, d.slot, topic, data, self.model.statuses[d.status].name))
@@ -526,12 +569,17 @@ class GroupRunner:
         if to == d.status:
             return
         rep = self.report
-        names = self.model.statuses
-        old = names[d.status].name
-        rep.statuses[old] = rep.statuses.get(old, 1) - 1
-        new = names[to].name
-        rep.statuses[new] = rep.statuses.get(new, 0) + 1
+        names = self.status_names
+        self._accrue(now)
+        n = self._in_status
+        n[d.status] -= 1
+        n[to] += 1
+        old, new = names[d.status], names[to]
+        rep.statuses[old] = n[d.status]
+        rep.statuses[new] = n[to]
         rep.transitions += 1
+        move = f"{old}>{new}"
+        rep.moves[move] = rep.moves.get(move, 0) + 1
         d.status = to
         d.epoch += 1
         d.payload = d.payloads[to]
@@ -574,6 +622,8 @@ class GroupRunner:
         body = command_reply(request, device_id=d.id, failed=failed, now=now)
         self._out(d, body, topic=d.reply_topic, qos=cmds.qos)
         self.report.replies += 1
+        if failed:
+            self.report.replies_error += 1
         if not failed and cmds.set_status is not None:
             self._transition(d, self.model.index(cmds.set_status), now)
 

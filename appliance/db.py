@@ -118,7 +118,20 @@ def _v4_billing(db: peewee.Database) -> None:
     db.create_tables(BILLING, safe=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2_fleet_access, _v3_accounts_entitlements_audit, _v4_billing]
+def _v5_engine_reports(db: peewee.Database) -> None:
+    """Agents' whole group reports (faults, statuses, commands, verify) for the API."""
+    from appliance import models
+
+    add_missing_columns(db, models.GroupStats, "report")
+
+
+MIGRATIONS: list[Migration] = [
+    _v1,
+    _v2_fleet_access,
+    _v3_accounts_entitlements_audit,
+    _v4_billing,
+    _v5_engine_reports,
+]
 """Append new steps; never edit or reorder a released one."""
 
 

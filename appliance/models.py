@@ -140,6 +140,8 @@ class GroupStats(BaseModel):
     reason = pw.CharField(default="")
     last_error = pw.TextField(default="")
     updated_at = pw.DateTimeField(default=utcnow)
+    # JSON of the whole wire.GroupReport: faults, statuses, commands, verify, readiness.
+    report = pw.TextField(default="")
 
     class Meta:
         indexes = ((("group", "run_id", "agent"), True),)

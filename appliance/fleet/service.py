@@ -158,6 +158,7 @@ def on_reported(agent_id: str, r: wire.Reported) -> None:
                 lateness=wire.encode(g.lateness).decode(),
                 reason=g.reason,
                 last_error=g.last_error,
+                report=wire.encode(g).decode(),
                 updated_at=models.utcnow(),
             )
             n = (

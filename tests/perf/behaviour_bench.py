@@ -131,8 +131,7 @@ def run_once(port: int, workdir: Path, devices: int, duration: float) -> dict[st
         "faults": group.get("faults"),
         "transitions": group.get("transitions"),
         "statuses": group.get("statuses"),
-        "commands_received": group.get("commands"),
-        "replies_sent": group.get("replies"),
+        "commands": group.get("commands"),  # received, replied_ok, replied_error
     }
 
 

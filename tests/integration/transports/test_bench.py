@@ -13,8 +13,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.mosquitto import FreshMosquitto, Mosquitto
 from tests.fixtures.ports import free_port
+from tests.integration.agent import counts
 from tests.integration.transports.conftest import HttpTarget
 
 pytestmark = pytest.mark.timeout(60)
@@ -171,3 +172,42 @@ def test_more_devices_than_open_files_is_one_line_at_start(
     line = _one_error_line(proc)
     assert "1000 devices: 1000 connections need" in line and "of 256" in line
     assert "ulimit -n" in line
+
+
+@pytest.mark.mqtt
+async def test_bench_json_verify_equals_a_subscribers_own_counts(
+    fresh_mosquitto: FreshMosquitto, tmp_path: Path
+) -> None:
+    broker = fresh_mosquitto(counts.LOSSY)
+    path = tmp_path / "lossy.yaml"
+    path.write_text(counts.scenario(broker.url))
+    got: list[tuple[str, bytes]] = []
+    async with aiomqtt.Client(broker.host, broker.port, identifier="bench-own-counts") as c:
+        await c.subscribe("rep/#", qos=1)
+
+        async def count() -> None:
+            async for m in c.messages:
+                got.append((str(m.topic), bytes(m.payload)))  # type: ignore[arg-type]
+
+        task = asyncio.create_task(count())
+        proc = await asyncio.to_thread(bench, path, "--duration", "3s", "--json")
+        await asyncio.sleep(0.5)
+        task.cancel()
+    assert proc.returncode == 0, proc.stderr
+    group = json.loads(proc.stdout)["groups"][0]
+    mine = counts.own_counts(got)
+    v = group["verify"]
+    assert mine["lost"] > 5 and mine["duplicates"] > 5, mine  # the test injects both
+    assert {k: v[k] for k in mine} == mine
+    # Injected: those that arrived, and those of a message the broker dropped.
+    assert group["faults"]["duplicate"] >= mine["duplicates"]
+    assert set(v["latency_ms"]) == {"p50", "p99", "max"}
+    sent_msgs = mine["received"] - mine["duplicates"] + mine["lost"]
+    assert v["loss_rate"] == pytest.approx(mine["lost"] / sent_msgs, abs=1e-6)
+    st = group["statuses"]
+    assert st["tail"]["devices"] == 4 and st["normal"]["devices"] == 0
+    assert group["transitions"] == {"total": 4, "by": {"normal>tail": 4}}
+    # 4 devices x 2 s in normal, the rest of the run in tail; sends counted per status
+    assert st["normal"]["seconds"] == pytest.approx(8, abs=1.0)
+    published = sent_msgs + group["faults"]["duplicate"]  # every copy went out
+    assert st["normal"]["sends"] + st["tail"]["sends"] == published
