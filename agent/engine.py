@@ -600,6 +600,11 @@ class GroupRunner:
             return
         d = self.devices[slot]
         now = self.clock()
+        if d.dropped and self.sender.is_connected(slot):
+            # Back before _reconnect resumed: a persistent session's queued commands
+            # arrive right after CONNACK, and the device answers them.
+            for x in self.devices if self.shared else (d,):
+                x.dropped = False
         cmds = self.template.commands
         if cmds is not None and topic == d.cmd_topic:
             self.report.commands += 1

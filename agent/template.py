@@ -81,6 +81,8 @@ class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
     key: str | None = None  # its private key, when not inside ``cert``
     insecure: bool = False  # TLS without verifying the broker (lab only)
     will: _WillDoc | None = None  # last will, placeholders expand per device
+    clean_start: bool = True  # false: a persistent session (3.1.1: clean session off)
+    session_expiry: str | int | float | None = None  # MQTT 5: how long the broker keeps it
 
 
 class _HttpDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -170,6 +172,8 @@ class MqttSpec:
     insecure: bool = False
     # (topic pattern, payload pattern, qos, retain); placeholders expand per device
     will: tuple[str, str, int, bool] | None = None
+    clean_start: bool = True
+    session_expiry_s: int | None = None  # MQTT 5 Session Expiry Interval
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,7 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
     if not doc.topic or "#" in doc.topic or "+" in doc.topic:
         raise ScenarioError(f"{path}.topic", "must be a topic name without wildcards")
     _check_tls_files(doc, tls, path)
+    expiry = _session_expiry(doc, path)
     return MqttSpec(
         host=host,
         port=port or 1883,
@@ -353,7 +358,29 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
         cert=doc.cert,
         key=doc.key,
         insecure=doc.insecure,
+        clean_start=doc.clean_start,
+        session_expiry_s=expiry,
     )
+
+
+SESSION_EXPIRY_DEFAULT_S = 3600  # MQTT 5 persistent sessions, unless session_expiry says
+
+
+def _session_expiry(doc: _MqttDoc, path: str) -> int | None:
+    """Seconds the broker keeps a v5 session after a disconnect (None: not sent)."""
+    v5 = str(doc.version) == "5"
+    if doc.session_expiry is None:
+        return SESSION_EXPIRY_DEFAULT_S if v5 and not doc.clean_start else None
+    where = f"{path}.session_expiry"
+    if not v5:
+        raise ScenarioError(where, "only with version: 5 (a 3.1.1 session lasts until reset)")
+    try:
+        ms = parse_duration_ms(doc.session_expiry)
+    except ValueError as e:
+        raise ScenarioError(where, str(e)) from None
+    if ms // 1000 > 0xFFFFFFFF:
+        raise ScenarioError(where, "must be at most 4294967295s (about 136 years)")
+    return ms // 1000
 
 
 def _check_tls_files(doc: Any, tls: bool, path: str) -> None:

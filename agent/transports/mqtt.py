@@ -195,6 +195,7 @@ class MqttSender:
         self._fixed = b"\x31" if self.retain else b"\x30"  # PUBLISH, QoS 0, retain flag
         # SUBSCRIBE packets not yet acknowledged, per connection: {packet id: topic}.
         self._sub_pending: dict[int, dict[int, str]] = {}
+        self._early: dict[int, list[tuple[str, bytes]]] = {}  # see _on_message
 
         subs = self.options.subscriptions
         if self.shared:
@@ -228,7 +229,17 @@ class MqttSender:
         if will is not None:
             topic, payload, qos, retain = will
             will_message = gmqtt.Message(topic, payload, qos=qos, retain=retain)
-        c = _Client(client_id, self, conn, will_message=will_message)
+        session: dict[str, Any] = {}
+        if self.v5 and getattr(self.spec, "session_expiry_s", None) is not None:
+            session["session_expiry_interval"] = self.spec.session_expiry_s
+        c = _Client(
+            client_id,
+            self,
+            conn,
+            will_message=will_message,
+            clean_session=getattr(self.spec, "clean_start", True),
+            **session,
+        )
         own = creds[slot] if slot < len(creds) else None
         username, password = own if own is not None else (self.spec.username, self.spec.password)
         if username:
@@ -288,6 +299,8 @@ class MqttSender:
                     return False
                 _trim(c._connection)
                 self._transports[k] = c._connection._transport
+                for topic, payload in self._early.pop(k, ()):
+                    self._on_message(c, topic, payload, 1, None)
                 pending = self._sub_pending[k] = {}
                 for topic in self._sub_topics[k]:
                     mid = c._connection.subscribe([gmqtt.Subscription(topic, qos=COMMAND_QOS)])
@@ -598,6 +611,13 @@ class MqttSender:
     ) -> None:
         on_message = self.options.on_message
         if on_message is None:
+            return
+        if self._transports[client.conn] is None:
+            # A persistent session's queued messages come with the CONNACK, before
+            # _connect marks the connection up: hand them over once it is.
+            early = self._early.setdefault(client.conn, [])
+            if len(early) < BACKLOG_LIMIT:
+                early.append((topic, payload))
             return
         for slot in self._slots_for(client.conn, topic):
             on_message(slot, topic, payload)
