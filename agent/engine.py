@@ -29,7 +29,14 @@ from agent import wire
 from agent.commands import reply as command_reply
 from agent.errors import AgentError
 from agent.faults import DeviceFaults, count, malformed
-from agent.generators import DevicePayload, bounds, compile_fields, device_rng
+from agent.generators import (
+    DeviceNames,
+    DevicePayload,
+    bounds,
+    compile_fields,
+    device_rng,
+    uses_names,
+)
 from agent.limits import check_open_files
 from agent.statuses import Transition
 from agent.template import Template, device_id, expand_topic, parse_template
@@ -41,7 +48,7 @@ from agent.verify import MARK, Verifier
 log = logging.getLogger(__name__)
 
 # Event kinds on the heap: (time, tie-breaker, kind, slot, data).
-SEND, BURST, TIMER, RECONNECT, REPLY, STORM, CRON = range(7)
+SEND, BURST, TIMER, RECONNECT, REPLY, STORM, CRON, STREAM = range(8)
 RECONNECT_RETRY_S = 1.0
 VERIFY_GRACE_S = 2.0  # how long stop() waits for the subscriber to catch up
 STATUS_FIGURES_S = 0.5  # how often time-in-status figures are brought up to date
@@ -63,6 +70,7 @@ class Device:
         "id",
         "index",
         "msg_topics",
+        "names",
         "next_due",
         "payload",
         "payloads",
@@ -72,6 +80,7 @@ class Device:
         "silent_until",
         "slot",
         "status",
+        "streams",
         "topic",
     )
 
@@ -95,6 +104,8 @@ class Device:
         self.cmd_topic = ""
         self.reply_topic = ""
         self.msg_topics: dict[str, list[int]] | None = None
+        self.names: DeviceNames | None = None  # for format and status fields
+        self.streams: list[tuple[str, DevicePayload]] | None = None  # (topic, payload)
 
 
 def _wildcard(pattern: str) -> str:
@@ -153,12 +164,19 @@ class GroupRunner:
             [tr for tr in trs if tr.after_s is not None and si in tr.sources]
             for si in range(len(model.statuses))
         ]
+        self.status_names = [s.name for s in model.statuses]
+        self.streams = t.streams
+        self.stream_intervals = [(s.interval_ms or 0) / 1000 for s in t.streams]
+        self.event_streams = [k for k, s in enumerate(t.streams) if s.on_status_change]
+        self._names = any(uses_names(s.payload) for s in model.statuses) or any(
+            uses_names(s.payload) for s in t.streams
+        )
         self.devices = [self._device(slot, i) for slot, i in enumerate(indices)]
         self.report = wire.GroupReport(
             group_id=a.group_id, run_id=a.run_id, running=0, state="starting"
         )
         self.report.statuses = {}
-        self.status_names = names = [s.name for s in model.statuses]
+        names = self.status_names
         # Per status index: devices in it now, device-seconds spent in it, sends in it.
         self._in_status = [0] * len(names)
         self._status_s = [0.0] * len(names)
@@ -194,13 +212,40 @@ class GroupRunner:
         rng = device_rng(a.seed, a.group, index)
         clock_cell = [0.0]
         cache: dict[int, Any] = {}
+        names = d.names = DeviceNames(d.id, a.group, index) if self._names else None
+        dumps = t.encoding.dumps
         d.payloads = [
-            compile_fields(s.payload, rng=rng, device_id=d.id, clock=clock_cell, cache=cache)
+            compile_fields(
+                s.payload,
+                rng=rng,
+                device_id=d.id,
+                clock=clock_cell,
+                cache=cache,
+                names=names,
+                dumps=dumps,
+            )
             for s in model.statuses
         ]
         d.rng = device_rng(a.seed, a.group, index, "behaviour")
         d.status = model.pick_initial(d.rng)
         d.payload = d.payloads[d.status]
+        if names is not None:
+            names.status[0] = self.status_names[d.status]
+        if self.streams:
+            d.streams = [
+                (
+                    expand_topic(s.topic, device_id=d.id, group=a.group, index=index),
+                    compile_fields(
+                        s.payload,
+                        rng=device_rng(a.seed, a.group, index, f"stream:{s.name}"),
+                        device_id=d.id,
+                        clock=clock_cell,
+                        names=names,
+                        dumps=s.encoding.dumps,
+                    ),
+                )
+                for s in self.streams
+            ]
         if t.faults.any:
             d.faults = DeviceFaults(t.faults, device_rng(a.seed, a.group, index, "faults"))
         fmt = {"device_id": d.id, "group": a.group, "index": index}
@@ -323,6 +368,9 @@ class GroupRunner:
             if burst is not None:
                 every = burst[1] / 1000
                 push(now + every * (k + 1) / n, BURST, d.slot, None)
+            for j, every in enumerate(self.stream_intervals):
+                if every:
+                    push(now + every * k / n, STREAM, d.slot, j)
             self._arm_timers(d, now)
         storm = self.template.faults.reconnect_storm
         if storm is not None:
@@ -393,6 +441,14 @@ class GroupRunner:
                         self._emit(d, now)
                     self.report.lateness.add(int((now - at) * 1_000_000))
                 self._push(max(at + every / 1000, now), BURST, slot, None)
+            elif kind == STREAM:
+                d = devs[slot]
+                every = self.stream_intervals[data]
+                if self._active(d, now):
+                    self._stream(d, data, now)
+                    self.report.lateness.add(int((now - at) * 1_000_000))
+                nxt = at + every
+                self._push(nxt if nxt >= now - every else now + every, STREAM, slot, data)
             elif kind == RECONNECT:
                 self._spawn(self._reconnect(devs[slot]))
             elif kind == REPLY:
@@ -517,7 +573,7 @@ class GroupRunner:
         if self.verify_on:
             d.seq += 1
             values[MARK] = {"s": d.seq, "t": int(now * 1000)}
-        data = orjson.dumps(values)
+        data = payload.dumps(values)
         if f is None:
             self._out(d, data)
             return
@@ -558,6 +614,12 @@ class GroupRunner:
             self._refused += 1
             self.report.last_error = getattr(self.sender, "last_error", "") or "not connected"
 
+    def _stream(self, d: Device, j: int, now: float) -> None:
+        """One message of the device's extra stream ``j`` (heartbeat, event, ...)."""
+        assert d.streams is not None
+        topic, payload = d.streams[j]
+        self._out(d, payload.encode(now), topic=topic, qos=self.streams[j].qos)
+
     # ---- statuses --------------------------------------------------------------
 
     def _arm_timers(self, d: Device, now: float) -> None:
@@ -583,7 +645,12 @@ class GroupRunner:
         d.status = to
         d.epoch += 1
         d.payload = d.payloads[to]
+        if d.names is not None:
+            d.names.status[0] = new
         self._arm_timers(d, now)
+        if self.event_streams and self._active(d, now):
+            for j in self.event_streams:
+                self._stream(d, j, now)
         # A shorter interval takes effect now, not after the old, longer wait.
         due = now + self.intervals[to]
         if due < d.next_due:
@@ -844,6 +911,9 @@ async def preview(
         try:
             row["payload"] = orjson.loads(data)
         except orjson.JSONDecodeError:
-            row["raw"] = data.decode(errors="replace")  # a malformed_json fault
+            if runner.template.encoding.json:
+                row["raw"] = data.decode(errors="replace")  # a malformed_json fault
+            else:
+                row["hex"] = data.hex()  # msgpack, cbor, protobuf, raw bytes
         out.append(row)
     return out

@@ -20,10 +20,19 @@ import orjson
 import yaml
 
 from agent.commands import Commands, parse_commands
+from agent.encodings import JSON, Encoding, check_payload, parse_encoding, try_encode
 from agent.errors import ScenarioError
 from agent.faults import Faults, parse_faults
-from agent.generators import GENERATORS, bounds, check_generator_params, read_replay_file
+from agent.generators import (
+    GENERATORS,
+    bounds,
+    check_format_refs,
+    check_generator_params,
+    read_replay_file,
+    sample_values,
+)
 from agent.statuses import StatusModel, parse_statuses
+from agent.streams import Stream, parse_streams
 from agent.timing import Cron, CronError, zone
 
 DEFAULT_ID_PATTERN = "{group}-{index:05d}"
@@ -134,6 +143,8 @@ class _TemplateDoc(msgspec.Struct, forbid_unknown_fields=True):
     faults: Any = None
     commands: Any = None
     verify: bool | _VerifyDoc = False
+    encoding: Any = None  # agent/encodings.py
+    streams: Any = None  # agent/streams.py
 
 
 class _GroupDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -238,6 +249,8 @@ class Template:
     faults: Faults = field(default_factory=Faults)
     commands: Commands | None = None
     verify_qos: int | None = None  # None: verification off
+    encoding: Encoding = JSON
+    streams: tuple[Stream, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The document as the user wrote it (what the appliance stores and sends)."""
@@ -527,6 +540,7 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
     verify_qos = None
     if doc.verify is not False:
         verify_qos = 1 if doc.verify is True else doc.verify.qos  # type: ignore[union-attr]
+    encoding, streams = _payload_extras(doc, path, statuses, verify_qos, transport.topic)
     if transport.mqtt is None:
         # These need a broker connection per device (or a subscriber): MQTT only.
         for key, used in (
@@ -552,7 +566,34 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         faults=faults,
         commands=commands,
         verify_qos=verify_qos,
+        encoding=encoding,
+        streams=streams,
     )
+
+
+def _payload_extras(
+    doc: _TemplateDoc, path: str, statuses: StatusModel, verify_qos: int | None, topic: str
+) -> tuple[Encoding, tuple[Stream, ...]]:
+    """Format fields, the encoding and the extra streams (checked per status)."""
+    encoding = parse_encoding(doc.encoding, f"{path}.encoding")
+    if verify_qos is not None and not encoding.json:
+        raise ScenarioError(f"{path}.verify", "needs encoding: json (the mark is a JSON field)")
+    for i, st in enumerate(statuses.statuses):
+        where = f"{path}.payload" if i == 0 else f"{path}.statuses.{st.name}.payload"
+        check_format_refs(st.payload, where)
+        check_payload(encoding, st.payload, where)
+        if not encoding.json and st.payload:
+            try_encode(encoding, sample_values(st.payload), where)
+    streams = parse_streams(
+        doc.streams,
+        f"{path}.streams",
+        main_topic=topic,
+        parse_field=parse_field,
+        parse_interval=_interval,
+        check_topic=_check_topic,
+        check_fields=check_format_refs,
+    )
+    return encoding, streams
 
 
 _field = parse_field  # the name the first version used
@@ -684,6 +725,18 @@ def load_scenario(path: Path | str) -> Scenario:
     return parse_scenario(raw, base_dir=p.parent)
 
 
+def _inline_proto(doc: dict[str, Any], base_dir: Path, path: str) -> dict[str, Any]:
+    """``protobuf: {file: F}`` with the .proto's source as ``schema`` instead."""
+    if "schema" in doc:
+        raise ScenarioError(f"{path}.schema", "give either file or schema, not both")
+    f = base_dir / doc["file"]
+    try:
+        text = f.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{path}.file", f"cannot read {str(f)!r}: {e}") from None
+    return {**{k: v for k, v in doc.items() if k != "file"}, "schema": text}
+
+
 def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
     """A copy of ``node`` with every ``replay: {file: F}`` replaced by ``rows``."""
     if isinstance(node, list):
@@ -694,6 +747,8 @@ def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
     for k, v in node.items():
         if k == "const":
             out[k] = v  # a constant is data, never a generator
+        elif k == "protobuf" and isinstance(v, dict) and isinstance(v.get("file"), str):
+            out[k] = _inline_proto(v, base_dir, f"{path}.protobuf")
         elif k == "replay" and isinstance(v, dict) and isinstance(v.get("file"), str):
             rpath = f"{path}.replay"
             if "rows" in v:
