@@ -117,6 +117,12 @@ def _wildcard(pattern: str) -> str:
 class GroupRunner:
     """Runs one assignment (a slice of a group's devices) until stopped."""
 
+    def __new__(cls, assignment: wire.Assignment, **kwargs: Any) -> GroupRunner:
+        # The runner of the template's kind: Sparkplug B edge nodes have their own.
+        if cls is GroupRunner and "sparkplug" in assignment.template:
+            return super().__new__(_sparkplug_runner())
+        return super().__new__(cls)
+
     def __init__(
         self,
         assignment: wire.Assignment,
@@ -833,6 +839,18 @@ class GroupRunner:
         self.report.running = 0
         self.report.state = "stopped"
         self.report.reason = f"failed: {self.failed}" if self.failed else reason
+
+
+_SPARKPLUG: type[GroupRunner] | None = None
+
+
+def _sparkplug_runner() -> type[GroupRunner]:
+    global _SPARKPLUG
+    if _SPARKPLUG is None:
+        from agent.sparkplug import make_runner_class
+
+        _SPARKPLUG = make_runner_class(GroupRunner)
+    return _SPARKPLUG
 
 
 # ---- preview -------------------------------------------------------------------

@@ -31,6 +31,7 @@ from agent.generators import (
     read_replay_file,
     sample_values,
 )
+from agent.sparkplug import Sparkplug, parse_sparkplug
 from agent.statuses import StatusModel, parse_statuses
 from agent.streams import Stream, parse_streams
 from agent.timing import Cron, CronError, zone
@@ -74,7 +75,7 @@ class _WillDoc(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
-    topic: str
+    topic: str = ""  # required, except for sparkplug (its topics are the spec's)
     url: str | None = None
     host: str | None = None
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
@@ -145,6 +146,7 @@ class _TemplateDoc(msgspec.Struct, forbid_unknown_fields=True):
     verify: bool | _VerifyDoc = False
     encoding: Any = None  # agent/encodings.py
     streams: Any = None  # agent/streams.py
+    sparkplug: Any = None  # agent/sparkplug.py
 
 
 class _GroupDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -251,6 +253,7 @@ class Template:
     verify_qos: int | None = None  # None: verification off
     encoding: Encoding = JSON
     streams: tuple[Stream, ...] = ()
+    sparkplug: Sparkplug | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The document as the user wrote it (what the appliance stores and sends)."""
@@ -332,8 +335,10 @@ def _check_pattern(pattern: str, path: str) -> None:
         raise ScenarioError(path, f"bad placeholder: {e}") from None
 
 
-def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
+def _mqtt_spec(doc: _MqttDoc, path: str, *, sparkplug: bool = False) -> MqttSpec:
     host, port, tls = doc.host, doc.port, False
+    if not doc.topic and not sparkplug:
+        raise ScenarioError(path, "missing required field 'topic'")
     if doc.url is not None:
         if doc.host is not None:
             raise ScenarioError(path, "give either url or host, not both")
@@ -351,7 +356,9 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
     if not host:
         raise ScenarioError(f"{path}.url", "missing broker address (url: mqtt://HOST:PORT)")
     _check_pattern(doc.topic, f"{path}.topic")
-    if not doc.topic or "#" in doc.topic or "+" in doc.topic:
+    if sparkplug and doc.topic:
+        raise ScenarioError(f"{path}.topic", "sparkplug sends on the spBv1.0/... topics only")
+    if not sparkplug and ("#" in doc.topic or "+" in doc.topic):
         raise ScenarioError(f"{path}.topic", "must be a topic name without wildcards")
     _check_tls_files(doc, tls, path)
     expiry = _session_expiry(doc, path)
@@ -495,7 +502,9 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         transport = Transport(http=_http_spec(t.http, f"{path}.transport.http"))
     else:
         assert t.mqtt is not None
-        transport = Transport(mqtt=_mqtt_spec(t.mqtt, f"{path}.transport.mqtt"))
+        transport = Transport(
+            mqtt=_mqtt_spec(t.mqtt, f"{path}.transport.mqtt", sparkplug=doc.sparkplug is not None)
+        )
     try:
         interval_ms = parse_duration_ms(doc.interval)
     except ValueError as e:
@@ -541,6 +550,7 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
     if doc.verify is not False:
         verify_qos = 1 if doc.verify is True else doc.verify.qos  # type: ignore[union-attr]
     encoding, streams = _payload_extras(doc, path, statuses, verify_qos, transport.topic)
+    sparkplug = _sparkplug(doc, path, transport, commands, statuses)
     if transport.mqtt is None:
         # These need a broker connection per device (or a subscriber): MQTT only.
         for key, used in (
@@ -568,7 +578,31 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         verify_qos=verify_qos,
         encoding=encoding,
         streams=streams,
+        sparkplug=sparkplug,
     )
+
+
+def _sparkplug(
+    doc: _TemplateDoc, path: str, transport: Transport, commands: Any, statuses: StatusModel
+) -> Sparkplug | None:
+    sp = parse_sparkplug(doc.sparkplug, f"{path}.sparkplug", parse_field)
+    if sp is None:
+        return None
+    if transport.mqtt is None:
+        raise ScenarioError(f"{path}.sparkplug", "needs an mqtt transport")
+    if transport.mqtt.connection != "per_device":
+        raise ScenarioError(f"{path}.transport.mqtt.connection", "sparkplug: per_device only")
+    for key, used in (
+        ("verify", doc.verify is not False),
+        ("encoding", doc.encoding is not None),
+        ("streams", doc.streams is not None),
+        ("commands", commands is not None),
+        ("transport.mqtt.will", transport.mqtt.will is not None),
+        ("transitions", any(tr.topic for tr in statuses.transitions)),
+    ):
+        if used:
+            raise ScenarioError(f"{path}.{key}", "not with sparkplug (it has its own)")
+    return sp
 
 
 def _payload_extras(

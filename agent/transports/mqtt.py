@@ -306,6 +306,10 @@ class MqttSender:
                     mid = c._connection.subscribe([gmqtt.Subscription(topic, qos=COMMAND_QOS)])
                     pending[mid] = topic
                 self._acked(k)  # messages that waited for the window
+                on_connected = self.options.on_connected
+                if on_connected is not None:
+                    for slot in range(len(self.device_ids)) if self.shared else (k,):
+                        on_connected(slot)
                 return True
         finally:
             self._connecting.discard(k)
@@ -318,6 +322,14 @@ class MqttSender:
         # The loss of the connection this attempt replaces may still be on its way.
         self._lost_waiters[k] = (lost, c._connection)
         version = MQTTv50 if self.v5 else MQTTv311
+        will_for = self.options.will_for
+        if will_for is not None:
+            will = will_for(k)
+            c._will_message = (
+                None
+                if will is None
+                else gmqtt.Message(will[0], will[1], qos=will[2], retain=will[3])
+            )
         connect = loop.create_task(
             c.connect(
                 self.spec.host,
