@@ -43,6 +43,7 @@ from agent.template import Template, device_id, expand_topic, parse_template
 from agent.timing import Windows, next_send, zone
 from agent.transports import Sender, open_sender
 from agent.transports.base import SenderOptions
+from agent.transports.properties import Properties
 from agent.verify import MARK, Verifier
 
 log = logging.getLogger(__name__)
@@ -281,8 +282,22 @@ class GroupRunner:
             if t.credentials is not None:
                 user, pw = t.credentials
                 creds.append((user.format(**fmt), None if pw is None else pw.format(**fmt)))
+        props = []
+        if t.transport.mqtt is not None and t.transport.mqtt.properties is not None:
+            user, ctype, expiry, response = t.transport.mqtt.properties
+            for d in self.devices:
+                fmt = {"device_id": d.id, "group": a.group, "index": d.index}
+                props.append(
+                    Properties(
+                        user=tuple((k.format(**fmt), v.format(**fmt)) for k, v in user),
+                        content_type=None if ctype is None else ctype.format(**fmt),
+                        message_expiry_s=expiry,
+                        response_topic=None if response is None else response.format(**fmt),
+                    )
+                )
         has_subs = any(subs)
         return SenderOptions(
+            properties=props,
             subscriptions=subs if has_subs else [],
             on_message=self._on_message if has_subs else None,
             wills=wills,
@@ -773,6 +788,8 @@ class GroupRunner:
             password=spec.password,
             tls_params=tls,
             tls_insecure=True if getattr(spec, "insecure", False) else None,
+            transport="websockets" if spec.ws_path else "tcp",
+            websocket_path=spec.ws_path,
         ) as client:
             qos = self.template.verify_qos if self.template.verify_qos is not None else 1
             await client.subscribe(_wildcard(self.template.transport.topic), qos=qos)

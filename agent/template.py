@@ -74,6 +74,13 @@ class _WillDoc(msgspec.Struct, forbid_unknown_fields=True):
     retain: bool = False
 
 
+class _PropertiesDoc(msgspec.Struct, forbid_unknown_fields=True):
+    user_properties: dict[str, str] = {}
+    content_type: str | None = None
+    message_expiry: str | int | float | None = None
+    response_topic: str | None = None
+
+
 class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
     topic: str = ""  # required, except for sparkplug (its topics are the spec's)
     url: str | None = None
@@ -93,6 +100,7 @@ class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
     will: _WillDoc | None = None  # last will, placeholders expand per device
     clean_start: bool = True  # false: a persistent session (3.1.1: clean session off)
     session_expiry: str | int | float | None = None  # MQTT 5: how long the broker keeps it
+    properties: _PropertiesDoc | None = None  # MQTT 5 PUBLISH properties, with placeholders
 
 
 class _HttpDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -187,6 +195,9 @@ class MqttSpec:
     will: tuple[str, str, int, bool] | None = None
     clean_start: bool = True
     session_expiry_s: int | None = None  # MQTT 5 Session Expiry Interval
+    ws_path: str | None = None  # MQTT over WebSocket (ws://, wss://) at this path
+    # MQTT 5 PUBLISH properties as patterns: (user pairs, content type, expiry s, response)
+    properties: tuple[tuple[tuple[str, str], ...], str | None, int | None, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -337,20 +348,27 @@ def _check_pattern(pattern: str, path: str) -> None:
 
 def _mqtt_spec(doc: _MqttDoc, path: str, *, sparkplug: bool = False) -> MqttSpec:
     host, port, tls = doc.host, doc.port, False
+    ws_path: str | None = None
     if not doc.topic and not sparkplug:
         raise ScenarioError(path, "missing required field 'topic'")
     if doc.url is not None:
         if doc.host is not None:
             raise ScenarioError(path, "give either url or host, not both")
         parts = urlsplit(doc.url)
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl", "ws", "wss"):
             raise ScenarioError(
-                f"{path}.url", f"scheme must be mqtt:// or mqtts://, got {doc.url!r}"
+                f"{path}.url",
+                f"scheme must be mqtt://, mqtts://, ws:// or wss://, got {doc.url!r}",
             )
-        tls = parts.scheme in ("mqtts", "ssl")
+        tls = parts.scheme in ("mqtts", "ssl", "wss")
         host = parts.hostname
+        if parts.scheme in ("ws", "wss"):
+            ws_path = parts.path or "/mqtt"
+            if any(c in ws_path for c in " \r\n") or parts.query:
+                raise ScenarioError(f"{path}.url", "the websocket path must be a plain path")
         try:
-            port = parts.port or (8883 if tls else 1883)
+            default = (443 if tls else 80) if ws_path else (8883 if tls else 1883)
+            port = parts.port or default
         except ValueError:
             raise ScenarioError(f"{path}.url", f"bad port in {doc.url!r}") from None
     if not host:
@@ -380,7 +398,37 @@ def _mqtt_spec(doc: _MqttDoc, path: str, *, sparkplug: bool = False) -> MqttSpec
         insecure=doc.insecure,
         clean_start=doc.clean_start,
         session_expiry_s=expiry,
+        ws_path=ws_path,
+        properties=_properties(doc, f"{path}.properties"),
     )
+
+
+def _properties(
+    doc: _MqttDoc, path: str
+) -> tuple[tuple[tuple[str, str], ...], str | None, int | None, str | None] | None:
+    p = doc.properties
+    if p is None:
+        return None
+    if str(doc.version) != "5":
+        raise ScenarioError(path, "MQTT 5 only (version: 5)")
+    for k, v in p.user_properties.items():
+        _check_pattern(k, f"{path}.user_properties.{k}")
+        _check_pattern(v, f"{path}.user_properties.{k}")
+    for name in ("content_type", "response_topic"):
+        value = getattr(p, name)
+        if value is not None:
+            _check_pattern(value, f"{path}.{name}")
+    if p.response_topic is not None and ("#" in p.response_topic or "+" in p.response_topic):
+        raise ScenarioError(f"{path}.response_topic", "must be a topic name without wildcards")
+    expiry = None
+    if p.message_expiry is not None:
+        try:
+            expiry = parse_duration_ms(p.message_expiry) // 1000
+        except ValueError as e:
+            raise ScenarioError(f"{path}.message_expiry", str(e)) from None
+        if not 1 <= expiry <= 0xFFFFFFFF:
+            raise ScenarioError(f"{path}.message_expiry", "must be between 1s and 4294967295s")
+    return (tuple(p.user_properties.items()), p.content_type, expiry, p.response_topic)
 
 
 SESSION_EXPIRY_DEFAULT_S = 3600  # MQTT 5 persistent sessions, unless session_expiry says
@@ -405,7 +453,7 @@ def _session_expiry(doc: _MqttDoc, path: str) -> int | None:
 
 def _check_tls_files(doc: Any, tls: bool, path: str) -> None:
     """ca/cert/key must be readable files, and only make sense over TLS."""
-    scheme = "mqtts://" if isinstance(doc, _MqttDoc) else "https://"
+    scheme = "mqtts:// or wss://" if isinstance(doc, _MqttDoc) else "https://"
     for name in ("ca", "cert", "key", "insecure"):
         value = getattr(doc, name, None)
         if not value:

@@ -32,6 +32,8 @@ class SenderOptions:
     # births); and before each connect attempt for the will to carry (bdSeq grows).
     on_connected: Callable[[int], None] | None = None
     will_for: Callable[[int], tuple[str, bytes, int, bool] | None] | None = None
+    # MQTT 5 PUBLISH properties per slot (transports.properties.Properties); empty: none.
+    properties: list[Any] = field(default_factory=list)
 
 
 class Sender(Protocol):

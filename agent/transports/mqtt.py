@@ -37,7 +37,7 @@ import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from gmqtt.mqtt.handler import MQTTConnectError
 
-from agent.transports import reasons
+from agent.transports import properties, reasons
 from agent.transports.base import SenderOptions
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,39 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
         # gmqtt calls this when the connection is lost or a CONNACK refused.
         self.owner._lost(self.conn)
 
+    async def _create_connection(
+        self, host: str, port: int, ssl: Any, clean_session: bool, keepalive: int
+    ) -> Any:
+        path = getattr(self.owner.spec, "ws_path", None)
+        if path is None:
+            return await super()._create_connection(host, port, ssl, clean_session, keepalive)
+        # What gmqtt's own does before connecting, then the WebSocket in place of TCP.
+        from functools import partial
+
+        from gmqtt.mqtt.connection import MQTTConnection
+        from gmqtt.mqtt.protocol import MQTTProtocol
+
+        from agent.transports.websocket import open_connection
+
+        self._exit_reconnecting_state()
+        self._package_handler.clear_topics_aliases()
+        self._connack_received.clear()
+        self._connection_lost.clear()
+        factory = partial(
+            MQTTProtocol,
+            connection_state=self._connection_state,
+            id_generator=self._package_handler.id_generator,
+        )
+        transport, protocol = await open_connection(factory, host, port, path=path, ssl=ssl)
+        return MQTTConnection(
+            transport,
+            protocol,
+            clean_session,
+            keepalive,
+            package_handler=self._package_handler,
+            logger=self._logger,
+        )
+
     def _remove_message_from_queue(self, mid: int) -> None:
         # PUBACK / PUBCOMP: a QoS 1/2 message left the in-flight window.
         super()._remove_message_from_queue(mid)
@@ -190,12 +223,20 @@ class MqttSender:
         self._heads: dict[str, bytes] = {}
         self._pending: dict[int, list[bytes]] = {}
         self._flush_handle: asyncio.Handle | None = None
-        self._backlog: dict[int, deque[tuple[str, bytes, int]]] = {}
+        self._backlog: dict[int, deque[tuple[str, bytes, int, int | None]]] = {}
         self._congested: set[int] = set()
         self._fixed = b"\x31" if self.retain else b"\x30"  # PUBLISH, QoS 0, retain flag
         # SUBSCRIBE packets not yet acknowledged, per connection: {packet id: topic}.
         self._sub_pending: dict[int, dict[int, str]] = {}
         self._early: dict[int, list[tuple[str, bytes]]] = {}  # see _on_message
+        # MQTT 5 PUBLISH properties per slot: the encoded block (QoS 0) and gmqtt's
+        # keywords (QoS 1/2). With them, send() is the variant that adds them.
+        self._props = bool(self.options.properties) and self.v5
+        if self._props:
+            self._prop_blocks = [properties.encode(p) for p in self.options.properties]
+            self._gm_props = [p.gmqtt() for p in self.options.properties]
+            self._prop_heads: dict[tuple[str, int], bytes] = {}
+            self.send = self._send_props  # type: ignore[method-assign]
 
         subs = self.options.subscriptions
         if self.shared:
@@ -450,9 +491,43 @@ class MqttSender:
             pending.append(pkt)
         return True
 
-    def _packet0(self, topic: str, payload: bytes) -> bytes:
+    def _send_props(self, slot: int, topic: str, payload: bytes, *, qos: int | None = None) -> bool:
+        """send() with the slot's MQTT 5 properties on every message."""
+        k = 0 if self.shared else slot
+        t = self._transports[k]
+        if t is None or t.is_closing():
+            self.last_error = self._why_down(k)
+            return False
+        if qos or self.qos or (self._backlog and k in self._backlog):
+            return self._publish_qos(k, topic, payload, self.qos if qos is None else qos, slot)
+        if self._congested and k in self._congested and not self._relieved(k):
+            self.last_error = "broker not keeping up: send buffer full"
+            return False
+        pkt = self._packet0(topic, payload, slot)
+        pending = self._pending.get(k)
+        if pending is None:
+            self._pending[k] = [pkt]
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            pending.append(pkt)
+        return True
+
+    def _prop_head(self, slot: int, topic: str) -> bytes:
+        head = self._prop_heads.get((topic, slot))
+        if head is None:
+            raw = topic.encode()
+            head = struct.pack("!H", len(raw)) + raw + self._prop_blocks[slot]
+            if len(self._prop_heads) < 200_000:
+                self._prop_heads[(topic, slot)] = head
+        return head
+
+    def _packet0(self, topic: str, payload: bytes, slot: int | None = None) -> bytes:
         """A QoS 0 PUBLISH: fixed header, remaining length, topic (+ v5 properties), payload."""
-        head = self._heads.get(topic) or self._head(topic)
+        if slot is not None and self._props:
+            head = self._prop_head(slot, topic)
+        else:
+            head = self._heads.get(topic) or self._head(topic)
         n = len(head) + len(payload)
         return self._fixed + (_SIZES[n] if n < _SIZES_N else _remaining_length(n)) + head + payload
 
@@ -482,7 +557,9 @@ class MqttSender:
             if t.get_write_buffer_size() > SEND_BUFFER_LIMIT:
                 self._congested.add(k)
 
-    def _publish_qos(self, k: int, topic: str, payload: bytes, qos: int) -> bool:
+    def _publish_qos(
+        self, k: int, topic: str, payload: bytes, qos: int, slot: int | None = None
+    ) -> bool:
         """QoS 1/2 through gmqtt, at most the broker's in-flight window unacknowledged;
         beyond it messages wait here, in order, and go out as acks arrive."""
         backlog = self._backlog.get(k)
@@ -492,19 +569,22 @@ class MqttSender:
             if len(backlog) >= BACKLOG_LIMIT:
                 self.last_error = f"{len(backlog)} messages wait for the broker's acks"
                 return False
-            backlog.append((topic, payload, qos))
+            backlog.append((topic, payload, qos, slot))
             return True
-        return self._publish_now(k, topic, payload, qos)
+        return self._publish_now(k, topic, payload, qos, slot)
 
-    def _publish_now(self, k: int, topic: str, payload: bytes, qos: int) -> bool:
+    def _publish_now(
+        self, k: int, topic: str, payload: bytes, qos: int, slot: int | None = None
+    ) -> bool:
         self._flush_one(k)  # keep the order with QoS 0 messages of this pass
         t = self._transports[k]
         try:
             if qos == 0:
                 assert t is not None
-                t.write(self._packet0(topic, payload))
+                t.write(self._packet0(topic, payload, slot))
             else:
-                self.clients[k].publish(topic, payload, qos=qos, retain=self.retain)
+                props = self._gm_props[slot] if slot is not None and self._props else {}
+                self.clients[k].publish(topic, payload, qos=qos, retain=self.retain, **props)
         except OverflowError:  # no packet id left
             self.last_error = "too many unacknowledged QoS 1/2 messages"
             return False
@@ -537,8 +617,8 @@ class MqttSender:
             return
         window = self._window(k)
         while backlog and self._inflight(k) < window:
-            topic, payload, qos = backlog.popleft()
-            if not self._publish_now(k, topic, payload, qos):
+            topic, payload, qos, slot = backlog.popleft()
+            if not self._publish_now(k, topic, payload, qos, slot):
                 self.errors += 1
         if not backlog:
             del self._backlog[k]
