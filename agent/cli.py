@@ -158,11 +158,32 @@ def run(data_dir: Path | None, usage_interval: float) -> None:
     show_default=True,
     help="Give up (exit 1) when not every device is connected by then.",
 )
+@click.option(
+    "--ca",
+    "ca_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A CA folder (ca.key, ca.crt; `mockmock ca init` makes DATA_DIR/ca) that signs "
+    "per-device certificates for templates with identity: per_device.",
+)
+@data_dir_option
 def bench(
-    scenario: Path, duration: str, devices: int | None, as_json: bool, connect_timeout: str
+    scenario: Path,
+    duration: str,
+    devices: int | None,
+    as_json: bool,
+    connect_timeout: str,
+    ca_dir: Path | None,
+    data_dir: Path | None,
 ) -> None:
     """Run SCENARIO's groups in this process (no appliance) and measure them."""
     import asyncio
+
+    from agent import identity
+
+    if ca_dir is not None:
+        cache = (data_dir or default_data_dir()) / "identity"
+        identity.configure(identity.Identities(identity.LocalIssuer(ca_dir), cache))
 
     from agent.bench import BenchFailed, format_table, load, run_bench
     from agent.template import parse_duration_ms

@@ -345,6 +345,12 @@ class GroupRunner:
                 waiter.cancel()
                 if self._verify_task in done or not ready.is_set():
                     raise AgentError(f"verify subscriber: {self._verify_failure()}")
+            spec = self.template.transport.mqtt
+            if spec is not None and spec.identity == "per_device":
+                from agent import identity
+
+                certs = await identity.current().provide_async(self.device_ids)
+                self.sender.use_client_certs([(str(c.cert), str(c.key)) for c in certs])
             await self.sender.open()
             self.started_at = self.clock()
             self.report.running = len(self.device_ids)

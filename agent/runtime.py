@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 import msgspec
 
-from agent import __version__, wire
+from agent import __version__, identity, wire
 from agent.engine import GroupRunner
 from agent.errors import AgentError
 from agent.journal import Journal
@@ -145,6 +145,7 @@ class Agent:
         self._tasks: set[asyncio.Task[None]] = set()
         self._cpu_mark = (time.monotonic(), time.process_time())
         self.connected = asyncio.Event()
+        identity.configure_for_agent(config, data_dir)  # per-device certificates, if asked
 
     def _t(self, kind: str) -> str:
         return wire.topic(self.config.agent_id, kind)

@@ -101,6 +101,7 @@ class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
     clean_start: bool = True  # false: a persistent session (3.1.1: clean session off)
     session_expiry: str | int | float | None = None  # MQTT 5: how long the broker keeps it
     properties: _PropertiesDoc | None = None  # MQTT 5 PUBLISH properties, with placeholders
+    identity: Literal["shared", "per_device"] = "shared"  # per_device: agent/identity.py
 
 
 class _HttpDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -196,6 +197,7 @@ class MqttSpec:
     clean_start: bool = True
     session_expiry_s: int | None = None  # MQTT 5 Session Expiry Interval
     ws_path: str | None = None  # MQTT over WebSocket (ws://, wss://) at this path
+    identity: str = "shared"  # per_device: a client certificate per device (CN = id)
     # MQTT 5 PUBLISH properties as patterns: (user pairs, content type, expiry s, response)
     properties: tuple[tuple[tuple[str, str], ...], str | None, int | None, str | None] | None = None
 
@@ -400,7 +402,17 @@ def _mqtt_spec(doc: _MqttDoc, path: str, *, sparkplug: bool = False) -> MqttSpec
         session_expiry_s=expiry,
         ws_path=ws_path,
         properties=_properties(doc, f"{path}.properties"),
+        identity=_identity(doc, tls, path),
     )
+
+
+def _identity(doc: _MqttDoc, tls: bool, path: str) -> str:
+    if doc.identity == "per_device":
+        if not tls:
+            raise ScenarioError(f"{path}.identity", "only with TLS (url: mqtts:// or wss://...)")
+        if doc.cert or doc.key:
+            raise ScenarioError(f"{path}.identity", "give either identity or cert/key, not both")
+    return doc.identity
 
 
 def _properties(

@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from appliance import __version__, db
+from appliance import ca as test_ca
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
 from appliance.audit import http as audit_http
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> Litestar:
             from agent.runtime import Agent
 
             cfg = await asyncio.to_thread(_local_agent_config, settings)
+            cfg.appliance_url = cfg.appliance_url or settings.url  # its certificates (ca.py)
             local = Agent(cfg, settings.data_dir / "agent")
             agent_task = asyncio.create_task(local.run(), name="local-agent")
         app.state.local_agent = local
@@ -131,6 +133,7 @@ def create_app(settings: Settings) -> Litestar:
             *audit_routes.ROUTES,
             *observability_routes.ROUTES,
             *invoice_routes.ROUTES,
+            *test_ca.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).

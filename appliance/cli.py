@@ -417,5 +417,10 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
+from appliance.ca import ca_cli  # noqa: E402 - the test CA's commands
+
+main.add_command(ca_cli)
+
+
 if __name__ == "__main__":
     main()

@@ -211,6 +211,7 @@ class MqttSender:
         self.refused = 0
         self._connect_error = ""  # the last failed connection attempt
         self._ssl: ssl.SSLContext | bool = ssl_context(spec) if spec.tls else False
+        self._ssls: list[ssl.SSLContext] = []  # per connection: per-device identities
         self._closing = False
         self._sem: asyncio.Semaphore | None = None
         self._held: set[int] = set()  # dropped: no reconnect until reconnect()
@@ -375,7 +376,7 @@ class MqttSender:
             c.connect(
                 self.spec.host,
                 self.spec.port,
-                ssl=self._ssl,
+                ssl=self._ssls[k] if self._ssls else self._ssl,
                 keepalive=self.spec.keepalive,
                 version=version,
             )
@@ -431,6 +432,14 @@ class MqttSender:
             if await self._connect(k):
                 return
             delay = min(delay * 2, RETRY_MAX_S)
+
+    def use_client_certs(self, pairs: list[tuple[str, str]]) -> None:
+        """A client certificate (cert file, key file) per device, before open()."""
+        self._ssls = []
+        for cert, key in pairs[: len(self.clients)]:
+            ctx = ssl_context(self.spec)
+            ctx.load_cert_chain(cert, key)
+            self._ssls.append(ctx)
 
     # -- the broker saying no ------------------------------------------------
 
