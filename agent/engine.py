@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from agent import wire
+from agent import identity, wire
 from agent.commands import reply as command_reply
 from agent.errors import AgentError
 from agent.faults import DeviceFaults, count, malformed
@@ -219,7 +219,8 @@ class GroupRunner:
         rng = device_rng(a.seed, a.group, index)
         clock_cell = [0.0]
         cache: dict[int, Any] = {}
-        names = d.names = DeviceNames(d.id, a.group, index) if self._names else None
+        row = t.identities[index] if t.identities else None
+        names = d.names = DeviceNames(d.id, a.group, index, row) if self._names else None
         dumps = t.encoding.dumps
         d.payloads = [
             compile_fields(
@@ -279,9 +280,7 @@ class GroupRunner:
             if will is not None:
                 wt, wp, wq, wr = will
                 wills.append((wt.format(**fmt), wp.format(**fmt).encode(), wq, wr))
-            if t.credentials is not None:
-                user, pw = t.credentials
-                creds.append((user.format(**fmt), None if pw is None else pw.format(**fmt)))
+            creds.append(self._credentials(d, fmt))
         props = []
         if t.transport.mqtt is not None and t.transport.mqtt.properties is not None:
             user, ctype, expiry, response = t.transport.mqtt.properties
@@ -303,6 +302,25 @@ class GroupRunner:
             wills=wills,
             credentials=creds,
         )
+
+    def _credentials(self, d: Device, fmt: dict[str, Any]) -> tuple[str, str | None] | None:
+        """This device's username and password: its identities row, an Azure SAS token
+        or the template's patterns (None: the transport's own)."""
+        t = self.template
+        row = t.identities[d.index] if t.identities else {}
+        user = row.get("username")
+        if user is None and t.credentials is not None:
+            user = t.credentials[0].format(**fmt)
+        pw = row.get("password")
+        if pw is None and t.sas is not None and t.transport.mqtt is not None:
+            key, group_key, resource, ttl, policy = t.sas
+            if group_key:
+                key = identity.derive_device_key(key, d.id)
+            res = resource.format(host=t.transport.mqtt.host, device_id=d.id)
+            pw = identity.sas_token(res, key, int(self.clock()) + ttl, policy)
+        if pw is None and t.credentials is not None and t.credentials[1] is not None:
+            pw = t.credentials[1].format(**fmt)
+        return None if user is None else (user, pw)
 
     @property
     def key(self) -> tuple[int, int]:

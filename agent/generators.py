@@ -281,6 +281,7 @@ GENERATORS: dict[str, type[_Params] | None] = {
     "replay": Replay,
     "format": None,  # a string template: "sensor-{device_id}", "{temp:.1f} C"
     "status": Empty,  # the device's status now (e.g. in a heartbeat or event stream)
+    "device_field": None,  # a column of the device's row in `identities` (CSV/JSONL)
 }
 # What a format string may name besides the other top-level fields of its message.
 FORMAT_NAMES = frozenset({"device_id", "group", "index", "status"})
@@ -358,6 +359,10 @@ def check_generator_params(name: str, params: Any, path: str) -> Any:
     typ = GENERATORS[name]
     if name == "format":
         return parse_format(params, path)
+    if name == "device_field":
+        if not isinstance(params, str) or not params:
+            raise ScenarioError(path, "must name a column of identities, e.g. device_field: serial")
+        return params
     if name == "object":
         if not isinstance(params, dict) or not params:
             raise ScenarioError(path, "must map field names to generators, e.g. {v: {counter: {}}}")
@@ -486,11 +491,14 @@ class DeviceNames:
     """What a device's format strings and ``status`` fields read: its own names, and its
     status now (a cell the engine updates on every transition)."""
 
-    __slots__ = ("base", "status")
+    __slots__ = ("base", "row", "status")
 
-    def __init__(self, device_id: str, group: str = "", index: int = 0) -> None:
+    def __init__(
+        self, device_id: str, group: str = "", index: int = 0, row: dict[str, Any] | None = None
+    ) -> None:
         self.base = {"device_id": device_id, "group": group, "index": index}
         self.status = [""]
+        self.row = row or {}
 
 
 class _Format:
@@ -523,6 +531,9 @@ def _compile_field(
     if name == "status":
         cell = (names or DeviceNames(device_id)).status
         return lambda now: cell[0]
+    if name == "device_field":
+        value = (names.row if names is not None else {}).get(p)
+        return lambda now: value
     if name == "const":
         return lambda now: p
     if name == "device_id":
@@ -841,7 +852,7 @@ def uses_names(fields: dict[str, Field]) -> bool:
     """Whether any field (nested too) reads the device's names or status."""
 
     def walk(f: Any) -> bool:
-        if f.generator in ("format", "status"):
+        if f.generator in ("format", "status", "device_field"):
             return True
         if f.generator == "object":
             return any(walk(x) for x in f.params.values())

@@ -314,3 +314,29 @@ def configure_for_agent(config: Any, data_dir: Path) -> None:
         config.appliance_url, config.agent_id, config.username, config.password
     )
     configure(Identities(issuer, data_dir / "identity"))
+
+
+# -- Azure IoT Hub: shared access signatures ---------------------------------------------
+
+
+def derive_device_key(group_key_b64: str, device_id: str) -> str:
+    """A device's key under a group enrollment (Azure DPS): HMAC-SHA256 of its id."""
+    import hashlib
+    import hmac
+
+    digest = hmac.new(base64.b64decode(group_key_b64), device_id.encode(), hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def sas_token(resource: str, key_b64: str, expiry: int, policy: str | None = None) -> str:
+    """``SharedAccessSignature sr=...&sig=...&se=...`` for ``resource`` (e.g.
+    ``myhub.azure-devices.net/devices/dev-1``) valid until ``expiry`` (epoch s)."""
+    import hashlib
+    import hmac
+    from urllib.parse import quote
+
+    sr = quote(resource, safe="")
+    to_sign = f"{sr}\n{expiry}".encode()
+    sig = base64.b64encode(hmac.new(base64.b64decode(key_b64), to_sign, hashlib.sha256).digest())
+    token = f"SharedAccessSignature sr={sr}&sig={quote(sig.decode(), safe='')}&se={expiry}"
+    return token + (f"&skn={policy}" if policy else "")

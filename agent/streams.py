@@ -3,7 +3,7 @@
 The template's own ``topic``/``payload``/``interval`` is the device's main
 stream (the one statuses, faults and verify act on). Each extra stream has its
 own topic, payload, encoding and timing — every ``interval`` (a heartbeat), or
-``on: status_change`` (an event each time the device changes status) — and
+``when: status_change`` (an event each time the device changes status) — and
 shares the device: its names, its status (``{status}`` in a format, or a
 ``status: {}`` field) and its seed (each stream draws from its own seeded
 per-device stream, so adding one does not change the others' values).
@@ -12,7 +12,7 @@ per-device stream, so adding one does not change the others' values).
 streams:
   heartbeat: {topic: "lab/{device_id}/hb", interval: 60s,
               payload: {device: {device_id: {}}, up: {counter: {}}}}
-  event:     {topic: "lab/{device_id}/events", on: status_change, qos: 1,
+  event:     {topic: "lab/{device_id}/events", when: status_change, qos: 1,
               payload: {status: {status: {}}, ts: {timestamp: {}}}}
 ```
 """
@@ -36,7 +36,7 @@ class _StreamDoc(msgspec.Struct, forbid_unknown_fields=True):
     topic: str
     payload: dict[str, Any]
     interval: str | int | float | None = None
-    on: Literal["status_change"] | None = None
+    when: Literal["status_change"] | None = None  # not `on`: YAML reads that as true
     encoding: Any = None
     qos: Literal[0, 1, 2] | None = None  # default: the transport's
 
@@ -82,8 +82,8 @@ def parse_streams(
         check_topic(doc.topic, f"{p}.topic")
         if doc.topic == main_topic:
             raise ScenarioError(f"{p}.topic", "must differ from the template's own topic")
-        if (doc.interval is None) == (doc.on is None):
-            raise ScenarioError(p, "give either interval (periodic) or on: status_change")
+        if (doc.interval is None) == (doc.when is None):
+            raise ScenarioError(p, "give either interval (periodic) or when: status_change")
         interval = None if doc.interval is None else parse_interval(doc.interval, f"{p}.interval")
         if not doc.payload:
             raise ScenarioError(f"{p}.payload", "must have at least one field")

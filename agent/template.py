@@ -21,7 +21,7 @@ import yaml
 
 from agent.commands import Commands, parse_commands
 from agent.encodings import JSON, Encoding, check_payload, parse_encoding, try_encode
-from agent.errors import ScenarioError
+from agent.errors import AgentError, ScenarioError
 from agent.faults import Faults, parse_faults
 from agent.generators import (
     GENERATORS,
@@ -119,9 +119,18 @@ class _TransportDoc(msgspec.Struct, forbid_unknown_fields=True):
     http: _HttpDoc | None = None
 
 
+class _SasDoc(msgspec.Struct, forbid_unknown_fields=True):
+    key: str  # base64: the device's key, or a group enrollment key (group_key: true)
+    group_key: bool = False
+    resource: str = "{host}/devices/{device_id}"
+    ttl: str | int | float = "24h"
+    policy: str | None = None
+
+
 class _CredentialsDoc(msgspec.Struct, forbid_unknown_fields=True):
     username: str
     password: str | None = None
+    sas: _SasDoc | None = None  # Azure IoT Hub: a SAS token per device as the password
 
 
 class _BurstDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -156,6 +165,7 @@ class _TemplateDoc(msgspec.Struct, forbid_unknown_fields=True):
     encoding: Any = None  # agent/encodings.py
     streams: Any = None  # agent/streams.py
     sparkplug: Any = None  # agent/sparkplug.py
+    identities: Any = None  # {file: devices.csv} -> rows: one device per row (id, ...)
 
 
 class _GroupDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -260,6 +270,10 @@ class Template:
     payload: dict[str, Field]
     timing: Timing = field(default_factory=Timing)
     credentials: tuple[str, str | None] | None = None  # patterns
+    # Azure SAS: (key, group key?, resource pattern, ttl s, policy); the password per device
+    sas: tuple[str, bool, str, int, str | None] | None = None
+    # Device identities from a CSV/JSONL file: one row per index (id, username, ...)
+    identities: tuple[dict[str, Any], ...] = ()
     statuses: StatusModel | None = None
     faults: Faults = field(default_factory=Faults)
     commands: Commands | None = None
@@ -591,6 +605,8 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         if doc.credentials.password is not None:
             _check_pattern(doc.credentials.password, f"{cpath}.password")
         credentials = (doc.credentials.username, doc.credentials.password)
+    sas = _sas(doc.credentials, path, transport)
+    identities = _identities(doc.identities, f"{path}.identities")
     statuses = parse_statuses(
         doc.statuses,
         doc.initial,
@@ -632,6 +648,8 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         payload=payload,
         timing=_timing(doc, path, interval_ms),
         credentials=credentials,
+        sas=sas,
+        identities=identities,
         statuses=statuses,
         faults=faults,
         commands=commands,
@@ -796,6 +814,12 @@ def parse_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
             raise ScenarioError(f"{path}.count", f"must be >= 1, got {g.count}")
         if g.count > 1_000_000:
             raise ScenarioError(f"{path}.count", "must be <= 1000000")
+        rows = templates[g.template].identities
+        if rows and g.count > len(rows):
+            raise ScenarioError(
+                f"{path}.count",
+                f"must be <= {len(rows)} (the rows of templates.{g.template}.identities)",
+            )
         groups.append(Group(g.name, g.template, g.count, g.seed, g.entitlement))
     return Scenario(templates=templates, groups=groups)
 
@@ -841,6 +865,13 @@ def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
     for k, v in node.items():
         if k == "const":
             out[k] = v  # a constant is data, never a generator
+        elif k == "identities" and isinstance(v, dict) and isinstance(v.get("file"), str):
+            if "rows" in v:
+                raise ScenarioError(f"{path}.identities.rows", "give either file or rows")
+            try:
+                out[k] = {"rows": read_replay_file(base_dir / v["file"])}
+            except ValueError as e:
+                raise ScenarioError(f"{path}.identities.file", str(e)) from None
         elif k == "protobuf" and isinstance(v, dict) and isinstance(v.get("file"), str):
             out[k] = _inline_proto(v, base_dir, f"{path}.protobuf")
         elif k == "replay" and isinstance(v, dict) and isinstance(v.get("file"), str):
@@ -861,7 +892,80 @@ def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
 
 
 def device_id(template: Template, group: str, index: int) -> str:
+    if template.identities:
+        rows = template.identities
+        if index >= len(rows):
+            raise AgentError(
+                f"template {template.name}: device {index} has no row in identities "
+                f"({len(rows)} rows)"
+            )
+        return str(rows[index]["id"])
     return template.id_pattern.format(group=group, index=index, device_id="")
+
+
+MAX_IDENTITIES = 1_000_000
+
+
+def _identities(raw: Any, path: str) -> tuple[dict[str, Any], ...]:
+    """Rows of ``identities: {rows: [...]}`` (a file is inlined as rows on load)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or set(raw) - {"rows", "file"}:
+        raise ScenarioError(path, "must be {file: devices.csv} (or {rows: [...]})")
+    if "file" in raw:
+        raise ScenarioError(
+            f"{path}.file", "is only read from a scenario file; send the rows inline as rows"
+        )
+    rows = raw.get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise ScenarioError(f"{path}.rows", "must list at least one device")
+    if len(rows) > MAX_IDENTITIES:
+        raise ScenarioError(f"{path}.rows", f"at most {MAX_IDENTITIES} devices")
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        where = f"{path}.rows[{i}]"
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str | int) or row["id"] == "":
+            raise ScenarioError(where, "each row needs an id (a column named id)")
+        ident = str(row["id"])
+        if any(c in ident for c in "/+#") or not ident.isprintable():
+            raise ScenarioError(f"{where}.id", f"{ident!r} cannot be a topic level or client id")
+        if ident in seen:
+            raise ScenarioError(f"{where}.id", f"duplicate device id {ident!r}")
+        seen.add(ident)
+        for k in ("username", "password"):
+            if row.get(k) is not None and not isinstance(row[k], str):
+                row = {**row, k: str(row[k])}
+                rows[i] = row
+    return tuple(rows)
+
+
+def _sas(
+    doc: _CredentialsDoc | None, path: str, transport: Transport
+) -> tuple[str, bool, str, int, str | None] | None:
+    if doc is None or doc.sas is None:
+        return None
+    p = f"{path}.credentials.sas"
+    if doc.password is not None:
+        raise ScenarioError(f"{path}.credentials", "give either password or sas, not both")
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(doc.sas.key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ScenarioError(f"{p}.key", "must be base64 (the key Azure shows)") from None
+    names = {f for _, f, _, _ in string.Formatter().parse(doc.sas.resource) if f is not None}
+    if names - {"host", "device_id"}:
+        raise ScenarioError(f"{p}.resource", "the placeholders are {host} and {device_id}")
+    try:
+        ttl = parse_duration_ms(doc.sas.ttl) // 1000
+    except ValueError as e:
+        raise ScenarioError(f"{p}.ttl", str(e)) from None
+    if not 60 <= ttl <= 366 * 86400:
+        raise ScenarioError(f"{p}.ttl", "must be between 1m and 366 days")
+    if transport.mqtt is None:
+        raise ScenarioError(p, "needs an mqtt transport")
+    return (doc.sas.key, doc.sas.group_key, doc.sas.resource, ttl, doc.sas.policy)
 
 
 def expand_topic(pattern: str, *, device_id: str, group: str, index: int) -> str:

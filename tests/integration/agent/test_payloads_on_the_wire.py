@@ -69,7 +69,7 @@ async def test_three_streams_per_device(mosquitto) -> None:
             },
             "event": {
                 "topic": "{group}/{device_id}/events",
-                "on": "status_change",
+                "when": "status_change",
                 "payload": {"event": {"format": "{device_id} -> {status}"}},
             },
         },

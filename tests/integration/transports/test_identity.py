@@ -120,3 +120,40 @@ def test_identity_needs_tls_and_an_issuer(tmp_path: Path) -> None:
     proc = cli("bench", path, "--json", module="agent.cli")
     assert proc.returncode == 2
     assert "transport.mqtt.identity: only with TLS" in proc.stderr
+
+
+async def test_identities_from_a_file_log_in_as_themselves(fresh_mosquitto, tmp_path) -> None:
+    from agent.template import load_scenario
+    from tests.integration.agent.conftest import listening, running
+
+    users = {"meter-a": "pw-a", "meter-b": "pw-b", "reader": "pw-r"}
+    acl = "user reader\ntopic read m/#\npattern write m/%u/#\n"
+    broker = fresh_mosquitto(anonymous=False, users=users, acl=acl)
+    (tmp_path / "devices.jsonl").write_text(
+        '{"id": "meter-a", "username": "meter-a", "password": "pw-a", "serial": 7}\n'
+        '{"id": "meter-b", "username": "meter-b", "password": "pw-b", "serial": 8}\n'
+    )
+    doc = tmp_path / "s.yaml"
+    doc.write_text(
+        f"""
+templates:
+  meter:
+    transport: {{mqtt: {{url: "{broker.url}", topic: "m/{{device_id}}/v", qos: 1}}}}
+    identities: {{file: devices.jsonl}}
+    interval: 200ms
+    payload: {{serial: {{device_field: serial}}}}
+groups: [{{name: meters, template: meter, count: 2}}]
+"""
+    )
+    raw = load_scenario(doc).templates["meter"].raw
+    async with (
+        listening(broker, "m/#", username="reader", password="pw-r") as sub,
+        running(raw, group="meters", count=2) as r,
+    ):
+        await asyncio.sleep(1.0)
+    assert r.report.errors == 0 and len(sub.messages) == r.report.sent > 5
+    assert {(m.topic, m.json()["serial"]) for m in sub.messages} == {
+        ("m/meter-a/v", 7),
+        ("m/meter-b/v", 8),
+    }
+    assert {"meter-a", "meter-b"} <= set(re.findall(r"u'([^']+)'", broker.log(tail=200_000)))

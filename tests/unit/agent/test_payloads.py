@@ -181,7 +181,7 @@ async def test_streams_have_their_own_topic_timing_and_share_the_status() -> Non
             streams={
                 "heartbeat": {"topic": "hb/{device_id}", "interval": "2s",
                               "payload": {"up": {"counter": {}}, "st": {"status": {}}}},
-                "event": {"topic": "ev/{device_id}", "on": "status_change", "qos": 1,
+                "event": {"topic": "ev/{device_id}", "when": "status_change", "qos": 1,
                           "encoding": "msgpack",
                           "payload": {"text": {"format": "{device_id} is {status}"}}},
             },
@@ -201,7 +201,7 @@ async def test_streams_have_their_own_topic_timing_and_share_the_status() -> Non
 def test_stream_mistakes() -> None:
     hb = {"topic": "hb/{device_id}", "interval": "1s", "payload": {"a": 1}}
     with pytest.raises(ScenarioError, match=r"streams\.hb: give either interval"):
-        parsed(streams={"hb": {**hb, "on": "status_change"}})
+        parsed(streams={"hb": {**hb, "when": "status_change"}})
     with pytest.raises(ScenarioError, match=r"streams\.hb\.topic: must differ"):
         parsed(streams={"hb": {**hb, "topic": "t/{device_id}"}})
     with pytest.raises(ScenarioError, match=r"streams\.hb\.payload\.f\.format: unknown"):
