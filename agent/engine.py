@@ -295,6 +295,8 @@ class GroupRunner:
                     )
                 )
         has_subs = any(subs)
+        if not any(creds):
+            creds = []  # nobody has their own: the transport's (no list entry per device)
         return SenderOptions(
             properties=props,
             subscriptions=subs if has_subs else [],

@@ -795,7 +795,7 @@ class DevicePayload:
         self.fields = fields
         self.clock = clock if clock is not None else [0.0]
         self.dumps = dumps
-        self.formats = [(k, f) for k, f in fields if isinstance(f, _Format)]
+        self.formats = [(k, f) for k, f in fields if isinstance(f, _Format)] or ()
         if self.formats:
             self.encode: Callable[[float], bytes] = self._encode
         elif 0 < len(fields) <= 200:

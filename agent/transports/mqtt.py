@@ -34,8 +34,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import gmqtt
+import gmqtt.client as gmqtt_client
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
-from gmqtt.mqtt.handler import MQTTConnectError
+from gmqtt.mqtt.handler import MQTTConnectError, MqttPackageHandler
 
 from agent.transports import properties, reasons
 from agent.transports.base import SenderOptions
@@ -107,6 +108,40 @@ _SIZES_N = 4096  # remaining lengths of typical messages, encoded once
 _SIZES = [_remaining_length(n) for n in range(_SIZES_N)]
 
 
+class _Handler(MqttPackageHandler):  # type: ignore[misc]
+    """gmqtt's packet handler, reading the broker's "no" first: a PUBACK/PUBREC reason
+    code >= 0x80 and SUBACK failures are errors (gmqtt ignores them)."""
+
+    def _client(self) -> _Client | None:
+        # The handler's reconnect callback is its client's bound method: no extra
+        # attribute per connection (at 20,000 connections every object counts).
+        c = getattr(self._reconnect_callback, "__self__", None)
+        return c if isinstance(c, _Client) else None
+
+    def _handle_puback_packet(self, cmd: int, packet: bytes) -> None:
+        c = self._client()
+        if c is not None:
+            c._ack("PUBACK", packet)
+        super()._handle_puback_packet(cmd, packet)
+
+    def _handle_pubrec_packet(self, cmd: int, packet: bytes) -> None:
+        c = self._client()
+        if c is not None:
+            c._ack("PUBREC", packet)
+        super()._handle_pubrec_packet(cmd, packet)
+
+    def _handle_suback_packet(self, cmd: int, packet: bytes) -> None:
+        c = self._client()
+        if c is not None:
+            c.owner._subacked(c.conn, packet)
+        super()._handle_suback_packet(cmd, packet)
+
+
+# gmqtt builds its handler by this module-level name: ours from the start, so each
+# handler is an ordinary instance of one class (its attribute dict stays compact).
+gmqtt_client.MqttPackageHandler = _Handler
+
+
 class _Client(gmqtt.Client):  # type: ignore[misc]
     """One connection; gmqtt's own reconnects are routed to the sender's policy."""
 
@@ -114,14 +149,6 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
         super().__init__(client_id, **kwargs)
         self.owner = owner
         self.conn = conn
-        # gmqtt reads no reason code from PUBACK and reports no SUBACK failure: read
-        # them first (a broker's "no" is an error), then let gmqtt do its part.
-        h = self._package_handler
-        self._gm_puback, self._gm_pubrec = h._handle_puback_packet, h._handle_pubrec_packet
-        self._gm_suback = h._handle_suback_packet
-        h._handle_puback_packet = self._on_puback
-        h._handle_pubrec_packet = self._on_pubrec
-        h._handle_suback_packet = self._on_suback
 
     def _ack(self, what: str, packet: bytes) -> None:
         code = reasons.ack_reason(packet) if self.owner.v5 else 0
@@ -129,18 +156,6 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
             mid = int.from_bytes(packet[:2], "big")
             raw = self._persistent_storage._messages.get(mid, b"")
             self.owner._refused(f"{what} {reasons.name(code)}", reasons.publish_topic(raw))
-
-    def _on_puback(self, cmd: int, packet: bytes) -> None:
-        self._ack("PUBACK", packet)
-        self._gm_puback(cmd, packet)
-
-    def _on_pubrec(self, cmd: int, packet: bytes) -> None:
-        self._ack("PUBREC", packet)
-        self._gm_pubrec(cmd, packet)
-
-    def _on_suback(self, cmd: int, packet: bytes) -> None:
-        self.owner._subacked(self.conn, packet)
-        self._gm_suback(cmd, packet)
 
     async def reconnect(self, delay: bool = False) -> None:
         # gmqtt calls this when the connection is lost or a CONNACK refused.
@@ -343,10 +358,11 @@ class MqttSender:
                 self._transports[k] = c._connection._transport
                 for topic, payload in self._early.pop(k, ()):
                     self._on_message(c, topic, payload, 1, None)
-                pending = self._sub_pending[k] = {}
-                for topic in self._sub_topics[k]:
-                    mid = c._connection.subscribe([gmqtt.Subscription(topic, qos=COMMAND_QOS)])
-                    pending[mid] = topic
+                if self._sub_topics[k]:
+                    pending = self._sub_pending[k] = {}
+                    for topic in self._sub_topics[k]:
+                        sub = gmqtt.Subscription(topic, qos=COMMAND_QOS)
+                        pending[c._connection.subscribe([sub])] = topic
                 self._acked(k)  # messages that waited for the window
                 on_connected = self.options.on_connected
                 if on_connected is not None:
@@ -451,9 +467,12 @@ class MqttSender:
 
     def _subacked(self, k: int, packet: bytes) -> None:
         mid = int.from_bytes(packet[:2], "big")
-        topic = self._sub_pending.get(k, {}).pop(mid, None)
+        pending = self._sub_pending.get(k)
+        topic = pending.pop(mid, None) if pending else None
         if topic is None:
             return
+        if not pending:
+            del self._sub_pending[k]  # all acknowledged: keep no empty dict per device
         try:
             codes = reasons.suback_codes(packet, v5=self.v5)
         except ValueError:
