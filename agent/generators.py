@@ -775,6 +775,9 @@ def _encoder_factory(
     return factory
 
 
+_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 class DevicePayload:
     """One device's payload: field closures evaluated in template order.
 
@@ -784,7 +787,7 @@ class DevicePayload:
     says otherwise). Format fields are rendered after the others, from their values.
     """
 
-    __slots__ = ("clock", "dumps", "encode", "fields", "formats")
+    __slots__ = ("clock", "dumps", "encode", "fns", "formats", "keys")
 
     def __init__(
         self,
@@ -792,23 +795,32 @@ class DevicePayload:
         clock: list[float] | None = None,
         dumps: Callable[[Any], bytes] = orjson.dumps,
     ) -> None:
-        self.fields = fields
+        # Field names are one tuple shared by every device with the same fields, the
+        # closures one tuple per device: no (name, closure) pair per field and device.
+        keys = tuple(k for k, _ in fields)
+        self.keys = _KEYS.setdefault(keys, keys)
+        self.fns = tuple(f for _, f in fields)
         self.clock = clock if clock is not None else [0.0]
         self.dumps = dumps
-        self.formats = [(k, f) for k, f in fields if isinstance(f, _Format)] or ()
+        self.formats = tuple((k, f) for k, f in fields if isinstance(f, _Format))
         if self.formats:
             self.encode: Callable[[float], bytes] = self._encode
         elif 0 < len(fields) <= 200:
-            keys = tuple(k for k, _ in fields)
-            self.encode = _encoder_factory(keys, dumps)(tuple(f for _, f in fields))
+            self.encode = _encoder_factory(self.keys, dumps)(self.fns)
         else:
             self.encode = self._encode
 
+    @property
+    def fields(self) -> list[tuple[str, Value]]:
+        return list(zip(self.keys, self.fns, strict=False))
+
     def next(self, now: float) -> dict[str, Any]:
         if not self.formats:
-            return {k: f(now) for k, f in self.fields}
+            return {k: f(now) for k, f in zip(self.keys, self.fns, strict=False)}
         fmt = dict(self.formats)
-        values = {k: None if k in fmt else f(now) for k, f in self.fields}  # keeps the order
+        values = {
+            k: None if k in fmt else f(now) for k, f in zip(self.keys, self.fns, strict=False)
+        }  # keeps the order
         for k, f in self.formats:
             values[k] = f.render(values)
         return values

@@ -31,7 +31,7 @@ import ssl
 import struct
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import gmqtt
 import gmqtt.client as gmqtt_client
@@ -102,6 +102,33 @@ def _trim(connection: Any) -> None:
     protocol = connection._protocol
     protocol._queue = None
     protocol._disconnect = None
+    # Set by now (connection_made) and only read or cleared from here on.
+    connected = _LightEvent()
+    if protocol._connected.is_set():
+        connected.set()
+    protocol._connected = connected
+    # asyncio's flow control keeps a deque for StreamWriter.drain() callers; gmqtt
+    # writes straight to the transport and never drains.
+    if isinstance(getattr(protocol, "_drain_waiters", None), deque):
+        protocol._drain_waiters = ()
+
+
+class _LightEvent(asyncio.Event):
+    """An asyncio.Event whose waiter deque (a 700-byte block) exists only while someone
+    waits: gmqtt keeps three per connection, awaited only while connecting."""
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: Any = ()
+
+    async def wait(self) -> Literal[True]:
+        if not isinstance(self._waiters, deque):
+            self._waiters = deque()
+        try:
+            return await super().wait()
+        finally:
+            if not self._waiters:
+                self._waiters = ()  # the last waiter left: give the block back
 
 
 _SIZES_N = 4096  # remaining lengths of typical messages, encoded once
@@ -149,6 +176,9 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
         super().__init__(client_id, **kwargs)
         self.owner = owner
         self.conn = conn
+        h = self._package_handler  # it holds the same two events
+        self._connack_received = h._connack_received = _LightEvent()
+        self._connection_lost = h._connection_lost = _LightEvent()
 
     def _ack(self, what: str, packet: bytes) -> None:
         code = reasons.ack_reason(packet) if self.owner.v5 else 0
