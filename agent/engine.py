@@ -905,8 +905,18 @@ class _Recorder:
     last_error = ""
     errors = 0
 
-    def __init__(self, device_ids: list[str]) -> None:
+    def __init__(self, device_ids: list[str], options: SenderOptions | None = None) -> None:
         self.device_ids = device_ids
+        self.options = options or SenderOptions()
+
+    def connect_all(self) -> None:
+        """What a real sender does on each connect: wills, then the connect hook."""
+        o = self.options
+        for slot in range(len(self.device_ids)):
+            if o.will_for is not None:
+                o.will_for(slot)
+            if o.on_connected is not None:
+                o.on_connected(slot)
 
     async def open(self) -> None:
         pass
@@ -954,9 +964,13 @@ async def preview(
         seed=seed,
         lease_until=math.inf,
     )
-    runner = GroupRunner(a, sender_factory=lambda t, ids, o: _Recorder(ids), clock=lambda: now[0])
+    runner = GroupRunner(
+        a, sender_factory=lambda t, ids, o: _Recorder(ids, o), clock=lambda: now[0]
+    )
     runner.trace = []
     runner.begin(now[0])
+    assert isinstance(runner.sender, _Recorder)
+    runner.sender.connect_all()  # e.g. Sparkplug births
     want = devices * count
     for _ in range(want * 50 + 1000):  # silent devices must not spin forever
         if len(runner.trace) >= want or not runner._heap:
@@ -972,7 +986,7 @@ async def preview(
         try:
             row["payload"] = orjson.loads(data)
         except orjson.JSONDecodeError:
-            if runner.template.encoding.json:
+            if runner.template.encoding.json and runner.template.sparkplug is None:
                 row["raw"] = data.decode(errors="replace")  # a malformed_json fault
             else:
                 row["hex"] = data.hex()  # msgpack, cbor, protobuf, raw bytes
