@@ -21,7 +21,7 @@ import click
 import msgspec
 from litestar import Request, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
 from agent import identity
 from agent.errors import AgentError
@@ -33,6 +33,7 @@ from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound, Unau
 CA_DIR = "ca"
 KEY, CERT = "ca.key", "ca.crt"
 MAX_DEVICES = identity.MAX_DEVICES_PER_REQUEST
+MAX_BODY = 4 * 2**20
 
 
 def ca_dir(data_dir: Path) -> Path:
@@ -81,13 +82,18 @@ def _agent_devices(agent: models.Agent) -> set[str]:
     return out
 
 
-def issue(data_dir: Path, agent_id: str, authorization: str | None, req: CertRequest) -> dict:
+def authenticate_agent(agent_id: str, authorization: str | None) -> None:
+    """401 unless the caller is agent ``agent_id`` with its own bus credentials."""
     from appliance.fleet.credentials import identify
 
     who = _basic(authorization)
     ident = identify(*who) if who else None
     if ident is None or ident.role != "agent" or ident.agent_id != agent_id:
         raise Unauthorized("agent credentials required (HTTP Basic, the bus account)")
+
+
+def issue(data_dir: Path, agent_id: str, authorization: str | None, req: CertRequest) -> dict:
+    authenticate_agent(agent_id, authorization)
     if not 1 <= len(req.devices) <= MAX_DEVICES:
         raise ApplianceError(f"devices: give 1 to {MAX_DEVICES} device ids")
     agent = models.Agent.get_or_none(models.Agent.agent_id == agent_id)
@@ -117,14 +123,20 @@ def _basic(header: str | None) -> tuple[str, str] | None:
 
 @post("/api/v1/agents/{agent_id:str}/certificates", status_code=200, opt={"public": True})
 async def issue_certificates(
-    agent_id: FromPath[str],
-    data: JSONBody[CertRequest],
-    request: Request[Any, Any, Any],
-    state: State,
+    agent_id: FromPath[str], request: Request[Any, Any, Any], state: State
 ) -> dict[str, Any]:
     """Client certificates (CN = device id) for an agent's devices, from the test CA.
-    Authenticated with the agent's bus credentials, not an API token."""
+    Authenticated with the agent's bus credentials, not an API token: who asks is
+    checked before the body is read."""
     header = request.headers.get("authorization")
+    await call(authenticate_agent, agent_id, header)
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApplianceError(f"body: larger than {MAX_BODY} bytes")
+    try:
+        data = msgspec.json.decode(raw, type=CertRequest)
+    except msgspec.DecodeError as e:
+        raise ApplianceError(f"body: {e}") from None
     return await call(issue, state.settings.data_dir, agent_id, header, data)
 
 
