@@ -93,6 +93,11 @@ def _wait_ready(
     return took
 
 
+def _listens(t: Any) -> bool:
+    transitions = t.statuses.transitions if t.statuses is not None else ()
+    return t.commands is not None or t.sparkplug is not None or any(tr.topic for tr in transitions)
+
+
 def _totals(groups: dict[str, dict]) -> dict[str, Any]:
     """Faults and verify figures summed over the groups (percentiles: the worst group)."""
     faults: dict[str, int] = {}
@@ -138,7 +143,11 @@ def execute(
             doc = api("POST", f"/api/v1/groups/{g.name}/start")
             started.append(g.name)
             placed[g.name] = len(doc["placement"])
-        ready = _wait_ready(api, started, ready_timeout, progress)
+        # Only devices that listen (commands, on_message, Sparkplug) need the broker to
+        # confirm their subscriptions first; the others are ready once started.
+        listening = [g.name for g in scenario.groups if _listens(scenario.templates[g.template])]
+        ready = {n: 0.0 for n in started if n not in listening}
+        ready.update(_wait_ready(api, listening, ready_timeout, progress))
         t0 = time.monotonic()
         last = 0.0
         while (left := duration - (time.monotonic() - t0)) > 0:

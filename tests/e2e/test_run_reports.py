@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow, pytest.mark.timeout(120)]
 def test_run_report_gates_and_junit(appliance_up: Appliance, fresh_mosquitto, tmp_path: Path):
     broker = fresh_mosquitto(counts.LOSSY)
     scenario = tmp_path / "lossy.yaml"
-    scenario.write_text(counts.scenario(broker.url, group="lossy", topic="runrep"))
+    scenario.write_text(counts.scenario(broker.url, group="lossy", topic="runrep", listen=True))
     junit = tmp_path / "junit.xml"
     with Subscriber(broker.host, broker.port, "runrep/#") as sub:
         done = run_cli(
@@ -42,7 +42,8 @@ def test_run_report_gates_and_junit(appliance_up: Appliance, fresh_mosquitto, tm
     assert group["transitions"]["by"] == {"normal>tail": 4}
     assert group["statuses"]["tail"]["devices"] == 4
     assert group["commands"] == {"received": 0, "replied_ok": 0, "replied_error": 0}
-    assert group["ready_s"] is not None
+    # The window began once every device had its command subscription acknowledged.
+    assert group["ready_s"] is not None and group["ready_s"] > 0
 
     # The loss gate fails and says so by name; the others pass.
     assert done.returncode == 1, done.stderr

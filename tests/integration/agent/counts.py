@@ -15,10 +15,13 @@ BIG = "x" * 400
 LOSSY = ["message_size_limit 300"]
 
 
-def scenario(url: str, *, group: str = "rep", count: int = 4, topic: str = "rep") -> str:
+def scenario(
+    url: str, *, group: str = "rep", count: int = 4, topic: str = "rep", listen: bool = False
+) -> str:
     """A verified group that loses ~20 % of its messages for 2 s to a LOSSY broker
     (big ones), then only sends small ones, so the last message of each device
-    arrives; 20 % duplicates."""
+    arrives; 20 % duplicates. ``listen``: devices also subscribe to commands."""
+    commands = f'    commands: {{topic: "{topic}/{{device_id}}/cmd"}}\n' if listen else ""
     return f"""
 templates:
   probe:
@@ -36,7 +39,7 @@ templates:
       - {{from: normal, to: tail, after: 2s}}
     faults:
       duplicate: {{rate: 0.2}}
-groups:
+{commands}groups:
   - {{name: {group}, template: probe, count: {count}, seed: 7}}
 """
 
