@@ -21,10 +21,11 @@ from typing import Any
 from agent import wire
 from agent.engine import GroupRunner
 from agent.errors import AgentError
-from agent.limits import raise_open_files_limit
+from agent.limits import check_open_files, raise_open_files_limit
+from agent.report import behaviour
 from agent.template import Scenario, load_scenario
 
-CONNECT_TIMEOUT_S = 300.0
+CONNECT_TIMEOUT_S = 120.0
 LEASE_S = 10 * 365 * 86400.0
 
 
@@ -107,18 +108,49 @@ def _mark(runners: list[GroupRunner]) -> _Mark:
     )
 
 
+class BenchFailed(AgentError):
+    """The run could not start measuring: a group failed or devices did not connect."""
+
+
+async def _connected(runners: list[GroupRunner], devices: int, timeout_s: float) -> None:
+    """Until every group runs and every device is connected; BenchFailed (one line,
+    with how many devices made it) when a group fails or the bound passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        failed = [r for r in runners if r.failed]
+        if failed:
+            r = failed[0]
+            raise BenchFailed(
+                f"group {r.assignment.group} failed: {r.failed} "
+                f"({_count_connected(runners)} of {devices} devices connected)"
+            )
+        running = all(r.report.state == "running" for r in runners)
+        if running and _count_connected(runners) == devices:
+            return
+        if time.monotonic() > deadline:
+            why = next((e for r in runners if (e := getattr(r.sender, "last_error", ""))), "")
+            raise BenchFailed(
+                f"{_count_connected(runners)} of {devices} devices connected within "
+                f"{timeout_s:g}s" + (f" (last error: {why})" if why else "")
+            )
+        await asyncio.sleep(0.05)
+
+
+def _count_connected(runners: list[GroupRunner]) -> int:
+    return sum(r.connected() for r in runners if r.report.state == "running")
+
+
 async def run_bench(
     scenario: Scenario,
     duration_s: float,
     *,
     progress: Callable[[str], None] | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Run every group for ``duration_s`` after all have connected; the report."""
     say = progress or (lambda _: None)
-    fds = raise_open_files_limit()
+    raise_open_files_limit()
     devices = sum(g.count for g in scenario.groups)
-    if devices + 64 > fds:
-        say(f"warning: {devices} devices but only {fds} file descriptors (ulimit -n)")
     rss_base = _rss_mb()
     now = time.time()
     runners = []
@@ -135,16 +167,18 @@ async def run_bench(
             lease_until=now + LEASE_S,
         )
         runners.append(GroupRunner(assignment))
+    # Before the first socket: a run the open-files limit cannot hold is one line now,
+    # not a connect phase that retries for ever.
+    try:
+        check_open_files(sum(r.connections() for r in runners), f"{devices} devices")
+    except AgentError as e:
+        raise BenchFailed(str(e)) from None
     say(f"connecting {devices} devices in {len(runners)} group(s)")
     t_connect = time.monotonic()
     for r in runners:
         r.start()
     try:
-        deadline = t_connect + CONNECT_TIMEOUT_S
-        while any(r.report.state == "starting" for r in runners):
-            if time.monotonic() > deadline:
-                raise AgentError(f"devices still connecting after {CONNECT_TIMEOUT_S:g}s")
-            await asyncio.sleep(0.05)
+        await _connected(runners, devices, connect_timeout_s)
         connect_s = time.monotonic() - t_connect
         say(f"connected in {connect_s:.1f}s; sending for {duration_s:g}s")
         start = _mark(runners)
@@ -169,12 +203,8 @@ async def run_bench(
                 "errors": end.errors[i] - start.errors[i],
                 "lateness_ms": _lateness(hist),
                 "last_error": r.report.last_error or getattr(r.sender, "last_error", ""),
-                # Behaviour counters since the start (not only the window).
-                "faults": dict(r.report.faults),
-                "statuses": dict(r.report.statuses),
-                "transitions": r.report.transitions,
-                "commands": r.report.commands,
-                "replies": r.report.replies,
+                # Behaviour figures since the start (not only the window).
+                **behaviour(r.report),
             }
         )
     sent = sum(g["sent"] for g in groups)

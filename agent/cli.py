@@ -195,23 +195,63 @@ def journal_reset(data_dir: Path | None) -> None:
     help="Run this many devices in all, spread over the groups like their counts.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(scenario: Path, duration: str, devices: int | None, as_json: bool) -> None:
+@click.option(
+    "--connect-timeout",
+    default="120s",
+    show_default=True,
+    help="Give up (exit 1) when not every device is connected by then.",
+)
+@click.option(
+    "--ca",
+    "ca_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A CA folder (ca.key, ca.crt; `mockmock ca init` makes DATA_DIR/ca) that signs "
+    "per-device certificates for templates with identity: per_device.",
+)
+@data_dir_option
+def bench(
+    scenario: Path,
+    duration: str,
+    devices: int | None,
+    as_json: bool,
+    connect_timeout: str,
+    ca_dir: Path | None,
+    data_dir: Path | None,
+) -> None:
     """Run SCENARIO's groups in this process (no appliance) and measure them."""
     import asyncio
 
-    from agent.bench import format_table, load, run_bench
+    from agent import identity
+
+    if ca_dir is not None:
+        cache = (data_dir or default_data_dir()) / "identity"
+        identity.configure(identity.Identities(identity.LocalIssuer(ca_dir), cache))
+
+    from agent.bench import BenchFailed, format_table, load, run_bench
     from agent.template import parse_duration_ms
 
-    try:
-        duration_s = parse_duration_ms(duration) / 1000
-    except ValueError as e:
-        fail(f"--duration: {e}")
-    if duration_s <= 0:
-        fail("--duration: must be > 0")
+    seconds = {}
+    for name, text in (("--duration", duration), ("--connect-timeout", connect_timeout)):
+        try:
+            seconds[name] = parse_duration_ms(text) / 1000
+        except ValueError as e:
+            fail(f"{name}: {e}")
+        if seconds[name] <= 0:
+            fail(f"{name}: must be > 0")
     try:
         parsed = load(str(scenario), devices)
         progress = None if as_json else lambda m: click.echo(m, err=True)
-        result = asyncio.run(run_bench(parsed, duration_s, progress=progress))
+        result = asyncio.run(
+            run_bench(
+                parsed,
+                seconds["--duration"],
+                progress=progress,
+                connect_timeout_s=seconds["--connect-timeout"],
+            )
+        )
+    except BenchFailed as e:
+        fail(str(e), 1)
     except AgentError as e:
         fail(str(e))
     except KeyboardInterrupt:

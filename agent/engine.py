@@ -25,24 +25,36 @@ from typing import Any
 
 import orjson
 
-from agent import wire
+from agent import identity, wire
 from agent.commands import reply as command_reply
+from agent.errors import AgentError
 from agent.faults import DeviceFaults, count, malformed
-from agent.generators import DevicePayload, bounds, compile_fields, device_rng
+from agent.generators import (
+    DeviceNames,
+    DevicePayload,
+    bounds,
+    compile_fields,
+    device_rng,
+    uses_names,
+)
+from agent.limits import check_open_files
 from agent.statuses import Transition
 from agent.template import Template, device_id, expand_topic, parse_template
 from agent.timing import Windows, next_send, zone
 from agent.tls import client_context
 from agent.transports import Sender, open_sender
 from agent.transports.base import SenderOptions
+from agent.transports.properties import Properties
 from agent.verify import MARK, Verifier
 
 log = logging.getLogger(__name__)
 
 # Event kinds on the heap: (time, tie-breaker, kind, slot, data).
-SEND, BURST, TIMER, RECONNECT, REPLY, STORM, CRON = range(7)
+SEND, BURST, TIMER, RECONNECT, REPLY, STORM, CRON, STREAM = range(8)
 RECONNECT_RETRY_S = 1.0
 VERIFY_GRACE_S = 2.0  # how long stop() waits for the subscriber to catch up
+STATUS_FIGURES_S = 0.5  # how often time-in-status figures are brought up to date
+VERIFY_READY_S = 10.0  # the group's subscriber must be subscribed by then
 
 SenderFactory = Callable[[Template, list[str], SenderOptions], Sender]
 
@@ -60,6 +72,7 @@ class Device:
         "id",
         "index",
         "msg_topics",
+        "names",
         "next_due",
         "payload",
         "payloads",
@@ -69,6 +82,7 @@ class Device:
         "silent_until",
         "slot",
         "status",
+        "streams",
         "topic",
     )
 
@@ -92,6 +106,8 @@ class Device:
         self.cmd_topic = ""
         self.reply_topic = ""
         self.msg_topics: dict[str, list[int]] | None = None
+        self.names: DeviceNames | None = None  # for format and status fields
+        self.streams: list[tuple[str, DevicePayload]] | None = None  # (topic, payload)
 
 
 def _wildcard(pattern: str) -> str:
@@ -102,6 +118,12 @@ def _wildcard(pattern: str) -> str:
 
 class GroupRunner:
     """Runs one assignment (a slice of a group's devices) until stopped."""
+
+    def __new__(cls, assignment: wire.Assignment, **kwargs: Any) -> GroupRunner:
+        # The runner of the template's kind: Sparkplug B edge nodes have their own.
+        if cls is GroupRunner and "sparkplug" in assignment.template:
+            return super().__new__(_sparkplug_runner())
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -150,14 +172,27 @@ class GroupRunner:
             [tr for tr in trs if tr.after_s is not None and si in tr.sources]
             for si in range(len(model.statuses))
         ]
+        self.status_names = [s.name for s in model.statuses]
+        self.streams = t.streams
+        self.stream_intervals = [(s.interval_ms or 0) / 1000 for s in t.streams]
+        self.event_streams = [k for k, s in enumerate(t.streams) if s.on_status_change]
+        self._names = any(uses_names(s.payload) for s in model.statuses) or any(
+            uses_names(s.payload) for s in t.streams
+        )
         self.devices = [self._device(slot, i) for slot, i in enumerate(indices)]
         self.report = wire.GroupReport(
             group_id=a.group_id, run_id=a.run_id, running=0, state="starting"
         )
         self.report.statuses = {}
+        names = self.status_names
+        # Per status index: devices in it now, device-seconds spent in it, sends in it.
+        self._in_status = [0] * len(names)
+        self._status_s = [0.0] * len(names)
+        self._status_sent = [0] * len(names)
+        self._status_mark = 0.0  # when _status_s was last brought up to date
         for d in self.devices:
-            name = model.statuses[d.status].name
-            self.report.statuses[name] = self.report.statuses.get(name, 0) + 1
+            self._in_status[d.status] += 1
+            self.report.statuses[names[d.status]] = self._in_status[d.status]
         self.verifier = Verifier() if self.verify_on else None
         options = self._options()
         factory = sender_factory or (lambda tpl, ids, opts: open_sender(tpl.transport, ids, opts))
@@ -165,10 +200,13 @@ class GroupRunner:
         self._heap: list[tuple[float, int, int, int, Any]] = []
         self._n = itertools.count()
         self._refused = 0
+        self._late = 0  # sender.errors taken in so far
+        self._unsent = 0  # sender.refused taken off report.sent so far
         self._task: asyncio.Task[None] | None = None
         self._verify_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        self.failed = ""  # why the group could not run, when it could not
         self._waiter: asyncio.Future[None] | None = None
         self.started_at: float | None = None
         # Set by preview: every message sent, with the time and the device's status.
@@ -182,13 +220,41 @@ class GroupRunner:
         rng = device_rng(a.seed, a.group, index)
         clock_cell = [0.0]
         cache: dict[int, Any] = {}
+        row = t.identities[index] if t.identities else None
+        names = d.names = DeviceNames(d.id, a.group, index, row) if self._names else None
+        dumps = t.encoding.dumps
         d.payloads = [
-            compile_fields(s.payload, rng=rng, device_id=d.id, clock=clock_cell, cache=cache)
+            compile_fields(
+                s.payload,
+                rng=rng,
+                device_id=d.id,
+                clock=clock_cell,
+                cache=cache,
+                names=names,
+                dumps=dumps,
+            )
             for s in model.statuses
         ]
         d.rng = device_rng(a.seed, a.group, index, "behaviour")
         d.status = model.pick_initial(d.rng)
         d.payload = d.payloads[d.status]
+        if names is not None:
+            names.status[0] = self.status_names[d.status]
+        if self.streams:
+            d.streams = [
+                (
+                    expand_topic(s.topic, device_id=d.id, group=a.group, index=index),
+                    compile_fields(
+                        s.payload,
+                        rng=device_rng(a.seed, a.group, index, f"stream:{s.name}"),
+                        device_id=d.id,
+                        clock=clock_cell,
+                        names=names,
+                        dumps=s.encoding.dumps,
+                    ),
+                )
+                for s in self.streams
+            ]
         if t.faults.any:
             d.faults = DeviceFaults(t.faults, device_rng(a.seed, a.group, index, "faults"))
         fmt = {"device_id": d.id, "group": a.group, "index": index}
@@ -215,16 +281,49 @@ class GroupRunner:
             if will is not None:
                 wt, wp, wq, wr = will
                 wills.append((wt.format(**fmt), wp.format(**fmt).encode(), wq, wr))
-            if t.credentials is not None:
-                user, pw = t.credentials
-                creds.append((user.format(**fmt), None if pw is None else pw.format(**fmt)))
+            creds.append(self._credentials(d, fmt))
+        props = []
+        if t.transport.mqtt is not None and t.transport.mqtt.properties is not None:
+            user, ctype, expiry, response = t.transport.mqtt.properties
+            for d in self.devices:
+                fmt = {"device_id": d.id, "group": a.group, "index": d.index}
+                props.append(
+                    Properties(
+                        user=tuple((k.format(**fmt), v.format(**fmt)) for k, v in user),
+                        content_type=None if ctype is None else ctype.format(**fmt),
+                        message_expiry_s=expiry,
+                        response_topic=None if response is None else response.format(**fmt),
+                    )
+                )
         has_subs = any(subs)
+        if not any(creds):
+            creds = []  # nobody has their own: the transport's (no list entry per device)
         return SenderOptions(
+            properties=props,
             subscriptions=subs if has_subs else [],
             on_message=self._on_message if has_subs else None,
             wills=wills,
             credentials=creds,
         )
+
+    def _credentials(self, d: Device, fmt: dict[str, Any]) -> tuple[str, str | None] | None:
+        """This device's username and password: its identities row, an Azure SAS token
+        or the template's patterns (None: the transport's own)."""
+        t = self.template
+        row = t.identities[d.index] if t.identities else {}
+        user = row.get("username")
+        if user is None and t.credentials is not None:
+            user = t.credentials[0].format(**fmt)
+        pw = row.get("password")
+        if pw is None and t.sas is not None and t.transport.mqtt is not None:
+            key, group_key, resource, ttl, policy = t.sas
+            if group_key:
+                key = identity.derive_device_key(key, d.id)
+            res = resource.format(host=t.transport.mqtt.host, device_id=d.id)
+            pw = identity.sas_token(res, key, int(self.clock()) + ttl, policy)
+        if pw is None and t.credentials is not None and t.credentials[1] is not None:
+            pw = t.credentials[1].format(**fmt)
+        return None if user is None else (user, pw)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -239,19 +338,40 @@ class GroupRunner:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"group-{self.assignment.group}")
 
+    def connections(self) -> int:
+        """Sockets this group opens: one per device, one shared, or an HTTP pool."""
+        tr = self.template.transport
+        if tr.http is not None:
+            return tr.http.connections
+        return (1 if self.shared else len(self.device_ids)) + (1 if self.verify_on else 0)
+
+    def connected(self) -> int:
+        """Devices whose connection is up now, or down on purpose (a drop fault)."""
+        s, devs = self.sender, self.devices
+        return sum(1 for k in range(len(devs)) if devs[k].dropped or s.is_connected(k))
+
     async def _run(self) -> None:
         try:
+            check_open_files(self.connections(), f"group {self.assignment.group}")
             if self.verifier is not None:
                 ready = asyncio.Event()
                 self._verify_task = asyncio.create_task(self._verify_loop(ready))
                 # Subscribe before the first send, or the first messages count as lost.
                 waiter = asyncio.create_task(ready.wait())
                 done, _ = await asyncio.wait(
-                    [waiter, self._verify_task], timeout=10, return_when=asyncio.FIRST_COMPLETED
+                    [waiter, self._verify_task],
+                    timeout=VERIFY_READY_S,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 waiter.cancel()
-                if self._verify_task in done:
-                    self._verify_task.result()  # it could not subscribe: say why
+                if self._verify_task in done or not ready.is_set():
+                    raise AgentError(f"verify subscriber: {self._verify_failure()}")
+            spec = self.template.transport.mqtt
+            if spec is not None and spec.identity == "per_device":
+                from agent import identity
+
+                certs = await identity.current().provide_async(self.device_ids)
+                self.sender.use_client_certs([(str(c.cert), str(c.key)) for c in certs])
             await self.sender.open()
             self.started_at = self.clock()
             self.report.running = len(self.device_ids)
@@ -260,16 +380,29 @@ class GroupRunner:
             await self._loop()
         except asyncio.CancelledError:
             raise
+        except AgentError as e:
+            self._fail(str(e))
         except Exception as e:  # a broken mock must not take the agent down
             log.exception("group %s failed", self.assignment.group)
-            self.report.last_error = f"{type(e).__name__}: {e}"
-            self.report.errors += 1
+            self._fail(f"{type(e).__name__}: {e}")
         finally:
             self.report.running = 0
 
+    def _fail(self, why: str) -> None:
+        """The group cannot run: say why once, and never look 'starting' forever."""
+        log.info("group %s failed: %s", self.assignment.group, why)  # reported, too
+        self.failed = why
+        self._refused += 1
+        rep = self.report
+        rep.errors = self._refused + getattr(self.sender, "errors", 0)
+        rep.last_error = why
+        rep.state, rep.reason = "stopped", f"failed: {why}"
+        if self._verify_task is not None:
+            self._verify_task.cancel()
+
     def begin(self, now: float) -> None:
         """Put every device's first events on the heap (also used by preview)."""
-        self.started_at = now
+        self.started_at = self._status_mark = now
         n = max(len(self.devices), 1)
         ramp = self.timing.ramp_up_ms
         burst = self.timing.burst
@@ -283,6 +416,9 @@ class GroupRunner:
             if burst is not None:
                 every = burst[1] / 1000
                 push(now + every * (k + 1) / n, BURST, d.slot, None)
+            for j, every in enumerate(self.stream_intervals):
+                if every:
+                    push(now + every * k / n, STREAM, d.slot, j)
             self._arm_timers(d, now)
         storm = self.template.faults.reconnect_storm
         if storm is not None:
@@ -353,6 +489,14 @@ class GroupRunner:
                         self._emit(d, now)
                     self.report.lateness.add(int((now - at) * 1_000_000))
                 self._push(max(at + every / 1000, now), BURST, slot, None)
+            elif kind == STREAM:
+                d = devs[slot]
+                every = self.stream_intervals[data]
+                if self._active(d, now):
+                    self._stream(d, data, now)
+                    self.report.lateness.add(int((now - at) * 1_000_000))
+                nxt = at + every
+                self._push(nxt if nxt >= now - every else now + every, STREAM, slot, data)
             elif kind == RECONNECT:
                 self._spawn(self._reconnect(devs[slot]))
             elif kind == REPLY:
@@ -368,7 +512,53 @@ class GroupRunner:
                 nxt = tr.cron.next_after(now, self.tz)
                 if nxt is not None:
                     self._push(nxt, CRON, -1, data)
-        self.report.errors = self._refused + getattr(self.sender, "errors", 0)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Take in what the transport learnt after accepting messages: late failures
+        are errors, and a publish the broker refused (reason code >= 0x80) is an
+        error and no longer a message sent."""
+        s, rep = self.sender, self.report
+        late = getattr(s, "errors", 0)
+        if late != self._late:
+            self._late = late
+            rep.last_error = getattr(s, "last_error", "") or rep.last_error
+        rep.errors = self._refused + late
+        refused = getattr(s, "refused", 0)
+        if refused != self._unsent:
+            rep.sent -= refused - self._unsent
+            self._unsent = refused
+        now = self.clock()
+        if now - self._status_mark >= STATUS_FIGURES_S or self._stopped:
+            self._status_figures(now)
+
+    def _accrue(self, now: float) -> None:
+        """Add the device-seconds since the last mark to each status's time."""
+        mark = self._status_mark
+        if mark and now > mark:
+            dt = now - mark
+            secs = self._status_s
+            for i, n in enumerate(self._in_status):
+                secs[i] += n * dt
+        self._status_mark = now
+
+    def _status_figures(self, now: float) -> None:
+        if self.started_at is None:
+            return
+        self._accrue(now)
+        rep, names = self.report, self.status_names
+        rep.status_seconds = {n: round(t, 3) for n, t in zip(names, self._status_s, strict=True)}
+        rep.status_sends = dict(zip(names, self._status_sent, strict=True))
+        rep.ready = self.ready()
+
+    def ready(self) -> int:
+        """Devices connected with their subscriptions acknowledged (0 before start)."""
+        if self.report.state != "running":
+            return 0
+        subscribed = getattr(self.sender, "subscribed", None)
+        if subscribed is not None and not subscribed():
+            return 0  # counted per group: the readiness a run waits for is all or none
+        return self.connected()
 
     def _active(self, d: Device, now: float) -> bool:
         if d.dropped or now < d.silent_until or self.silent[d.status]:
@@ -421,13 +611,17 @@ class GroupRunner:
         if f is not None and f.clock:
             assert self.started_at is not None
             payload.clock[0] = f.clock_shift(now, self.started_at)
+            if f.skew_s:
+                count(counts, "clock_skew")  # messages sent with a skewed clock
+            if f.drift_ppm:
+                count(counts, "clock_drift")
         values = payload.next(now)
         if f is not None and (f.range_rate or f.wrong or f.missing):
             f.damage_values(values, self.bounds[d.status], counts)
         if self.verify_on:
             d.seq += 1
             values[MARK] = {"s": d.seq, "t": int(now * 1000)}
-        data = orjson.dumps(values)
+        data = payload.dumps(values)
         if f is None:
             self._out(d, data)
             return
@@ -460,12 +654,19 @@ class GroupRunner:
         )
         if ok:
             self.report.sent += 1
+            self._status_sent[d.status] += 1
             if self.trace is not None:
                 now = self.clock()
                 self.trace.append((now, d.slot, topic, data, self.model.statuses[d.status].name))
         else:
             self._refused += 1
             self.report.last_error = getattr(self.sender, "last_error", "") or "not connected"
+
+    def _stream(self, d: Device, j: int, now: float) -> None:
+        """One message of the device's extra stream ``j`` (heartbeat, event, ...)."""
+        assert d.streams is not None
+        topic, payload = d.streams[j]
+        self._out(d, payload.encode(now), topic=topic, qos=self.streams[j].qos)
 
     # ---- statuses --------------------------------------------------------------
 
@@ -478,16 +679,26 @@ class GroupRunner:
         if to == d.status:
             return
         rep = self.report
-        names = self.model.statuses
-        old = names[d.status].name
-        rep.statuses[old] = rep.statuses.get(old, 1) - 1
-        new = names[to].name
-        rep.statuses[new] = rep.statuses.get(new, 0) + 1
+        names = self.status_names
+        self._accrue(now)
+        n = self._in_status
+        n[d.status] -= 1
+        n[to] += 1
+        old, new = names[d.status], names[to]
+        rep.statuses[old] = n[d.status]
+        rep.statuses[new] = n[to]
         rep.transitions += 1
+        move = f"{old}>{new}"
+        rep.moves[move] = rep.moves.get(move, 0) + 1
         d.status = to
         d.epoch += 1
         d.payload = d.payloads[to]
+        if d.names is not None:
+            d.names.status[0] = new
         self._arm_timers(d, now)
+        if self.event_streams and self._active(d, now):
+            for j in self.event_streams:
+                self._stream(d, j, now)
         # A shorter interval takes effect now, not after the old, longer wait.
         due = now + self.intervals[to]
         if due < d.next_due:
@@ -504,6 +715,11 @@ class GroupRunner:
             return
         d = self.devices[slot]
         now = self.clock()
+        if d.dropped and self.sender.is_connected(slot):
+            # Back before _reconnect resumed: a persistent session's queued commands
+            # arrive right after CONNACK, and the device answers them.
+            for x in self.devices if self.shared else (d,):
+                x.dropped = False
         cmds = self.template.commands
         if cmds is not None and topic == d.cmd_topic:
             self.report.commands += 1
@@ -526,6 +742,8 @@ class GroupRunner:
         body = command_reply(request, device_id=d.id, failed=failed, now=now)
         self._out(d, body, topic=d.reply_topic, qos=cmds.qos)
         self.report.replies += 1
+        if failed:
+            self.report.replies_error += 1
         if not failed and cmds.set_status is not None:
             self._transition(d, self.model.index(cmds.set_status), now)
 
@@ -591,6 +809,8 @@ class GroupRunner:
             password=spec.password,
             tls_context=tls,
             tls_insecure=True if getattr(spec, "insecure", False) else None,
+            transport="websockets" if spec.ws_path else "tcp",
+            websocket_path=spec.ws_path,
         ) as client:
             qos = self.template.verify_qos if self.template.verify_qos is not None else 1
             await client.subscribe(_wildcard(self.template.transport.topic), qos=qos)
@@ -606,6 +826,17 @@ class GroupRunner:
                 if now - last > 1.0:
                     rep.verify = verifier.snapshot()
                     last = now
+
+    def _verify_failure(self) -> str:
+        task = self._verify_task
+        spec = self.template.transport.mqtt
+        where = f"{spec.host}:{spec.port}" if spec is not None else "?"
+        if task is None or not task.done():
+            return f"no subscription at {where} within {VERIFY_READY_S:g}s"
+        if task.cancelled():
+            return "cancelled"
+        e = task.exception()
+        return f"cannot subscribe at {where}: {e}" if e else "ended early"
 
     async def _finish_verify(self) -> None:
         verifier = self.verifier
@@ -642,10 +873,22 @@ class GroupRunner:
             task.cancel()
         await self._finish_verify()
         await self.sender.close()
-        self.report.errors = self._refused + getattr(self.sender, "errors", 0)
+        self._settle()
         self.report.running = 0
         self.report.state = "stopped"
-        self.report.reason = reason
+        self.report.reason = f"failed: {self.failed}" if self.failed else reason
+
+
+_SPARKPLUG: type[GroupRunner] | None = None
+
+
+def _sparkplug_runner() -> type[GroupRunner]:
+    global _SPARKPLUG
+    if _SPARKPLUG is None:
+        from agent.sparkplug import make_runner_class
+
+        _SPARKPLUG = make_runner_class(GroupRunner)
+    return _SPARKPLUG
 
 
 # ---- preview -------------------------------------------------------------------
@@ -657,8 +900,18 @@ class _Recorder:
     last_error = ""
     errors = 0
 
-    def __init__(self, device_ids: list[str]) -> None:
+    def __init__(self, device_ids: list[str], options: SenderOptions | None = None) -> None:
         self.device_ids = device_ids
+        self.options = options or SenderOptions()
+
+    def connect_all(self) -> None:
+        """What a real sender does on each connect: wills, then the connect hook."""
+        o = self.options
+        for slot in range(len(self.device_ids)):
+            if o.will_for is not None:
+                o.will_for(slot)
+            if o.on_connected is not None:
+                o.on_connected(slot)
 
     async def open(self) -> None:
         pass
@@ -706,9 +959,13 @@ async def preview(
         seed=seed,
         lease_until=math.inf,
     )
-    runner = GroupRunner(a, sender_factory=lambda t, ids, o: _Recorder(ids), clock=lambda: now[0])
+    runner = GroupRunner(
+        a, sender_factory=lambda t, ids, o: _Recorder(ids, o), clock=lambda: now[0]
+    )
     runner.trace = []
     runner.begin(now[0])
+    assert isinstance(runner.sender, _Recorder)
+    runner.sender.connect_all()  # e.g. Sparkplug births
     want = devices * count
     for _ in range(want * 50 + 1000):  # silent devices must not spin forever
         if len(runner.trace) >= want or not runner._heap:
@@ -724,6 +981,9 @@ async def preview(
         try:
             row["payload"] = orjson.loads(data)
         except orjson.JSONDecodeError:
-            row["raw"] = data.decode(errors="replace")  # a malformed_json fault
+            if runner.template.encoding.json and runner.template.sparkplug is None:
+                row["raw"] = data.decode(errors="replace")  # a malformed_json fault
+            else:
+                row["hex"] = data.hex()  # msgpack, cbor, protobuf, raw bytes
         out.append(row)
     return out

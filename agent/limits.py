@@ -10,6 +10,7 @@ what is wrong in one line, with the path of the field.
 from __future__ import annotations
 
 import math
+import os
 import re
 import resource
 import string
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from agent.errors import ScenarioError
+from agent.errors import AgentError, ScenarioError
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -110,6 +111,9 @@ def check_document(value: Any, path: str) -> None:
                 stack.append((node[i], f"{where}[{i}]", depth + 1))
 
 
+FD_RESERVE = 64  # logs, the journal, the control connection, verify subscribers
+
+
 def raise_open_files_limit() -> int:
     """Every per-device connection is a file descriptor: lift the soft limit (often
     1,024) to the hard one, as a board running 10,000 devices needs."""
@@ -122,3 +126,25 @@ def raise_open_files_limit() -> int:
             return soft
         return target
     return soft
+
+
+def open_files() -> tuple[int, int]:
+    """(descriptors open now, the soft limit) of this process."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        used = 0
+    return used, soft if soft != resource.RLIM_INFINITY else 1 << 30
+
+
+def check_open_files(connections: int, what: str) -> None:
+    """One clear line instead of a connect phase that retries forever: ``connections``
+    more sockets must fit under the open-files limit (with a little room to spare)."""
+    used, soft = open_files()
+    if used + connections + FD_RESERVE > soft:
+        raise AgentError(
+            f"{what}: {connections} connections need {connections + FD_RESERVE} free file "
+            f"descriptors but only {max(0, soft - used)} of {soft} are left (ulimit -n; "
+            "raise the hard limit, e.g. LimitNOFILE= in the systemd unit)"
+        )

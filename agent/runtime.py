@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 import msgspec
 
-from agent import __version__, wire
+from agent import __version__, identity, wire
 from agent.engine import GroupRunner
 from agent.errors import AgentError
 from agent.journal import JOURNAL_FILE, Journal
@@ -196,6 +196,7 @@ class Agent:
             self._t(wire.INSPECT_REPLY),
             clock=clock,
         )
+        identity.configure_for_agent(config, data_dir)  # per-device certificates, if asked
 
     def _t(self, kind: str) -> str:
         return wire.topic(self.config.agent_id, kind)

@@ -21,9 +21,17 @@ import orjson
 import yaml
 
 from agent.commands import Commands, parse_commands
-from agent.errors import ScenarioError
+from agent.encodings import JSON, Encoding, check_payload, parse_encoding, try_encode
+from agent.errors import AgentError, ScenarioError
 from agent.faults import Faults, parse_faults
-from agent.generators import GENERATORS, bounds, check_generator_params, read_replay_file
+from agent.generators import (
+    GENERATORS,
+    bounds,
+    check_format_refs,
+    check_generator_params,
+    read_replay_file,
+    sample_values,
+)
 from agent.limits import (
     MAX_COUNT,
     MAX_DURATION_MS,
@@ -33,7 +41,9 @@ from agent.limits import (
     is_name,
     placeholder_problem,
 )
+from agent.sparkplug import Sparkplug, parse_sparkplug
 from agent.statuses import StatusModel, parse_statuses
+from agent.streams import Stream, parse_streams
 from agent.timing import Cron, CronError, zone
 from agent.tls import check_pem, has_key, is_pem
 
@@ -47,6 +57,8 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}
 SCHEMES = {
     "mqtt": ("mqtt", False, 1883),
     "mqtts": ("mqtt", True, 8883),
+    "ws": ("mqtt", False, 80),  # MQTT over WebSocket, at the URL's path (default /mqtt)
+    "wss": ("mqtt", True, 443),
     "http": ("http", False, 80),
     "https": ("http", True, 443),
 }
@@ -87,8 +99,15 @@ class _WillDoc(msgspec.Struct, forbid_unknown_fields=True):
     retain: bool = False
 
 
+class _PropertiesDoc(msgspec.Struct, forbid_unknown_fields=True):
+    user_properties: dict[str, str] = {}
+    content_type: str | None = None
+    message_expiry: str | int | float | None = None
+    response_topic: str | None = None
+
+
 class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
-    topic: str
+    topic: str = ""  # required, except for sparkplug (its topics are the spec's)
     url: str | None = None
     host: str | None = None
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
@@ -104,6 +123,10 @@ class _MqttDoc(msgspec.Struct, forbid_unknown_fields=True):
     key: str | None = None  # its private key, when not inside ``cert``
     insecure: bool = False  # TLS without verifying the broker (lab only)
     will: _WillDoc | None = None  # last will, placeholders expand per device
+    clean_start: bool = True  # false: a persistent session (3.1.1: clean session off)
+    session_expiry: str | int | float | None = None  # MQTT 5: how long the broker keeps it
+    properties: _PropertiesDoc | None = None  # MQTT 5 PUBLISH properties, with placeholders
+    identity: Literal["shared", "per_device"] = "shared"  # per_device: agent/identity.py
 
 
 class _HttpDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -121,9 +144,18 @@ class _TransportDoc(msgspec.Struct, forbid_unknown_fields=True):
     http: _HttpDoc | None = None
 
 
+class _SasDoc(msgspec.Struct, forbid_unknown_fields=True):
+    key: str  # base64: the device's key, or a group enrollment key (group_key: true)
+    group_key: bool = False
+    resource: str = "{host}/devices/{device_id}"
+    ttl: str | int | float = "24h"
+    policy: str | None = None
+
+
 class _CredentialsDoc(msgspec.Struct, forbid_unknown_fields=True):
     username: str
     password: str | None = None
+    sas: _SasDoc | None = None  # Azure IoT Hub: a SAS token per device as the password
 
 
 class _BurstDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -155,6 +187,10 @@ class _TemplateDoc(msgspec.Struct, forbid_unknown_fields=True):
     faults: Any = None
     commands: Any = None
     verify: bool | _VerifyDoc = False
+    encoding: Any = None  # agent/encodings.py
+    streams: Any = None  # agent/streams.py
+    sparkplug: Any = None  # agent/sparkplug.py
+    identities: Any = None  # {file: devices.csv} -> rows: one device per row (id, ...)
 
 
 class _GroupDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -193,6 +229,12 @@ class MqttSpec:
     insecure: bool = False
     # (topic pattern, payload pattern, qos, retain); placeholders expand per device
     will: tuple[str, str, int, bool] | None = None
+    clean_start: bool = True
+    session_expiry_s: int | None = None  # MQTT 5 Session Expiry Interval
+    ws_path: str | None = None  # MQTT over WebSocket (ws://, wss://) at this path
+    identity: str = "shared"  # per_device: a client certificate per device (CN = id)
+    # MQTT 5 PUBLISH properties as patterns: (user pairs, content type, expiry s, response)
+    properties: tuple[tuple[tuple[str, str], ...], str | None, int | None, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -253,10 +295,17 @@ class Template:
     payload: dict[str, Field]
     timing: Timing = field(default_factory=Timing)
     credentials: tuple[str, str | None] | None = None  # patterns
+    # Azure SAS: (key, group key?, resource pattern, ttl s, policy); the password per device
+    sas: tuple[str, bool, str, int, str | None] | None = None
+    # Device identities from a CSV/JSONL file: one row per index (id, username, ...)
+    identities: tuple[dict[str, Any], ...] = ()
     statuses: StatusModel | None = None
     faults: Faults = field(default_factory=Faults)
     commands: Commands | None = None
     verify_qos: int | None = None  # None: verification off
+    encoding: Encoding = JSON
+    streams: tuple[Stream, ...] = ()
+    sparkplug: Sparkplug | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The document as the user wrote it (what the appliance stores and sends)."""
@@ -346,22 +395,33 @@ def _check_pattern(pattern: str, path: str, *, printable: bool = True) -> None:
         raise ScenarioError(path, f"bad placeholder: {e}") from None
 
 
-def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
+def _mqtt_spec(doc: _MqttDoc, path: str, *, sparkplug: bool = False) -> MqttSpec:
     host, port, tls = doc.host, doc.port, False
+    ws_path: str | None = None
+    if not doc.topic and not sparkplug:
+        raise ScenarioError(path, "missing required field 'topic'")
     if doc.url is not None:
         if doc.host is not None:
             raise ScenarioError(path, "give either url or host, not both")
         host, port, tls = _url(doc.url, "mqtt", f"{path}.url")
+        parts = urlsplit(doc.url)
+        if parts.scheme in ("ws", "wss"):
+            ws_path = parts.path or "/mqtt"
+            if any(c in ws_path for c in " \r\n") or parts.query:
+                raise ScenarioError(f"{path}.url", "the websocket path must be a plain path")
     elif host is not None:
         check_text(host, f"{path}.host", max_len=253)
     if not host:
         raise ScenarioError(f"{path}.url", "missing broker address (url: mqtt://HOST:PORT)")
     _check_pattern(doc.topic, f"{path}.topic")
-    if not doc.topic or "#" in doc.topic or "+" in doc.topic:
+    if sparkplug and doc.topic:
+        raise ScenarioError(f"{path}.topic", "sparkplug sends on the spBv1.0/... topics only")
+    if not sparkplug and ("#" in doc.topic or "+" in doc.topic):
         raise ScenarioError(f"{path}.topic", "must be a topic name without wildcards")
     if doc.username is not None:
         check_text(doc.username, f"{path}.username")
     _check_tls(doc, tls, path)
+    expiry = _session_expiry(doc, path)
     return MqttSpec(
         host=host,
         port=port or 1883,
@@ -378,6 +438,11 @@ def _mqtt_spec(doc: _MqttDoc, path: str) -> MqttSpec:
         cert=doc.cert,
         key=doc.key,
         insecure=doc.insecure,
+        clean_start=doc.clean_start,
+        session_expiry_s=expiry,
+        ws_path=ws_path,
+        properties=_properties(doc, f"{path}.properties"),
+        identity=_identity(doc, tls, path),
     )
 
 
@@ -401,9 +466,66 @@ def _url(url: str, transport: str, path: str) -> tuple[str | None, int, bool]:
     return parts.hostname, port or default_port, tls
 
 
+def _identity(doc: _MqttDoc, tls: bool, path: str) -> str:
+    if doc.identity == "per_device":
+        if not tls:
+            raise ScenarioError(f"{path}.identity", "only with TLS (url: mqtts:// or wss://...)")
+        if doc.cert or doc.key:
+            raise ScenarioError(f"{path}.identity", "give either identity or cert/key, not both")
+    return doc.identity
+
+
+def _properties(
+    doc: _MqttDoc, path: str
+) -> tuple[tuple[tuple[str, str], ...], str | None, int | None, str | None] | None:
+    p = doc.properties
+    if p is None:
+        return None
+    if str(doc.version) != "5":
+        raise ScenarioError(path, "MQTT 5 only (version: 5)")
+    for k, v in p.user_properties.items():
+        _check_pattern(k, f"{path}.user_properties.{k}")
+        _check_pattern(v, f"{path}.user_properties.{k}")
+    for name in ("content_type", "response_topic"):
+        value = getattr(p, name)
+        if value is not None:
+            _check_pattern(value, f"{path}.{name}")
+    if p.response_topic is not None and ("#" in p.response_topic or "+" in p.response_topic):
+        raise ScenarioError(f"{path}.response_topic", "must be a topic name without wildcards")
+    expiry = None
+    if p.message_expiry is not None:
+        try:
+            expiry = parse_duration_ms(p.message_expiry) // 1000
+        except ValueError as e:
+            raise ScenarioError(f"{path}.message_expiry", str(e)) from None
+        if not 1 <= expiry <= 0xFFFFFFFF:
+            raise ScenarioError(f"{path}.message_expiry", "must be between 1s and 4294967295s")
+    return (tuple(p.user_properties.items()), p.content_type, expiry, p.response_topic)
+
+
+SESSION_EXPIRY_DEFAULT_S = 3600  # MQTT 5 persistent sessions, unless session_expiry says
+
+
+def _session_expiry(doc: _MqttDoc, path: str) -> int | None:
+    """Seconds the broker keeps a v5 session after a disconnect (None: not sent)."""
+    v5 = str(doc.version) == "5"
+    if doc.session_expiry is None:
+        return SESSION_EXPIRY_DEFAULT_S if v5 and not doc.clean_start else None
+    where = f"{path}.session_expiry"
+    if not v5:
+        raise ScenarioError(where, "only with version: 5 (a 3.1.1 session lasts until reset)")
+    try:
+        ms = parse_duration_ms(doc.session_expiry)
+    except ValueError as e:
+        raise ScenarioError(where, str(e)) from None
+    if ms // 1000 > 0xFFFFFFFF:
+        raise ScenarioError(where, "must be at most 4294967295s (about 136 years)")
+    return ms // 1000
+
+
 def _check_tls(doc: Any, tls: bool, path: str) -> None:
     """ca/cert/key are inline PEM (never a file path), and only make sense over TLS."""
-    scheme = "mqtts://" if isinstance(doc, _MqttDoc) else "https://"
+    scheme = "mqtts:// or wss://" if isinstance(doc, _MqttDoc) else "https://"
     for name in ("ca", "cert", "key", "insecure"):
         value = getattr(doc, name, None)
         if not value:
@@ -504,7 +626,9 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         transport = Transport(http=_http_spec(t.http, f"{path}.transport.http"))
     else:
         assert t.mqtt is not None
-        transport = Transport(mqtt=_mqtt_spec(t.mqtt, f"{path}.transport.mqtt"))
+        transport = Transport(
+            mqtt=_mqtt_spec(t.mqtt, f"{path}.transport.mqtt", sparkplug=doc.sparkplug is not None)
+        )
     try:
         interval_ms = parse_duration_ms(doc.interval)
     except ValueError as e:
@@ -531,6 +655,8 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         if doc.credentials.password is not None:
             _check_pattern(doc.credentials.password, f"{cpath}.password")
         credentials = (doc.credentials.username, doc.credentials.password)
+    sas = _sas(doc.credentials, path, transport)
+    identities = _identities(doc.identities, f"{path}.identities")
     statuses = parse_statuses(
         doc.statuses,
         doc.initial,
@@ -549,6 +675,8 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
     verify_qos = None
     if doc.verify is not False:
         verify_qos = 1 if doc.verify is True else doc.verify.qos  # type: ignore[union-attr]
+    encoding, streams = _payload_extras(doc, path, statuses, verify_qos, transport.topic)
+    sparkplug = _sparkplug(doc, path, transport, commands, statuses)
     if transport.mqtt is None:
         # These need a broker connection per device (or a subscriber): MQTT only.
         for key, used in (
@@ -570,11 +698,64 @@ def parse_template(name: str, raw: Any, path: str | None = None) -> Template:
         payload=payload,
         timing=_timing(doc, path, interval_ms),
         credentials=credentials,
+        sas=sas,
+        identities=identities,
         statuses=statuses,
         faults=faults,
         commands=commands,
         verify_qos=verify_qos,
+        encoding=encoding,
+        streams=streams,
+        sparkplug=sparkplug,
     )
+
+
+def _sparkplug(
+    doc: _TemplateDoc, path: str, transport: Transport, commands: Any, statuses: StatusModel
+) -> Sparkplug | None:
+    sp = parse_sparkplug(doc.sparkplug, f"{path}.sparkplug", parse_field)
+    if sp is None:
+        return None
+    if transport.mqtt is None:
+        raise ScenarioError(f"{path}.sparkplug", "needs an mqtt transport")
+    if transport.mqtt.connection != "per_device":
+        raise ScenarioError(f"{path}.transport.mqtt.connection", "sparkplug: per_device only")
+    for key, used in (
+        ("verify", doc.verify is not False),
+        ("encoding", doc.encoding is not None),
+        ("streams", doc.streams is not None),
+        ("commands", commands is not None),
+        ("transport.mqtt.will", transport.mqtt.will is not None),
+        ("transitions", any(tr.topic for tr in statuses.transitions)),
+    ):
+        if used:
+            raise ScenarioError(f"{path}.{key}", "not with sparkplug (it has its own)")
+    return sp
+
+
+def _payload_extras(
+    doc: _TemplateDoc, path: str, statuses: StatusModel, verify_qos: int | None, topic: str
+) -> tuple[Encoding, tuple[Stream, ...]]:
+    """Format fields, the encoding and the extra streams (checked per status)."""
+    encoding = parse_encoding(doc.encoding, f"{path}.encoding")
+    if verify_qos is not None and not encoding.json:
+        raise ScenarioError(f"{path}.verify", "needs encoding: json (the mark is a JSON field)")
+    for i, st in enumerate(statuses.statuses):
+        where = f"{path}.payload" if i == 0 else f"{path}.statuses.{st.name}.payload"
+        check_format_refs(st.payload, where)
+        check_payload(encoding, st.payload, where)
+        if not encoding.json and st.payload:
+            try_encode(encoding, sample_values(st.payload), where)
+    streams = parse_streams(
+        doc.streams,
+        f"{path}.streams",
+        main_topic=topic,
+        parse_field=parse_field,
+        parse_interval=_interval,
+        check_topic=_check_topic,
+        check_fields=check_format_refs,
+    )
+    return encoding, streams
 
 
 _field = parse_field  # the name the first version used
@@ -685,6 +866,12 @@ def parse_scenario(raw: Any, base_dir: Path | None = None) -> Scenario:
             raise ScenarioError(f"{path}.count", f"must be >= 1, got {g.count}")
         if g.count > MAX_COUNT:
             raise ScenarioError(f"{path}.count", f"must be <= {MAX_COUNT}")
+        rows = templates[g.template].identities
+        if rows and g.count > len(rows):
+            raise ScenarioError(
+                f"{path}.count",
+                f"must be <= {len(rows)} (the rows of templates.{g.template}.identities)",
+            )
         groups.append(Group(g.name, g.template, g.count, g.seed, g.entitlement))
     return Scenario(templates=templates, groups=groups)
 
@@ -735,6 +922,18 @@ def _inline_tls(body: Any, base_dir: Path, path: str) -> Any:
     return {**body, "transport": out}
 
 
+def _inline_proto(doc: dict[str, Any], base_dir: Path, path: str) -> dict[str, Any]:
+    """``protobuf: {file: F}`` with the .proto's source as ``schema`` instead."""
+    if "schema" in doc:
+        raise ScenarioError(f"{path}.schema", "give either file or schema, not both")
+    f = base_dir / doc["file"]
+    try:
+        text = f.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{path}.file", f"cannot read {str(f)!r}: {e}") from None
+    return {**{k: v for k, v in doc.items() if k != "file"}, "schema": text}
+
+
 def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
     """A copy of ``node`` with every ``replay: {file: F}`` replaced by ``rows``."""
     if isinstance(node, list):
@@ -745,6 +944,15 @@ def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
     for k, v in node.items():
         if k == "const":
             out[k] = v  # a constant is data, never a generator
+        elif k == "identities" and isinstance(v, dict) and isinstance(v.get("file"), str):
+            if "rows" in v:
+                raise ScenarioError(f"{path}.identities.rows", "give either file or rows")
+            try:
+                out[k] = {"rows": read_replay_file(base_dir / v["file"])}
+            except ValueError as e:
+                raise ScenarioError(f"{path}.identities.file", str(e)) from None
+        elif k == "protobuf" and isinstance(v, dict) and isinstance(v.get("file"), str):
+            out[k] = _inline_proto(v, base_dir, f"{path}.protobuf")
         elif k == "replay" and isinstance(v, dict) and isinstance(v.get("file"), str):
             rpath = f"{path}.replay"
             if "rows" in v:
@@ -763,7 +971,80 @@ def _inline_files(node: Any, base_dir: Path, path: str) -> Any:
 
 
 def device_id(template: Template, group: str, index: int) -> str:
+    if template.identities:
+        rows = template.identities
+        if index >= len(rows):
+            raise AgentError(
+                f"template {template.name}: device {index} has no row in identities "
+                f"({len(rows)} rows)"
+            )
+        return str(rows[index]["id"])
     return template.id_pattern.format(group=group, index=index, device_id="")
+
+
+MAX_IDENTITIES = 1_000_000
+
+
+def _identities(raw: Any, path: str) -> tuple[dict[str, Any], ...]:
+    """Rows of ``identities: {rows: [...]}`` (a file is inlined as rows on load)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or set(raw) - {"rows", "file"}:
+        raise ScenarioError(path, "must be {file: devices.csv} (or {rows: [...]})")
+    if "file" in raw:
+        raise ScenarioError(
+            f"{path}.file", "is only read from a scenario file; send the rows inline as rows"
+        )
+    rows = raw.get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise ScenarioError(f"{path}.rows", "must list at least one device")
+    if len(rows) > MAX_IDENTITIES:
+        raise ScenarioError(f"{path}.rows", f"at most {MAX_IDENTITIES} devices")
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        where = f"{path}.rows[{i}]"
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str | int) or row["id"] == "":
+            raise ScenarioError(where, "each row needs an id (a column named id)")
+        ident = str(row["id"])
+        if any(c in ident for c in "/+#") or not ident.isprintable():
+            raise ScenarioError(f"{where}.id", f"{ident!r} cannot be a topic level or client id")
+        if ident in seen:
+            raise ScenarioError(f"{where}.id", f"duplicate device id {ident!r}")
+        seen.add(ident)
+        for k in ("username", "password"):
+            if row.get(k) is not None and not isinstance(row[k], str):
+                row = {**row, k: str(row[k])}
+                rows[i] = row
+    return tuple(rows)
+
+
+def _sas(
+    doc: _CredentialsDoc | None, path: str, transport: Transport
+) -> tuple[str, bool, str, int, str | None] | None:
+    if doc is None or doc.sas is None:
+        return None
+    p = f"{path}.credentials.sas"
+    if doc.password is not None:
+        raise ScenarioError(f"{path}.credentials", "give either password or sas, not both")
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(doc.sas.key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ScenarioError(f"{p}.key", "must be base64 (the key Azure shows)") from None
+    names = {f for _, f, _, _ in string.Formatter().parse(doc.sas.resource) if f is not None}
+    if names - {"host", "device_id"}:
+        raise ScenarioError(f"{p}.resource", "the placeholders are {host} and {device_id}")
+    try:
+        ttl = parse_duration_ms(doc.sas.ttl) // 1000
+    except ValueError as e:
+        raise ScenarioError(f"{p}.ttl", str(e)) from None
+    if not 60 <= ttl <= 366 * 86400:
+        raise ScenarioError(f"{p}.ttl", "must be between 1m and 366 days")
+    if transport.mqtt is None:
+        raise ScenarioError(p, "needs an mqtt transport")
+    return (doc.sas.key, doc.sas.group_key, doc.sas.resource, ttl, doc.sas.policy)
 
 
 def expand_topic(pattern: str, *, device_id: str, group: str, index: int) -> str:

@@ -170,6 +170,13 @@ class GroupReport(msgspec.Struct, kw_only=True):
     reconnects: int = 0
     skipped: int = 0  # sends not made: silent, dropped or outside a window
     verify: VerifyReport | None = None
+    # Reports a CI can gate on (engine): per status, device-seconds spent in it and
+    # messages sent in it; transitions by "from>to"; error replies; readiness.
+    status_seconds: dict[str, float] = {}
+    status_sends: dict[str, int] = {}
+    moves: dict[str, int] = {}
+    replies_error: int = 0
+    ready: int = 0  # devices connected with every subscription acknowledged
 
     def merge_behaviour(self, other: GroupReport) -> None:
         """Add ``other``'s fault, status, command and verification figures (those
@@ -183,6 +190,15 @@ class GroupReport(msgspec.Struct, kw_only=True):
         self.replies += other.replies
         self.reconnects += other.reconnects
         self.skipped += other.skipped
+        self.replies_error += other.replies_error
+        self.ready += other.ready
+        for mine, theirs in (
+            (self.status_seconds, other.status_seconds),
+            (self.status_sends, other.status_sends),
+            (self.moves, other.moves),
+        ):
+            for name, v in theirs.items():
+                mine[name] = mine.get(name, 0) + v
         if other.verify is not None:
             if self.verify is None:
                 self.verify = VerifyReport()

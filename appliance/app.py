@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from appliance import __version__, at_rest, db
+from appliance import ca as test_ca
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
 from appliance.audit import anchor as audit_anchor
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> Litestar:
             from agent.runtime import Agent
 
             cfg = await asyncio.to_thread(_local_agent_config, settings)
+            cfg.appliance_url = cfg.appliance_url or settings.url  # its certificates (ca.py)
             local = Agent(cfg, settings.data_dir / "agent")
             agent_task = asyncio.create_task(local.run(), name="local-agent")
         app.state.local_agent = local
@@ -161,6 +163,7 @@ def create_app(settings: Settings) -> Litestar:
             *observability_routes.ROUTES,
             *invoice_routes.ROUTES,
             *target_routes.ROUTES,
+            *test_ca.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).

@@ -285,6 +285,21 @@ def serve(
     show_default=True,
     help="Fail when a group's errors exceed this share of its sends.",
 )
+@click.option("--max-loss", default=None, help="Gate: verified messages lost, e.g. 0.1%.")
+@click.option("--max-p99-latency", default=None, help="Gate: end-to-end p99 (verify), e.g. 50ms.")
+@click.option("--max-p99-lateness", default=None, help="Gate: send lateness p99, e.g. 10ms.")
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write JUnit XML: one test case per group and gate.",
+)
+@click.option(
+    "--ready-timeout",
+    default="60s",
+    show_default=True,
+    help="How long to wait for every device to connect and subscribe.",
+)
 def run(
     scenario: Path,
     duration: str,
@@ -293,13 +308,32 @@ def run(
     data_dir: Path | None,
     report: Path | None,
     max_error_rate: float,
+    max_loss: str | None,
+    max_p99_latency: str | None,
+    max_p99_lateness: str | None,
+    junit: Path | None,
+    ready_timeout: str,
 ) -> None:
     """Apply SCENARIO to a running appliance, run it, print a JSON report."""
     from agent.errors import ScenarioError
     from agent.template import load_scenario
-    from appliance import runner
+    from appliance import gates, runner
 
     seconds = runner.parse_duration(duration)
+    ready_s = runner.parse_duration(ready_timeout, "--ready-timeout")
+    try:
+        limits = gates.Limits(
+            max_error_rate=max_error_rate,
+            max_loss=None if max_loss is None else gates.parse_rate(max_loss, "--max-loss"),
+            max_p99_latency_ms=None
+            if max_p99_latency is None
+            else runner.parse_duration(max_p99_latency, "--max-p99-latency") * 1000,
+            max_p99_lateness_ms=None
+            if max_p99_lateness is None
+            else runner.parse_duration(max_p99_lateness, "--max-p99-lateness") * 1000,
+        )
+    except ValueError as e:
+        fail(str(e))
     try:
         parsed = load_scenario(scenario)
     except ScenarioError as e:
@@ -308,14 +342,17 @@ def run(
     token = runner.token_from(token_file or settings.admin_token_path)
     api = runner.Client(url or settings.url, token)
     try:
-        result = runner.execute(api, parsed, seconds)
+        result = runner.execute(api, parsed, seconds, ready_timeout=ready_s)
     except runner.RunError as e:
         fail(e.message, exit_codes.UNAVAILABLE)
     text = json.dumps(result, indent=2)
     click.echo(text)
     if report:
         report.write_text(text + "\n")
-    problems = runner.verdict(result, max_error_rate)
+    checks = gates.checks(result, limits)
+    if junit:
+        gates.junit(checks, duration_s=seconds, path=junit)
+    problems = gates.failures(checks)
     for p in problems:
         click.echo(f"failed: {p}", err=True)
     sys.exit(exit_codes.RUN_FAILED if problems else exit_codes.OK)
@@ -389,6 +426,11 @@ def _mount_optional() -> None:
 
 
 _mount_optional()
+
+from appliance.ca import ca_cli  # noqa: E402 - the test CA's commands
+
+main.add_command(ca_cli)
+
 
 if __name__ == "__main__":
     main()

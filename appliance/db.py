@@ -173,6 +173,13 @@ def _v7_bus_usage(db: peewee.Database) -> None:
     history.backfill()
 
 
+def _v8_engine_reports(db: peewee.Database) -> None:
+    """Agents' whole group reports (faults, statuses, commands, verify) for the API."""
+    from appliance import models
+
+    add_missing_columns(db, models.GroupStats, "report")
+
+
 MIGRATIONS: list[Migration] = [
     _v1,
     _v2_fleet_access,
@@ -181,6 +188,7 @@ MIGRATIONS: list[Migration] = [
     _v5_roles,
     _v6_targets,
     _v7_bus_usage,
+    _v8_engine_reports,
 ]
 """Append new steps; never edit or reorder a released one."""
 

@@ -157,6 +157,8 @@ class GroupStats(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
     incarnation = pw.CharField(default="", null=True)
     incarnation_at = pw.DoubleField(default=0, null=True)
+    # JSON of the whole wire.GroupReport: faults, statuses, commands, verify, readiness.
+    report = pw.TextField(default="")
 
     class Meta:
         indexes = ((("group", "run_id", "agent", "incarnation"), True),)

@@ -28,6 +28,12 @@ class SenderOptions:
     # Per-device credentials by slot: (username, password or None); empty list or
     # None entry = the transport's own username/password (template `credentials`).
     credentials: list[tuple[str, str | None] | None] = field(default_factory=list)
+    # Called with a slot after each successful (re)connect of its connection (Sparkplug
+    # births); and before each connect attempt for the will to carry (bdSeq grows).
+    on_connected: Callable[[int], None] | None = None
+    will_for: Callable[[int], tuple[str, bytes, int, bool] | None] | None = None
+    # MQTT 5 PUBLISH properties per slot (transports.properties.Properties); empty: none.
+    properties: list[Any] = field(default_factory=list)
 
 
 class Sender(Protocol):

@@ -31,13 +31,15 @@ import ssl
 import struct
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import gmqtt
+import gmqtt.client as gmqtt_client
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
-from gmqtt.mqtt.handler import MQTTConnectError
+from gmqtt.mqtt.handler import MQTTConnectError, MqttPackageHandler
 
 from agent.tls import client_context
+from agent.transports import properties, reasons
 from agent.transports.base import SenderOptions
 
 log = logging.getLogger(__name__)
@@ -94,10 +96,71 @@ def _trim(connection: Any) -> None:
     protocol = connection._protocol
     protocol._queue = None
     protocol._disconnect = None
+    # Set by now (connection_made) and only read or cleared from here on.
+    connected = _LightEvent()
+    if protocol._connected.is_set():
+        connected.set()
+    protocol._connected = connected
+    # asyncio's flow control keeps a deque for StreamWriter.drain() callers; gmqtt
+    # writes straight to the transport and never drains.
+    if isinstance(getattr(protocol, "_drain_waiters", None), deque):
+        protocol._drain_waiters = ()
+
+
+class _LightEvent(asyncio.Event):
+    """An asyncio.Event whose waiter deque (a 700-byte block) exists only while someone
+    waits: gmqtt keeps three per connection, awaited only while connecting."""
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: Any = ()
+
+    async def wait(self) -> Literal[True]:
+        if not isinstance(self._waiters, deque):
+            self._waiters = deque()
+        try:
+            return await super().wait()
+        finally:
+            if not self._waiters:
+                self._waiters = ()  # the last waiter left: give the block back
 
 
 _SIZES_N = 4096  # remaining lengths of typical messages, encoded once
 _SIZES = [_remaining_length(n) for n in range(_SIZES_N)]
+
+
+class _Handler(MqttPackageHandler):  # type: ignore[misc]
+    """gmqtt's packet handler, reading the broker's "no" first: a PUBACK/PUBREC reason
+    code >= 0x80 and SUBACK failures are errors (gmqtt ignores them)."""
+
+    def _client(self) -> _Client | None:
+        # The handler's reconnect callback is its client's bound method: no extra
+        # attribute per connection (at 20,000 connections every object counts).
+        c = getattr(self._reconnect_callback, "__self__", None)
+        return c if isinstance(c, _Client) else None
+
+    def _handle_puback_packet(self, cmd: int, packet: bytes) -> None:
+        c = self._client()
+        if c is not None:
+            c._ack("PUBACK", packet)
+        super()._handle_puback_packet(cmd, packet)
+
+    def _handle_pubrec_packet(self, cmd: int, packet: bytes) -> None:
+        c = self._client()
+        if c is not None:
+            c._ack("PUBREC", packet)
+        super()._handle_pubrec_packet(cmd, packet)
+
+    def _handle_suback_packet(self, cmd: int, packet: bytes) -> None:
+        c = self._client()
+        if c is not None:
+            c.owner._subacked(c.conn, packet)
+        super()._handle_suback_packet(cmd, packet)
+
+
+# gmqtt builds its handler by this module-level name: ours from the start, so each
+# handler is an ordinary instance of one class (its attribute dict stays compact).
+gmqtt_client.MqttPackageHandler = _Handler
 
 
 class _Client(gmqtt.Client):  # type: ignore[misc]
@@ -107,10 +170,53 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
         super().__init__(client_id, **kwargs)
         self.owner = owner
         self.conn = conn
+        h = self._package_handler  # it holds the same two events
+        self._connack_received = h._connack_received = _LightEvent()
+        self._connection_lost = h._connection_lost = _LightEvent()
+
+    def _ack(self, what: str, packet: bytes) -> None:
+        code = reasons.ack_reason(packet) if self.owner.v5 else 0
+        if code >= 0x80:
+            mid = int.from_bytes(packet[:2], "big")
+            raw = self._persistent_storage._messages.get(mid, b"")
+            self.owner._refused(f"{what} {reasons.name(code)}", reasons.publish_topic(raw))
 
     async def reconnect(self, delay: bool = False) -> None:
         # gmqtt calls this when the connection is lost or a CONNACK refused.
         self.owner._lost(self.conn)
+
+    async def _create_connection(
+        self, host: str, port: int, ssl: Any, clean_session: bool, keepalive: int
+    ) -> Any:
+        path = getattr(self.owner.spec, "ws_path", None)
+        if path is None:
+            return await super()._create_connection(host, port, ssl, clean_session, keepalive)
+        # What gmqtt's own does before connecting, then the WebSocket in place of TCP.
+        from functools import partial
+
+        from gmqtt.mqtt.connection import MQTTConnection
+        from gmqtt.mqtt.protocol import MQTTProtocol
+
+        from agent.transports.websocket import open_connection
+
+        self._exit_reconnecting_state()
+        self._package_handler.clear_topics_aliases()
+        self._connack_received.clear()
+        self._connection_lost.clear()
+        factory = partial(
+            MQTTProtocol,
+            connection_state=self._connection_state,
+            id_generator=self._package_handler.id_generator,
+        )
+        transport, protocol = await open_connection(factory, host, port, path=path, ssl=ssl)
+        return MQTTConnection(
+            transport,
+            protocol,
+            clean_session,
+            keepalive,
+            package_handler=self._package_handler,
+            logger=self._logger,
+        )
 
     def _remove_message_from_queue(self, mid: int) -> None:
         # PUBACK / PUBCOMP: a QoS 1/2 message left the in-flight window.
@@ -139,8 +245,12 @@ class MqttSender:
         # Messages accepted by send() but lost before reaching the socket (the
         # connection closed in between); the engine adds these to its errors.
         self.errors = 0
+        # Of those, publishes the broker answered with a reason code >= 0x80: the
+        # engine takes them off its count of messages sent.
+        self.refused = 0
         self._connect_error = ""  # the last failed connection attempt
         self._ssl: ssl.SSLContext | bool = ssl_context(spec) if spec.tls else False
+        self._ssls: list[ssl.SSLContext] = []  # per connection: per-device identities
         self._closing = False
         self._sem: asyncio.Semaphore | None = None
         self._held: set[int] = set()  # dropped: no reconnect until reconnect()
@@ -153,9 +263,20 @@ class MqttSender:
         self._heads: dict[str, bytes] = {}
         self._pending: dict[int, list[bytes]] = {}
         self._flush_handle: asyncio.Handle | None = None
-        self._backlog: dict[int, deque[tuple[str, bytes, int]]] = {}
+        self._backlog: dict[int, deque[tuple[str, bytes, int, int | None]]] = {}
         self._congested: set[int] = set()
         self._fixed = b"\x31" if self.retain else b"\x30"  # PUBLISH, QoS 0, retain flag
+        # SUBSCRIBE packets not yet acknowledged, per connection: {packet id: topic}.
+        self._sub_pending: dict[int, dict[int, str]] = {}
+        self._early: dict[int, list[tuple[str, bytes]]] = {}  # see _on_message
+        # MQTT 5 PUBLISH properties per slot: the encoded block (QoS 0) and gmqtt's
+        # keywords (QoS 1/2). With them, send() is the variant that adds them.
+        self._props = bool(self.options.properties) and self.v5
+        if self._props:
+            self._prop_blocks = [properties.encode(p) for p in self.options.properties]
+            self._gm_props = [p.gmqtt() for p in self.options.properties]
+            self._prop_heads: dict[tuple[str, int], bytes] = {}
+            self.send = self._send_props  # type: ignore[method-assign]
 
         subs = self.options.subscriptions
         if self.shared:
@@ -189,7 +310,17 @@ class MqttSender:
         if will is not None:
             topic, payload, qos, retain = will
             will_message = gmqtt.Message(topic, payload, qos=qos, retain=retain)
-        c = _Client(client_id, self, conn, will_message=will_message)
+        session: dict[str, Any] = {}
+        if self.v5 and getattr(self.spec, "session_expiry_s", None) is not None:
+            session["session_expiry_interval"] = self.spec.session_expiry_s
+        c = _Client(
+            client_id,
+            self,
+            conn,
+            will_message=will_message,
+            clean_session=getattr(self.spec, "clean_start", True),
+            **session,
+        )
         own = creds[slot] if slot < len(creds) else None
         username, password = own if own is not None else (self.spec.username, self.spec.password)
         if username:
@@ -227,7 +358,16 @@ class MqttSender:
                     return False
                 try:
                     await self._attempt(k, c)
-                except (TimeoutError, OSError, MQTTConnectError) as e:
+                except MQTTConnectError as e:
+                    code = getattr(e, "_code", 0x80)
+                    why = reasons.name(code, v5=self.v5)
+                    self.last_error = (
+                        f"connect {self.spec.host}:{self.spec.port}: broker refused: CONNACK {why}"
+                    )
+                    self._connect_error = self.last_error
+                    self._abort(c)
+                    return False
+                except (TimeoutError, OSError) as e:
                     self.last_error = f"connect {self.spec.host}:{self.spec.port}: {e or 'timeout'}"
                     self._connect_error = self.last_error
                     self._abort(c)
@@ -240,9 +380,18 @@ class MqttSender:
                     return False
                 _trim(c._connection)
                 self._transports[k] = c._connection._transport
-                for topic in self._sub_topics[k]:
-                    c._connection.subscribe([gmqtt.Subscription(topic, qos=COMMAND_QOS)])
+                for topic, payload in self._early.pop(k, ()):
+                    self._on_message(c, topic, payload, 1, None)
+                if self._sub_topics[k]:
+                    pending = self._sub_pending[k] = {}
+                    for topic in self._sub_topics[k]:
+                        sub = gmqtt.Subscription(topic, qos=COMMAND_QOS)
+                        pending[c._connection.subscribe([sub])] = topic
                 self._acked(k)  # messages that waited for the window
+                on_connected = self.options.on_connected
+                if on_connected is not None:
+                    for slot in range(len(self.device_ids)) if self.shared else (k,):
+                        on_connected(slot)
                 return True
         finally:
             self._connecting.discard(k)
@@ -255,11 +404,19 @@ class MqttSender:
         # The loss of the connection this attempt replaces may still be on its way.
         self._lost_waiters[k] = (lost, c._connection)
         version = MQTTv50 if self.v5 else MQTTv311
+        will_for = self.options.will_for
+        if will_for is not None:
+            will = will_for(k)
+            c._will_message = (
+                None
+                if will is None
+                else gmqtt.Message(will[0], will[1], qos=will[2], retain=will[3])
+            )
         connect = loop.create_task(
             c.connect(
                 self.spec.host,
                 self.spec.port,
-                ssl=self._ssl,
+                ssl=self._ssls[k] if self._ssls else self._ssl,
                 keepalive=self.spec.keepalive,
                 version=version,
             )
@@ -316,6 +473,50 @@ class MqttSender:
                 return
             delay = min(delay * 2, RETRY_MAX_S)
 
+    def use_client_certs(self, pairs: list[tuple[str, str]]) -> None:
+        """A client certificate (cert file, key file) per device, before open()."""
+        self._ssls = []
+        for cert, key in pairs[: len(self.clients)]:
+            ctx = ssl_context(self.spec)
+            ctx.load_cert_chain(cert, key)
+            self._ssls.append(ctx)
+
+    # -- the broker saying no ------------------------------------------------
+
+    def _refused(self, why: str, topic: str) -> None:
+        """A publish the broker answered with a failure reason code."""
+        self.errors += 1
+        self.refused += 1
+        self.last_error = f"broker refused a publish to {topic or '?'}: {why}"
+
+    def _subacked(self, k: int, packet: bytes) -> None:
+        mid = int.from_bytes(packet[:2], "big")
+        pending = self._sub_pending.get(k)
+        topic = pending.pop(mid, None) if pending else None
+        if topic is None:
+            return
+        if not pending:
+            del self._sub_pending[k]  # all acknowledged: keep no empty dict per device
+        try:
+            codes = reasons.suback_codes(packet, v5=self.v5)
+        except ValueError:
+            codes = [0x80]
+        for code in codes:
+            if code >= 0x80:
+                self.errors += 1
+                self.last_error = (
+                    f"broker refused the subscription to {topic}: "
+                    f"SUBACK {reasons.name(code, v5=self.v5)}"
+                )
+
+    def subscribed(self) -> bool:
+        """Every connection is up and the broker acknowledged its subscriptions."""
+        return all(
+            self.is_connected(k) and not self._sub_pending.get(k)
+            for k in range(len(self.clients))
+            if self._sub_topics[k]
+        )
+
     # -- the Sender interface ------------------------------------------------
 
     def send(self, slot: int, topic: str, payload: bytes, *, qos: int | None = None) -> bool:
@@ -342,9 +543,43 @@ class MqttSender:
             pending.append(pkt)
         return True
 
-    def _packet0(self, topic: str, payload: bytes) -> bytes:
+    def _send_props(self, slot: int, topic: str, payload: bytes, *, qos: int | None = None) -> bool:
+        """send() with the slot's MQTT 5 properties on every message."""
+        k = 0 if self.shared else slot
+        t = self._transports[k]
+        if t is None or t.is_closing():
+            self.last_error = self._why_down(k)
+            return False
+        if qos or self.qos or (self._backlog and k in self._backlog):
+            return self._publish_qos(k, topic, payload, self.qos if qos is None else qos, slot)
+        if self._congested and k in self._congested and not self._relieved(k):
+            self.last_error = "broker not keeping up: send buffer full"
+            return False
+        pkt = self._packet0(topic, payload, slot)
+        pending = self._pending.get(k)
+        if pending is None:
+            self._pending[k] = [pkt]
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            pending.append(pkt)
+        return True
+
+    def _prop_head(self, slot: int, topic: str) -> bytes:
+        head = self._prop_heads.get((topic, slot))
+        if head is None:
+            raw = topic.encode()
+            head = struct.pack("!H", len(raw)) + raw + self._prop_blocks[slot]
+            if len(self._prop_heads) < 200_000:
+                self._prop_heads[(topic, slot)] = head
+        return head
+
+    def _packet0(self, topic: str, payload: bytes, slot: int | None = None) -> bytes:
         """A QoS 0 PUBLISH: fixed header, remaining length, topic (+ v5 properties), payload."""
-        head = self._heads.get(topic) or self._head(topic)
+        if slot is not None and self._props:
+            head = self._prop_head(slot, topic)
+        else:
+            head = self._heads.get(topic) or self._head(topic)
         n = len(head) + len(payload)
         return self._fixed + (_SIZES[n] if n < _SIZES_N else _remaining_length(n)) + head + payload
 
@@ -374,7 +609,9 @@ class MqttSender:
             if t.get_write_buffer_size() > SEND_BUFFER_LIMIT:
                 self._congested.add(k)
 
-    def _publish_qos(self, k: int, topic: str, payload: bytes, qos: int) -> bool:
+    def _publish_qos(
+        self, k: int, topic: str, payload: bytes, qos: int, slot: int | None = None
+    ) -> bool:
         """QoS 1/2 through gmqtt, at most the broker's in-flight window unacknowledged;
         beyond it messages wait here, in order, and go out as acks arrive."""
         backlog = self._backlog.get(k)
@@ -384,19 +621,22 @@ class MqttSender:
             if len(backlog) >= BACKLOG_LIMIT:
                 self.last_error = f"{len(backlog)} messages wait for the broker's acks"
                 return False
-            backlog.append((topic, payload, qos))
+            backlog.append((topic, payload, qos, slot))
             return True
-        return self._publish_now(k, topic, payload, qos)
+        return self._publish_now(k, topic, payload, qos, slot)
 
-    def _publish_now(self, k: int, topic: str, payload: bytes, qos: int) -> bool:
+    def _publish_now(
+        self, k: int, topic: str, payload: bytes, qos: int, slot: int | None = None
+    ) -> bool:
         self._flush_one(k)  # keep the order with QoS 0 messages of this pass
         t = self._transports[k]
         try:
             if qos == 0:
                 assert t is not None
-                t.write(self._packet0(topic, payload))
+                t.write(self._packet0(topic, payload, slot))
             else:
-                self.clients[k].publish(topic, payload, qos=qos, retain=self.retain)
+                props = self._gm_props[slot] if slot is not None and self._props else {}
+                self.clients[k].publish(topic, payload, qos=qos, retain=self.retain, **props)
         except OverflowError:  # no packet id left
             self.last_error = "too many unacknowledged QoS 1/2 messages"
             return False
@@ -429,8 +669,8 @@ class MqttSender:
             return
         window = self._window(k)
         while backlog and self._inflight(k) < window:
-            topic, payload, qos = backlog.popleft()
-            if not self._publish_now(k, topic, payload, qos):
+            topic, payload, qos, slot = backlog.popleft()
+            if not self._publish_now(k, topic, payload, qos, slot):
                 self.errors += 1
         if not backlog:
             del self._backlog[k]
@@ -515,6 +755,13 @@ class MqttSender:
     ) -> None:
         on_message = self.options.on_message
         if on_message is None:
+            return
+        if self._transports[client.conn] is None:
+            # A persistent session's queued messages come with the CONNACK, before
+            # _connect marks the connection up: hand them over once it is.
+            early = self._early.setdefault(client.conn, [])
+            if len(early) < BACKLOG_LIMIT:
+                early.append((topic, payload))
             return
         for slot in self._slots_for(client.conn, topic):
             on_message(slot, topic, payload)

@@ -236,6 +236,7 @@ def _store_counters(
             lateness=_histogram(g.lateness),
             reason=(g.reason if alive or g.reason else "agent restarted")[:255],
             last_error=g.last_error[:2000],
+            report=wire.encode(g).decode(),
             updated_at=models.utcnow(),
             incarnation_at=started_at,
         )

@@ -11,6 +11,7 @@ import msgspec
 
 from agent import limits, wire
 from agent.errors import ScenarioError
+from agent.report import behaviour
 from agent.template import parse_template
 from appliance import models
 from appliance.db import database
@@ -244,8 +245,11 @@ def group_doc(group: models.Group) -> dict[str, Any]:
         .where(models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id)
     )
     hist = wire.Histogram()
+    merged = wire.GroupReport(group_id=group.id, run_id=group.run_id, running=0)
     for s in stats:
         hist.merge(wire.decode(wire.Histogram, s.lateness))
+        if s.report:
+            merged.merge_behaviour(wire.decode(wire.GroupReport, s.report))
     placed = [
         {
             "agent_id": a.agent.agent_id,
@@ -287,4 +291,7 @@ def group_doc(group: models.Group) -> dict[str, Any]:
         "last_errors": [s.last_error for s in stats if s.last_error],
         "device_seconds": group_device_ms(group.id, group.run_id) / 1000,
         "placement": placed,
+        # Merged across agents: faults, statuses, transitions, commands, verify.
+        **behaviour(merged),
+        "ready": merged.ready,
     }

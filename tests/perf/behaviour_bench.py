@@ -1,6 +1,7 @@
 """Lateness with statuses, faults and a 5 % command-reply load (not part of the test run).
 
     uv run python -m tests.perf.behaviour_bench --devices 10000 --duration 20 --runs 2
+    uv run python -m tests.perf.behaviour_bench --devices 20000 --streams   # issue 12
 
 10,000 devices, each its own connection, one message a second, run by
 ``mockmock-agent bench`` against a private Mosquitto on 127.0.0.1, with:
@@ -12,8 +13,12 @@
 - commands: a separate process publishes commands to random devices at 5 % of the
   telemetry rate; devices answer after 50 ms and fail 5 % of them.
 
-Target (issue 3): send lateness p99 <= 10 ms. Prints one JSON line per run and a
-summary. Every loop is bounded in count and time.
+With ``--streams`` every device also sends a heartbeat every 60 s and an event on
+each status change (two more message streams, their own topics and payloads).
+
+Targets: issue 3, send lateness p99 <= 10 ms at 10,000 devices; issue 12, 20,000
+devices with ``--streams``: p99 <= 5 ms and <= 25 KB RSS per device. Prints one JSON
+line per run and a summary. Every loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -60,8 +65,19 @@ templates:
       topic: "behave/{{device_id}}/cmd"
       reply_after: 50ms
       fail_rate: 0.05
-groups:
+{streams}groups:
   - {{name: behave, template: behave, count: {count}}}
+"""
+
+STREAMS = """    streams:
+      heartbeat:
+        topic: "behave/{{device_id}}/hb"
+        interval: 60s
+        payload: {{up: {{counter: {{}}}}, status: {{status: {{}}}}}}
+      event:
+        topic: "behave/{{device_id}}/event"
+        when: status_change
+        payload: {{event: {{format: "{{device_id}} {{status}}"}}, ts: {{timestamp: {{}}}}}}
 """
 
 COMMANDER = r"""
@@ -87,9 +103,12 @@ asyncio.run(main(*[int(a) for a in sys.argv[1:5]]))
 """
 
 
-def run_once(port: int, workdir: Path, devices: int, duration: float) -> dict[str, Any]:
+def run_once(
+    port: int, workdir: Path, devices: int, duration: float, streams: bool = False
+) -> dict[str, Any]:
     path = workdir / "behave.yaml"
-    path.write_text(SCENARIO.format(host=HOST, port=port, count=devices))
+    extra = STREAMS.format() if streams else ""
+    path.write_text(SCENARIO.format(host=HOST, port=port, count=devices, streams=extra))
     replies = Counter(port, "behave/+/cmd/reply")
     bench = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "bench", str(path), "--duration", f"{duration}s",
@@ -131,8 +150,7 @@ def run_once(port: int, workdir: Path, devices: int, duration: float) -> dict[st
         "faults": group.get("faults"),
         "transitions": group.get("transitions"),
         "statuses": group.get("statuses"),
-        "commands_received": group.get("commands"),
-        "replies_sent": group.get("replies"),
+        "commands": group.get("commands"),  # received, replied_ok, replied_error
     }
 
 
@@ -141,6 +159,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--streams", action="store_true", help="add heartbeat and event streams")
     args = parser.parse_args()
     raise_fd_limit()
     p99s = []
@@ -148,7 +167,7 @@ def main() -> None:
         broker = start_broker(Path(tmp))
         try:
             for i in range(args.runs):
-                r = run_once(broker.port, Path(tmp), args.devices, args.duration)
+                r = run_once(broker.port, Path(tmp), args.devices, args.duration, args.streams)
                 p99s.append(r["lateness_ms"]["p99"])
                 print(f"run {i + 1}: {json.dumps(r)}", flush=True)
         finally:

@@ -19,6 +19,7 @@ from tests.integration.control.conftest import Api
 PUBLIC = {
     ("GET", "/api/v1/health"),
     ("POST", "/api/v1/agents/enroll"),  # trades a one-time enrollment token
+    ("POST", "/api/v1/agents/{agent_id:str}/certificates"),  # the agent's bus credentials
     ("POST", "/api/v1/stripe/webhook"),  # authenticated by Stripe's signature
     ("GET", "/billing/card"),  # hosted card and payment pages: a signed link is the key
     ("GET", "/billing/card/setup"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,7 +13,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.mosquitto import FreshMosquitto, Mosquitto
+from tests.fixtures.ports import free_port
+from tests.integration.agent import counts
 from tests.integration.transports.conftest import HttpTarget
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,3 +122,92 @@ def test_bad_duration_is_exit_2(tmp_path: Path) -> None:
     proc = bench(path, "--duration", "soon")
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: --duration")
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_a_failed_group_ends_the_run(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there: the verify subscriber cannot connect
+    path = scenario(tmp_path, f'mqtt: {{url: "mqtt://127.0.0.1:{port}", topic: "v/{{device_id}}"}}')
+    path.write_text(
+        path.read_text().replace("    interval: 100ms", "    verify: true\n    interval: 100ms")
+    )
+    line = _one_error_line(bench(path, "--duration", "5s", "--json", timeout=40))
+    assert "group north failed: verify subscriber" in line or "group south failed" in line
+    assert "0 of 8 devices connected" in line
+
+
+def test_a_connect_phase_that_cannot_finish_is_bounded(tmp_path: Path) -> None:
+    port = free_port()
+    path = scenario(tmp_path, f'mqtt: {{url: "mqtt://127.0.0.1:{port}", topic: "c/{{device_id}}"}}')
+    proc = bench(path, "--duration", "5s", "--connect-timeout", "2s", "--json", timeout=40)
+    line = _one_error_line(proc)
+    assert "0 of 8 devices connected within 2s" in line
+    assert f"127.0.0.1:{port}" in line  # why: the last connect error
+
+
+@pytest.mark.mqtt
+def test_more_devices_than_open_files_is_one_line_at_start(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    path = scenario(tmp_path, f'mqtt: {{url: "{mosquitto.url}", topic: "fd/{{device_id}}"}}')
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "bench", str(path), "--devices", "1000", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=low_limit,
+    )
+    line = _one_error_line(proc)
+    assert "1000 devices: 1000 connections need" in line and "of 256" in line
+    assert "ulimit -n" in line
+
+
+@pytest.mark.mqtt
+async def test_bench_json_verify_equals_a_subscribers_own_counts(
+    fresh_mosquitto: FreshMosquitto, tmp_path: Path
+) -> None:
+    broker = fresh_mosquitto(counts.LOSSY)
+    path = tmp_path / "lossy.yaml"
+    path.write_text(counts.scenario(broker.url))
+    got: list[tuple[str, bytes]] = []
+    async with aiomqtt.Client(broker.host, broker.port, identifier="bench-own-counts") as c:
+        await c.subscribe("rep/#", qos=1)
+
+        async def count() -> None:
+            async for m in c.messages:
+                got.append((str(m.topic), bytes(m.payload)))  # type: ignore[arg-type]
+
+        task = asyncio.create_task(count())
+        proc = await asyncio.to_thread(bench, path, "--duration", "3s", "--json")
+        await asyncio.sleep(0.5)
+        task.cancel()
+    assert proc.returncode == 0, proc.stderr
+    group = json.loads(proc.stdout)["groups"][0]
+    mine = counts.own_counts(got)
+    v = group["verify"]
+    assert mine["lost"] > 5 and mine["duplicates"] > 5, mine  # the test injects both
+    assert {k: v[k] for k in mine} == mine
+    # Injected: those that arrived, and those of a message the broker dropped.
+    assert group["faults"]["duplicate"] >= mine["duplicates"]
+    assert set(v["latency_ms"]) == {"p50", "p99", "max"}
+    sent_msgs = mine["received"] - mine["duplicates"] + mine["lost"]
+    assert v["loss_rate"] == pytest.approx(mine["lost"] / sent_msgs, abs=1e-6)
+    st = group["statuses"]
+    assert st["tail"]["devices"] == 4 and st["normal"]["devices"] == 0
+    assert group["transitions"] == {"total": 4, "by": {"normal>tail": 4}}
+    # 4 devices x 2 s in normal, the rest of the run in tail; sends counted per status
+    assert st["normal"]["seconds"] == pytest.approx(8, abs=1.0)
+    published = sent_msgs + group["faults"]["duplicate"]  # every copy went out
+    assert st["normal"]["sends"] + st["tail"]["sends"] == published

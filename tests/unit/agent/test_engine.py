@@ -330,3 +330,43 @@ async def test_a_drop_on_a_shared_connection_silences_every_device() -> None:
     for t_drop, _ in sender.drops:
         t_back = min(t for t, _ in sender.reconnects if t > t_drop)
         assert not [t for t, *_ in sender.sent if t_drop <= t < t_back]
+
+
+async def test_status_time_sends_and_moves_are_reported() -> None:
+    sim = Sim(
+        tpl(
+            statuses={"normal": {}, "hot": {"interval": "500ms"}},
+            transitions=[{"from": "normal", "to": "hot", "after": "4s"}],
+        ),
+        count=2,
+    )
+    await sim.run(10)
+    sim.runner._status_figures(sim.now)
+    rep = sim.runner.report
+    # 2 devices x 4 s normal, then 2 x 6 s hot; sends at 1 s, then 0.5 s.
+    assert rep.status_seconds == {"normal": pytest.approx(8.0), "hot": pytest.approx(12.0)}
+    assert rep.status_sends["normal"] == 8 and 23 <= rep.status_sends["hot"] <= 25
+    assert sum(rep.status_sends.values()) == rep.sent
+    assert rep.moves == {"normal>hot": 2} and rep.transitions == 2
+
+
+async def test_clock_faults_are_counted_per_message() -> None:
+    sim = Sim(
+        tpl(
+            payload={"ts": {"timestamp": {}}},
+            faults={"clock_skew": {"offset": "5s"}, "clock_drift": {"ppm": 100}},
+        ),
+        count=2,
+    )
+    await sim.run(4.99)
+    assert sim.runner.report.faults == {"clock_skew": 10, "clock_drift": 10}
+
+
+async def test_error_replies_are_counted_apart() -> None:
+    sim = Sim(tpl(commands={"topic": "c/{device_id}", "fail_rate": 0.5, "reply_after": 0}))
+    for _ in range(40):
+        sim.runner._on_message(0, "c/g-00000", b'{"id": 1}')
+    await sim.run(1)
+    rep = sim.runner.report
+    assert rep.commands == rep.replies == 40
+    assert 5 < rep.replies_error < 35

@@ -65,3 +65,20 @@ def test_a_bad_file_is_one_line_naming_the_field(tmp_path) -> None:
     ]
     code, _, err = preview(str(EXAMPLE), "--template", "nope")
     assert code == 2 and err.startswith("error: --template: unknown template 'nope'")
+
+
+async def test_preview_of_sparkplug_and_binary_encodings_shows_hex() -> None:
+    from pathlib import Path
+
+    from agent.engine import preview
+    from agent.template import load_scenario
+
+    examples = Path(__file__).parents[3] / "deploy" / "examples"
+    sp = load_scenario(examples / "sparkplug-plant.yaml").templates["press-line"]
+    rows = await preview("press-line", sp.raw, devices=1, count=5, seed=1)
+    assert [r["topic"].split("/")[2] for r in rows] == ["NBIRTH", "DBIRTH", "DBIRTH", "DBIRTH",
+                                                        "NDATA"]  # fmt: skip
+    assert all("hex" in r and "payload" not in r for r in rows)
+    pb = load_scenario(examples / "protobuf-sensors.yaml").templates["pb-sensor"]
+    rows = await preview("pb-sensor", pb.raw, devices=1, count=1, seed=1)
+    assert bytes.fromhex(rows[0]["hex"])  # the protobuf message, as hex
