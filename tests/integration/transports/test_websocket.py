@@ -44,7 +44,7 @@ async def test_wss_with_the_test_ca(fresh_mosquitto, certs: Certs) -> None:
     )
     g = unique_group()
     tpl = template(broker)
-    tpl["transport"]["mqtt"].update(url=f"wss://127.0.0.1:{wss}/any/path", ca=str(certs.ca))
+    tpl["transport"]["mqtt"].update(url=f"wss://127.0.0.1:{wss}/any/path", ca=certs.ca.read_text())
     async with listening(broker, f"{g}/#") as sub, running(tpl, group=g, count=2) as r:
         await asyncio.sleep(1.0)
     assert len(sub.messages) == r.report.sent > 10
