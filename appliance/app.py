@@ -23,6 +23,7 @@ from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
+from appliance.install import routes as install_routes
 from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> Litestar:
             *audit_routes.ROUTES,
             *observability_routes.ROUTES,
             *invoice_routes.ROUTES,
+            *install_routes.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).

@@ -365,6 +365,67 @@ def mosquitto_config(out: Path, data_dir: Path | None, db_url: str | None) -> No
     )
 
 
+@main.command("agent-bundle")
+@click.option(
+    "--platform",
+    "platform",
+    type=click.Choice(["native", "linux_aarch64", "linux_armv7l", "linux_x86_64"]),
+    default="native",
+    show_default=True,
+    help="Boards to prepare for: native = this machine's platform and Python; "
+    "linux_aarch64 = Raspberry Pi OS 64-bit; linux_armv7l = Raspberry Pi OS 32-bit.",
+)
+@click.option(
+    "--python-version",
+    default="3.11",
+    show_default=True,
+    help="The boards' Python (Raspberry Pi OS bookworm: 3.11); not for native.",
+)
+@click.option("--index-url", default=None, help="Package index or mirror to download from.")
+@click.option("--extra-index-url", multiple=True, help="More indexes (one with armv7l wheels).")
+@click.option("--find-links", multiple=True, help="Folders or pages of wheels to take from.")
+@click.option("--no-index", is_flag=True, help="Only --find-links, no index at all.")
+@data_dir_option
+def agent_bundle(
+    platform: str,
+    python_version: str,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+    no_index: bool,
+    data_dir: Path | None,
+) -> None:
+    """Prepare the agent wheelhouse that boards install from (GET /agent/wheels/).
+
+    Boards of this machine's own platform need nothing more: the appliance builds
+    their wheels from its own environment on first request. For other boards, run
+    this once at appliance install time, where the network (or a mirror, or a
+    folder of wheels) is reachable; afterwards the appliance serves them offline.
+    """
+    import re
+
+    from appliance.install import bundle
+
+    if not re.fullmatch(r"3\.\d{1,2}", python_version):
+        fail(f"--python-version: {python_version!r} is not like 3.11")
+    settings = Settings.from_env(data_dir=data_dir)
+    source = bundle.Source(index_url, extra_index_url, find_links, no_index)
+    try:
+        added, notes = bundle.bundle(
+            settings.data_dir, platform, python_version=python_version, source=source
+        )
+    except bundle.BundleError as e:
+        fail(str(e), exit_codes.UNAVAILABLE)
+    except OSError as e:
+        fail(f"--data-dir: cannot write the wheelhouse in {settings.data_dir}: {e.strerror or e}")
+    from appliance.install import wheelhouse
+
+    out = wheelhouse.wheel_dir(settings.data_dir)
+    for note in notes:
+        click.echo(note)
+    click.echo(f"{len(added)} wheel(s) added; {len(wheelhouse.listing(out))} in {out}")
+
+
 def _mount_optional() -> None:
     with contextlib.suppress(ImportError):
         from billing.cli import billing

@@ -24,6 +24,9 @@ PUBLIC = {
     ("POST", "/billing/card/complete"),
     ("GET", "/billing/pay"),
     ("POST", "/billing/pay/complete"),
+    ("GET", "/agent/install.sh"),  # board provisioning: the agent's code, no secret
+    ("GET", "/agent/wheels"),
+    ("GET", "/agent/wheels/{name:str}"),
 }
 """Everything that answers without an API token. A new public route must be added here."""
 ADMIN_ONLY = {
