@@ -136,7 +136,19 @@ async def _live_line(settings: Settings) -> None:
                 last = line
 
 
+def _check_settings(settings: Settings) -> None:
+    """Settings a user typed, checked before anything starts: one line each."""
+    from appliance.install.script import safe_base_url
+
+    if settings.public_url and not safe_base_url(settings.public_url):
+        fail(
+            f"--public-url: {settings.public_url!r} is not an http(s)://host[:port][/path] URL "
+            "(MOCKMOCK_PUBLIC_URL)"
+        )
+
+
 def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:
+    _check_settings(settings)
     _check_port(settings.http_host, settings.http_port, "--http-port")
     if settings.embedded_broker and not settings.mqtt_url:
         _check_port(settings.mqtt_host, settings.mqtt_port, "--mqtt-port")
@@ -216,15 +228,32 @@ def _demo_billing(settings: Settings) -> tuple[Any, Settings]:
 
 @main.command()
 @data_dir_option
-@click.option("--http-host", default=None, help="Bind address [default: 127.0.0.1].")
+@click.option(
+    "--http-host",
+    default=None,
+    help="Bind address [default: 127.0.0.1, this machine only]. 0.0.0.0 serves every "
+    "interface so boards can enroll: firewall the port to the lab network.",
+)
 @click.option("--http-port", type=click.IntRange(1, 65535), default=None)
+@click.option(
+    "--public-url",
+    default=None,
+    help="The URL boards reach the API at (the enrollment command) [MOCKMOCK_PUBLIC_URL].",
+)
 @click.option("--mqtt-url", default=None, help="External control-bus broker, mqtt://host:port.")
+@click.option(
+    "--agent-mqtt-url",
+    default=None,
+    help="The broker URL boards are told at enrollment [default: --mqtt-url's host and port].",
+)
 @click.option("--db-url", default=None, help="sqlite:///path or postgresql://user@host/db.")
 def serve(
     data_dir: Path | None,
     http_host: str | None,
     http_port: int | None,
+    public_url: str | None,
     mqtt_url: str | None,
+    agent_mqtt_url: str | None,
     db_url: str | None,
 ) -> None:
     """The appliance alone, on an external broker (production)."""
@@ -232,7 +261,9 @@ def serve(
         data_dir=data_dir,
         http_host=http_host,
         http_port=http_port,
+        public_url=public_url,
         mqtt_url=mqtt_url,
+        agent_mqtt_url=agent_mqtt_url,
         db_url=db_url,
         embedded_broker=False,
     )

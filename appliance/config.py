@@ -50,7 +50,12 @@ class Settings:
     stripe_webhook_secret: str = ""
     """whsec_... that signs POST /api/v1/stripe/webhook; empty: webhooks are refused."""
     public_url: str = ""
-    """Base of links handed to customers (card page, payment confirmation). Empty: url."""
+    """Base URL others reach the appliance at: boards (the enrollment command) and
+    customers (card page, payment links). Empty: guessed from the bind address."""
+    tls_cert: str = ""
+    """PEM certificate (chain) for HTTPS on the API; with tls_key. Empty: plain HTTP."""
+    tls_key: str = ""
+    """PEM private key of tls_cert."""
     billing_tax_rate: str = "10"
     """Tax rate in percent on invoices (a decimal, e.g. 10 or 8.875)."""
     billing_close_batch: int = 500
@@ -72,9 +77,16 @@ class Settings:
         return f"mqtt://{self.mqtt_host}:{self.mqtt_port}"
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
-        return f"http://{host}:{self.http_port}"
+        """Where this machine's own clients (live line, TUI, `run`) reach the API."""
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::", "") else self.http_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{self.scheme}://{host}:{self.http_port}"
 
     @property
     def link_base(self) -> str:

@@ -7,13 +7,18 @@ appliance's own bus client gets one per data directory, its secret in
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
+import socket
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import peewee as pw
 
 from appliance import auth, models
+from appliance.config import Settings
 from appliance.db import BaseModel
 from appliance.fleet import acl
 
@@ -95,3 +100,117 @@ def mosquitto_files() -> tuple[str, str, list[str]]:
         acl.mosquitto_acl_file(appliance_users, agents),
         warnings,
     )
+
+
+# ---- the URL a board is told -------------------------------------------------------
+
+WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class BoardURL:
+    """Where boards reach the API, and why it may not be reachable (empty: it is)."""
+
+    url: str
+    warning: str = ""
+
+
+def board_url(settings: Settings, *, host_header: str = "", scheme: str = "") -> BoardURL:
+    """The appliance URL to hand to a board: never 127.0.0.1 while the API serves a network.
+
+    In order: ``MOCKMOCK_PUBLIC_URL``; the address the API is bound to; when bound
+    to every interface, the host the caller used (unless that is a loopback name)
+    and then this machine's name.
+    """
+    from appliance.install.script import safe_base_url
+
+    scheme = scheme or settings.scheme
+    if settings.public_url:
+        return BoardURL(settings.public_url.rstrip("/"))
+    bound = settings.http_host
+    if bound not in WILDCARDS and not is_loopback(bound):
+        host = f"[{bound}]" if ":" in bound else bound
+        return BoardURL(f"{scheme}://{host}:{settings.http_port}")
+    if bound not in WILDCARDS:
+        return BoardURL(
+            settings.url,
+            f"the API listens on {bound} only, which boards cannot reach: serve with "
+            "--http-host 0.0.0.0 (and a firewall) and set MOCKMOCK_PUBLIC_URL",
+        )
+    asked = urlsplit(f"//{host_header}") if host_header else None
+    if asked is not None and asked.hostname and not is_loopback(asked.hostname):
+        url = safe_base_url(f"{scheme}://{host_header}")
+        if url:
+            return BoardURL(url)
+    name = socket.getfqdn()
+    if name and not is_loopback(name) and safe_base_url(f"{scheme}://{name}"):
+        return BoardURL(
+            f"{scheme}://{name}:{settings.http_port}",
+            f"guessed from this machine's name; set MOCKMOCK_PUBLIC_URL if boards reach "
+            f"the appliance under another ({scheme}://HOST:{settings.http_port})",
+        )
+    address = _outbound_address()
+    if address:
+        host = f"[{address}]" if ":" in address else address
+        return BoardURL(
+            f"{scheme}://{host}:{settings.http_port}",
+            "guessed from this machine's address; set MOCKMOCK_PUBLIC_URL to the URL "
+            "boards reach the appliance at",
+        )
+    return BoardURL(
+        settings.url, "set MOCKMOCK_PUBLIC_URL to the URL boards reach the appliance at"
+    )
+
+
+def _outbound_address() -> str:
+    """This machine's address on its default route ('' without one).
+
+    Connecting a UDP socket only picks a route and a source address; no packet is sent.
+    """
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never a real host
+            address = str(s.getsockname()[0])
+    except OSError:
+        return ""
+    return "" if is_loopback(address) or address == "0.0.0.0" else address
+
+
+def board_mqtt_url(settings: Settings, *, host_header: str, client_host: str) -> str:
+    """The control-bus URL for an enrolling board (credentials never included).
+
+    A broker on the appliance's loopback is on the appliance's machine: a board
+    enrolling from elsewhere is told the host it reached the API at instead of
+    127.0.0.1. ``MOCKMOCK_AGENT_MQTT_URL`` overrides all of it.
+    """
+    from appliance.fleet.service import public_mqtt_url
+
+    url = public_mqtt_url(settings.agent_mqtt_url or settings.bus_url)
+    parts = urlsplit(url)
+    asked = urlsplit(f"//{host_header}").hostname if host_header else None
+    if (
+        not settings.agent_mqtt_url
+        and is_loopback(parts.hostname or "")
+        and not is_loopback(client_host)
+        and asked
+        and not is_loopback(asked)
+    ):
+        host = f"[{asked}]" if ":" in asked else asked
+        return parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")).geturl()
+    return url
+
+
+def install_command(url: str, token: str) -> str:
+    """The line to paste on a board (POSIX sh; root for the system user and the unit)."""
+    return f"curl -sfL {url}/agent/install.sh | sudo sh -s -- --token {token}"
