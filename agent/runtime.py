@@ -28,6 +28,7 @@ from agent.engine import GroupRunner
 from agent.errors import AgentError
 from agent.journal import Journal
 from agent.limits import raise_open_files_limit
+from agent.tls import control_context
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     password: str = ""
     appliance_url: str = ""
     capacity: int = 10_000
+    mqtt_ca: str = ""
+    """PEM of the CA that signed the broker's certificate (mqtts://); empty: system CAs."""
 
     def save(self, data_dir: Path) -> Path:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +204,7 @@ class Agent:
                     username=self.config.username or None,
                     password=self.config.password or None,
                     will=aiomqtt.Will(self._t(wire.PRESENCE), offline, qos=1, retain=True),
-                    tls_params=aiomqtt.TLSParameters() if tls else None,
+                    tls_context=control_context(self.config.mqtt_ca) if tls else None,
                     protocol=aiomqtt.ProtocolVersion.V311,
                     keepalive=15,
                 ) as client:

@@ -28,6 +28,7 @@ from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
 from appliance.orgs import routes as org_routes
+from appliance.tls import bus_context
 from billing.errors import BillingError
 
 log = logging.getLogger(__name__)
@@ -154,5 +155,5 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     app.state.billing = Billing.from_settings(settings)
-    app.state.bus = Bus(settings.bus_url)
+    app.state.bus = Bus(settings.bus_url, tls_context=bus_context(settings))
     return app

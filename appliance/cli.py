@@ -71,6 +71,8 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",  # the live feed at /api/v1/live
+            ssl_certfile=settings.tls_cert or None,
+            ssl_keyfile=settings.tls_key or None,
         )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -85,7 +87,7 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
         f"OpenAPI {settings.url}/schema/openapi.json)"
     )
     click.echo(f"admin token: {settings.admin_token_path}")
-    click.echo(f"control bus: {settings.bus_url}")
+    click.echo(f"control bus: {_redacted(settings.bus_url)}")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     import signal
@@ -136,8 +138,20 @@ async def _live_line(settings: Settings) -> None:
                 last = line
 
 
+def _redacted(url: str) -> str:
+    """A URL fit for a banner or a log line: its password (if any) replaced."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
+
+
 def _check_settings(settings: Settings) -> None:
     """Settings a user typed, checked before anything starts: one line each."""
+    from appliance import tls
     from appliance.install.script import safe_base_url
 
     if settings.public_url and not safe_base_url(settings.public_url):
@@ -145,6 +159,12 @@ def _check_settings(settings: Settings) -> None:
             f"--public-url: {settings.public_url!r} is not an http(s)://host[:port][/path] URL "
             "(MOCKMOCK_PUBLIC_URL)"
         )
+    try:
+        tls.bus_context(settings)
+        tls.agent_ca_pem(settings)
+        tls.check_server_files(settings)
+    except ApplianceError as e:
+        fail(e.message)
 
 
 def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:
@@ -240,12 +260,27 @@ def _demo_billing(settings: Settings) -> tuple[Any, Settings]:
     default=None,
     help="The URL boards reach the API at (the enrollment command) [MOCKMOCK_PUBLIC_URL].",
 )
-@click.option("--mqtt-url", default=None, help="External control-bus broker, mqtt://host:port.")
+@click.option(
+    "--mqtt-url",
+    default=None,
+    help="External control-bus broker: mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS "
+    "(verified; never falls back to plaintext).",
+)
+@click.option("--mqtt-ca", default=None, help="CA (PEM) of the broker's certificate [system CAs].")
+@click.option("--mqtt-cert", default=None, help="Client certificate (PEM) if the broker asks.")
+@click.option("--mqtt-key", default=None, help="Private key of --mqtt-cert.")
 @click.option(
     "--agent-mqtt-url",
     default=None,
     help="The broker URL boards are told at enrollment [default: --mqtt-url's host and port].",
 )
+@click.option(
+    "--agent-mqtt-ca",
+    default=None,
+    help="CA (PEM) handed to enrolling boards for mqtts:// [default: --mqtt-ca].",
+)
+@click.option("--tls-cert", default=None, help="Certificate (PEM) for HTTPS on the API.")
+@click.option("--tls-key", default=None, help="Private key of --tls-cert.")
 @click.option("--db-url", default=None, help="sqlite:///path or postgresql://user@host/db.")
 def serve(
     data_dir: Path | None,
@@ -253,7 +288,13 @@ def serve(
     http_port: int | None,
     public_url: str | None,
     mqtt_url: str | None,
+    mqtt_ca: str | None,
+    mqtt_cert: str | None,
+    mqtt_key: str | None,
     agent_mqtt_url: str | None,
+    agent_mqtt_ca: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     db_url: str | None,
 ) -> None:
     """The appliance alone, on an external broker (production)."""
@@ -263,7 +304,13 @@ def serve(
         http_port=http_port,
         public_url=public_url,
         mqtt_url=mqtt_url,
+        mqtt_ca=mqtt_ca,
+        mqtt_cert=mqtt_cert,
+        mqtt_key=mqtt_key,
         agent_mqtt_url=agent_mqtt_url,
+        agent_mqtt_ca=agent_mqtt_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         db_url=db_url,
         embedded_broker=False,
     )
@@ -272,6 +319,7 @@ def serve(
             "--mqtt-url: required for serve (or set MOCKMOCK_MQTT_URL); "
             "`mockmock up` embeds a broker instead"
         )
+    _check_settings(settings)
     from appliance.app import prepare_database
     from appliance.orgs.service import ensure_demo_org
 

@@ -30,8 +30,16 @@ class Settings:
     mqtt_host: str = "127.0.0.1"
     """Where the embedded broker listens."""
     mqtt_port: int = DEFAULT_MQTT_PORT
+    mqtt_ca: str = ""
+    """CA certificate (PEM file) that signed the broker's, for mqtts://. Empty: system store."""
+    mqtt_cert: str = ""
+    """Client certificate (PEM file) for a broker that asks for one (mutual TLS)."""
+    mqtt_key: str = ""
+    """Private key of mqtt_cert."""
     agent_mqtt_url: str = ""
     """The broker URL handed to enrolling agents (what a Pi can reach). Empty: mqtt_url."""
+    agent_mqtt_ca: str = ""
+    """CA certificate (PEM file) handed to enrolling agents for mqtts://. Empty: mqtt_ca."""
     local_agent: bool = False
     """Run one agent inside the appliance process (``mockmock up``)."""
     lease_seconds: int = 120

@@ -12,6 +12,7 @@ from litestar.params import FromQuery, JSONBody
 from appliance import auth
 from appliance.api import call
 from appliance.fleet import credentials, service
+from appliance.tls import agent_ca_pem
 
 
 class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -66,6 +67,9 @@ async def enroll(
         host_header=request.headers.get("host", ""),
         client_host=request.client.host if request.client else "",
     )
+    # The CA of an mqtts:// bus, so a board trusts its broker without a system store;
+    # read before the one-time token is spent.
+    ca = await call(agent_ca_pem, state.settings)
     enrolled = await call(
         service.enroll,
         data.token,
@@ -74,7 +78,10 @@ async def enroll(
         arch=data.arch,
         mqtt_url=mqtt_url,
     )
-    return msgspec.to_builtins(enrolled)
+    answer = msgspec.to_builtins(enrolled)
+    if ca and enrolled.mqtt_url.startswith("mqtts://"):
+        answer["mqtt_ca"] = ca
+    return answer
 
 
 ROUTES = [list_agents, create_enrollment_token, enroll]
