@@ -402,45 +402,139 @@ def tui(url: str | None, token_file: Path | None, data_dir: Path | None) -> None
     run_tui(url or settings.url, token_file or settings.admin_token_path)
 
 
+def _listen(value: str, option: str) -> Any:
+    from appliance.fleet.acl import Listen
+
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        fail(f"{option}: {value!r} is not HOST:PORT (e.g. 0.0.0.0:8883)")
+    return Listen(host.strip("[]"), int(port))
+
+
 @main.command("mosquitto-config")
 @click.option(
     "--out",
     "out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the password file (passwd, 0600) and the ACL file (acl).",
+    help="Folder for passwd, acl, acl-mock (0640, group --group) and mosquitto.conf.",
 )
 @data_dir_option
 @click.option("--db-url", default=None, help="sqlite:///path or postgresql://user@host/db.")
-def mosquitto_config(out: Path, data_dir: Path | None, db_url: str | None) -> None:
-    """Write Mosquitto's password and ACL files for every enrolled agent.
+@click.option("--tls-cert", default=None, help="The broker's certificate (PEM): a TLS listener.")
+@click.option("--tls-key", default=None, help="Private key of --tls-cert.")
+@click.option("--tls-ca", default=None, help="CA (PEM) for client certificates.")
+@click.option(
+    "--require-client-cert", is_flag=True, help="Clients must show a certificate (--tls-ca)."
+)
+@click.option(
+    "--listen",
+    default=None,
+    help="Control-bus listener HOST:PORT [default: 0.0.0.0:8883 with TLS, else 0.0.0.0:1883].",
+)
+@click.option(
+    "--mock-listen",
+    default=None,
+    help="Also an anonymous listener HOST:PORT for mock traffic (never the control bus).",
+)
+@click.option(
+    "--persistence-dir",
+    default="/var/lib/mosquitto/",
+    show_default=True,
+    help="Mosquitto's persistence folder; '' for none.",
+)
+@click.option(
+    "--group",
+    default="mosquitto",
+    show_default=True,
+    help="The broker's group: it may read the files (Mosquitto drops root to its own user).",
+)
+def mosquitto_config(
+    out: Path,
+    data_dir: Path | None,
+    db_url: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_ca: str | None,
+    require_client_cert: bool,
+    listen: str | None,
+    mock_listen: str | None,
+    persistence_dir: str,
+    group: str,
+) -> None:
+    """Write Mosquitto's password and ACL files for every bus account, and mosquitto.conf.
 
     Each agent may touch only mm/v1/agents/<its id>/#; the appliance all of mm/v1/#;
-    anonymous clients anything but mm/#. Rerun after enrolling agents and send
-    Mosquitto a SIGHUP to reload both files.
+    anonymous clients (only on --mock-listen) anything but mm/#. On the control
+    listener the broker takes the username as client id, so no client can knock
+    another off the bus with its id. Rerun after enrolling agents and reload
+    Mosquitto (SIGHUP), or let the appliance rewrite them itself (MOCKMOCK_MOSQUITTO_DIR).
     """
     from appliance.app import prepare_database
-    from appliance.auth import write_secret_file
-    from appliance.fleet.credentials import ensure_appliance_user, mosquitto_files
+    from appliance.fleet import acl
+    from appliance.fleet.credentials import (
+        MOSQUITTO_USER,
+        Reader,
+        ensure_appliance_user,
+        write_mosquitto_files,
+    )
 
+    if bool(tls_cert) != bool(tls_key):
+        fail(f"{'--tls-key' if tls_cert else '--tls-cert'}: a TLS listener needs both files")
+    if require_client_cert and not tls_ca:
+        fail("--require-client-cert: needs --tls-ca (the CA that signs client certificates)")
+    for option, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key), ("--tls-ca", tls_ca)):
+        if path and not Path(path).is_file():
+            fail(f"{option}: {path} is not a file")
+    tls = None
+    if tls_cert and tls_key:
+        tls = acl.BrokerTLS(
+            str(Path(tls_cert).resolve()),
+            str(Path(tls_key).resolve()),
+            str(Path(tls_ca).resolve()) if tls_ca else "",
+            require_client_cert,
+        )
+    control = _listen(listen or ("0.0.0.0:8883" if tls else "0.0.0.0:1883"), "--listen")
+    mock = _listen(mock_listen, "--mock-listen") if mock_listen else None
+    folder = out.resolve()
+    conf = acl.mosquitto_conf(
+        folder=str(folder),
+        control=control,
+        tls=tls,
+        mock=mock,
+        persistence_dir=persistence_dir or None,
+    )
     settings = Settings.from_env(data_dir=data_dir, db_url=db_url)
     try:
         prepare_database(settings)
         username, _ = ensure_appliance_user(settings.data_dir)
-        passwd, acl_text, warnings = mosquitto_files()
-        out.mkdir(parents=True, exist_ok=True)
-        write_secret_file(out / "passwd", passwd.rstrip("\n"))
-        (out / "acl").write_text(acl_text)
+        warnings = write_mosquitto_files(out, conf=conf, group=group)
     except OSError as e:
         fail(f"--out: cannot write to {out}: {e.strerror or e}")
+    reader = Reader.lookup(MOSQUITTO_USER)
+    if reader is not None:
+        named = [folder / n for n in ("passwd", "acl", "acl-mock")]
+        named += [Path(p) for p in (tls_cert, tls_key, tls_ca) if p]
+        warnings += [b for b in (reader.blocked(p) for p in named) if b]
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"wrote {out / 'passwd'} and {out / 'acl'}; add to mosquitto.conf:")
-    click.echo(f"  password_file {(out / 'passwd').resolve()}")
-    click.echo(f"  acl_file {(out / 'acl').resolve()}")
+    if tls is None:
+        click.echo(
+            "warning: no --tls-cert/--tls-key: the control listener is plaintext "
+            "(passwords cross the network in clear)",
+            err=True,
+        )
+    click.echo(f"wrote passwd, acl, acl-mock and mosquitto.conf in {folder}")
+    click.echo(f"  run Mosquitto on it:  mosquitto -c {folder / 'mosquitto.conf'}")
     click.echo(
-        f"the appliance connects as {username} (secret in {settings.data_dir}/bus.secret); "
-        "run `mockmock serve` with the same --data-dir"
+        f"  (or copy it to /etc/mosquitto/mosquitto.conf); it reads {folder}/passwd and "
+        f"{folder}/acl"
+    )
+    scheme = "mqtts" if tls else "mqtt"
+    click.echo(
+        f"the appliance connects as {username} (secret in {settings.data_dir}/bus.secret): "
+        f"mockmock serve --data-dir {settings.data_dir} --mqtt-url {scheme}://BROKER:{control.port}"
+        + (" --mqtt-ca CA.pem" if tls else "")
     )
 
 

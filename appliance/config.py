@@ -38,6 +38,9 @@ class Settings:
     """Private key of mqtt_cert."""
     agent_mqtt_url: str = ""
     """The broker URL handed to enrolling agents (what a Pi can reach). Empty: mqtt_url."""
+    mosquitto_dir: str = ""
+    """Where Mosquitto reads mockmock's passwd and ACL files; set it and the appliance
+    rewrites them on every enrollment (a systemd path unit then reloads Mosquitto)."""
     agent_mqtt_ca: str = ""
     """CA certificate (PEM file) handed to enrolling agents for mqtts://. Empty: mqtt_ca."""
     local_agent: bool = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import secrets
 import socket
 from dataclasses import dataclass
@@ -214,3 +215,136 @@ def board_mqtt_url(settings: Settings, *, host_header: str, client_host: str) ->
 def install_command(url: str, token: str) -> str:
     """The line to paste on a board (POSIX sh; root for the system user and the unit)."""
     return f"curl -sfL {url}/agent/install.sh | sudo sh -s -- --token {token}"
+
+
+# ---- files for a production Mosquitto ---------------------------------------------
+
+MOSQUITTO_USER = "mosquitto"
+PASSWD, ACL, MOCK_ACL, CONF = "passwd", "acl", "acl-mock", "mosquitto.conf"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The account a broker reads its files as (after dropping root)."""
+
+    name: str
+    uid: int
+    gids: frozenset[int]
+
+    @classmethod
+    def lookup(cls, name: str) -> Reader | None:
+        import grp
+        import pwd
+
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            return None
+        gids = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if name in g.gr_mem}
+        return cls(name, pw.pw_uid, frozenset(gids))
+
+    def may(self, path: Path, bit: int) -> bool:
+        """Whether this account has permission ``bit`` (4 read, 1 search) on ``path``."""
+        st = path.stat()
+        if self.uid == 0:
+            return True
+        if st.st_uid == self.uid:
+            return bool(st.st_mode & (bit << 6))
+        if st.st_gid in self.gids:
+            return bool(st.st_mode & (bit << 3))
+        return bool(st.st_mode & bit)
+
+    def blocked(self, path: Path) -> str:
+        """'' when this account can read ``path``, else what stops it."""
+        path = path.absolute()
+        try:
+            for parent in reversed(path.parents):
+                if not self.may(parent, 1):
+                    return f"{self.name} cannot enter {parent}"
+            if not self.may(path, 4):
+                return f"{self.name} cannot read {path}"
+        except OSError as e:
+            return f"{path}: {e.strerror or e}"
+        return ""
+
+
+def _write_shared(path: Path, text: str, mode: int, gid: int | None) -> str:
+    """Atomically write ``path`` with ``mode`` and group ``gid``; a warning or ''.
+
+    Written as a temporary file first and renamed, so a broker reloading at that
+    moment sees the old file or the new one, and a rerun never leaves a file
+    behind with the wrong owner or mode.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    warning = ""
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+        if gid is not None:
+            try:
+                os.fchown(fd, -1, gid)
+            except PermissionError as e:
+                warning = f"{path}: cannot give it to group {gid} ({e.strerror})"
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return warning
+
+
+def write_mosquitto_files(
+    out: Path, *, conf: str | None = None, group: str = MOSQUITTO_USER
+) -> list[str]:
+    """Write passwd and ACLs (and ``conf``) into ``out``, readable by ``group``.
+
+    Secret-bearing files (the password hashes, the ACLs) are 0640 with the
+    broker's group; the folder 0750. Returns warnings (one line each).
+    """
+    import grp
+
+    passwd, acl_text, warnings = mosquitto_files()
+    try:
+        gid: int | None = grp.getgrnam(group).gr_gid
+    except KeyError:
+        gid = None
+        warnings.append(
+            f"no group {group!r} on this machine: give {out} and its files to the broker's "
+            "group where it runs (chgrp), or pass --group"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if gid is not None:
+        try:
+            os.chown(out, -1, gid)
+            os.chmod(out, 0o750)
+        except PermissionError as e:
+            warnings.append(f"{out}: cannot give it to group {group} ({e.strerror})")
+    files = {PASSWD: passwd, ACL: acl_text, MOCK_ACL: acl.mosquitto_mock_acl_file()}
+    for name, text in files.items():
+        w = _write_shared(out / name, text, 0o640, gid)
+        if w:
+            warnings.append(w)
+    if conf is not None:
+        w = _write_shared(out / CONF, conf, 0o644, gid)
+        if w:
+            warnings.append(w)
+    return warnings
+
+
+def refresh_mosquitto_files(settings: Settings) -> None:
+    """After an enrollment: rewrite the broker's files where the appliance keeps them.
+
+    With ``MOCKMOCK_MOSQUITTO_DIR`` set (e.g. /etc/mosquitto/mockmock), an enrolled
+    board's account reaches Mosquitto without anyone rerunning mosquitto-config;
+    deploy/systemd/mockmock-mosquitto-reload.path reloads the broker on the change.
+    """
+    if not settings.mosquitto_dir:
+        return
+    try:
+        warnings = write_mosquitto_files(Path(settings.mosquitto_dir))
+    except OSError as e:
+        # The board is enrolled either way; it connects once the files are written.
+        log.error("cannot write Mosquitto's files in %s: %s", settings.mosquitto_dir, e)
+        return
+    for w in warnings:
+        log.warning("mosquitto files: %s", w)

@@ -78,6 +78,7 @@ async def enroll(
         arch=data.arch,
         mqtt_url=mqtt_url,
     )
+    await call(credentials.refresh_mosquitto_files, state.settings)
     answer = msgspec.to_builtins(enrolled)
     if ca and enrolled.mqtt_url.startswith("mqtts://"):
         answer["mqtt_ca"] = ca
