@@ -294,26 +294,30 @@ def _write_shared(path: Path, text: str, mode: int, gid: int | None) -> str:
 
 
 def write_mosquitto_files(
-    out: Path, *, conf: str | None = None, group: str = MOSQUITTO_USER
+    out: Path, *, conf: str | None = None, group: str | None = MOSQUITTO_USER
 ) -> list[str]:
     """Write passwd and ACLs (and ``conf``) into ``out``, readable by ``group``.
 
     Secret-bearing files (the password hashes, the ACLs) are 0640 with the
-    broker's group; the folder 0750. Returns warnings (one line each).
+    broker's group (``None``: the folder's own group, as the appliance keeps it
+    when it rewrites them); the folder 0750. Returns warnings (one line each).
     """
     import grp
 
     passwd, acl_text, warnings = mosquitto_files()
-    try:
-        gid: int | None = grp.getgrnam(group).gr_gid
-    except KeyError:
-        gid = None
-        warnings.append(
-            f"no group {group!r} on this machine: give {out} and its files to the broker's "
-            "group where it runs (chgrp), or pass --group"
-        )
+    gid: int | None = None
+    if group is None:
+        gid = out.stat().st_gid
+    else:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            warnings.append(
+                f"no group {group!r} on this machine: give {out} and its files to the "
+                "broker's group where it runs (chgrp), or pass --group"
+            )
     out.mkdir(parents=True, exist_ok=True)
-    if gid is not None:
+    if gid is not None and group is not None:
         try:
             os.chown(out, -1, gid)
             os.chmod(out, 0o750)
@@ -341,7 +345,7 @@ def refresh_mosquitto_files(settings: Settings) -> None:
     if not settings.mosquitto_dir:
         return
     try:
-        warnings = write_mosquitto_files(Path(settings.mosquitto_dir))
+        warnings = write_mosquitto_files(Path(settings.mosquitto_dir), group=None)
     except OSError as e:
         # The board is enrolled either way; it connects once the files are written.
         log.error("cannot write Mosquitto's files in %s: %s", settings.mosquitto_dir, e)
