@@ -323,7 +323,8 @@ def write_mosquitto_files(
             os.chmod(out, 0o750)
         except PermissionError as e:
             warnings.append(f"{out}: cannot give it to group {group} ({e.strerror})")
-    files = {PASSWD: passwd, ACL: acl_text, MOCK_ACL: acl.mosquitto_mock_acl_file()}
+    # The password file last: a reload it triggers (the systemd path unit) sees the ACLs done.
+    files = {ACL: acl_text, MOCK_ACL: acl.mosquitto_mock_acl_file(), PASSWD: passwd}
     for name, text in files.items():
         w = _write_shared(out / name, text, 0o640, gid)
         if w:
