@@ -216,6 +216,12 @@ def up(
         embedded_broker=True,
     )
     tui = not headless and sys.stdin.isatty() and sys.stdout.isatty()
+    from appliance import db_errors
+
+    try:
+        db_errors.prepare(settings)  # a wrong MOCKMOCK_DB_URL is one line, before anything
+    except ApplianceError as e:
+        fail(e.message)
     stripe = None
     if demo_billing and not settings.stripe_api_key:
         stripe, settings = _demo_billing(settings)
@@ -320,10 +326,13 @@ def serve(
             "`mockmock up` embeds a broker instead"
         )
     _check_settings(settings)
-    from appliance.app import prepare_database
+    from appliance import db_errors
     from appliance.orgs.service import ensure_demo_org
 
-    prepare_database(settings)
+    try:
+        db_errors.prepare(settings)
+    except ApplianceError as e:
+        fail(e.message)
     _, created = ensure_demo_org(settings.admin_token_path)
     if created:
         click.echo(f"admin token written to {settings.admin_token_path} (mode 0600)")
@@ -470,7 +479,7 @@ def mosquitto_config(
     another off the bus with its id. Rerun after enrolling agents and reload
     Mosquitto (SIGHUP), or let the appliance rewrite them itself (MOCKMOCK_MOSQUITTO_DIR).
     """
-    from appliance.app import prepare_database
+    from appliance import db_errors
     from appliance.fleet import acl
     from appliance.fleet.credentials import (
         MOSQUITTO_USER,
@@ -506,7 +515,10 @@ def mosquitto_config(
     )
     settings = Settings.from_env(data_dir=data_dir, db_url=db_url)
     try:
-        prepare_database(settings)
+        db_errors.prepare(settings)
+    except ApplianceError as e:
+        fail(e.message)
+    try:
         username, _ = ensure_appliance_user(settings.data_dir)
         warnings = write_mosquitto_files(out, conf=conf, group=group)
     except OSError as e:
