@@ -7,6 +7,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -548,6 +549,92 @@ def mosquitto_config(
         f"mockmock serve --data-dir {settings.data_dir} --mqtt-url {scheme}://BROKER:{control.port}"
         + (" --mqtt-ca CA.pem" if tls else "")
     )
+
+
+@main.command()
+@data_dir_option
+@click.option("--db-url", default=None, help="sqlite:///path or postgresql://user@host/db.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup file to write (mode 0600: it holds secrets).",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file to include (Stripe, SMTP secrets) "
+    "[default: /etc/mockmock/mockmock.env if readable].",
+)
+def backup(data_dir: Path | None, db_url: str | None, out: Path, env_file: Path | None) -> None:
+    """Back up the database and the data dir's secrets into one file; safe while running.
+
+    SQLite is copied with its online backup API (a consistent snapshot while the
+    appliance writes), PostgreSQL with pg_dump. Boards' usage journals need no
+    backup: they replay what the appliance has not acknowledged.
+    """
+    from appliance import backup as backups
+
+    settings = Settings.from_env(data_dir=data_dir, db_url=db_url)
+    if env_file is None and os.access(backups.DEFAULT_ENV_FILE, os.R_OK):
+        env_file = backups.DEFAULT_ENV_FILE
+    try:
+        manifest = backups.backup(settings, out, env_file=env_file)
+    except ApplianceError as e:
+        fail(e.message, exit_codes.RUN_FAILED)
+    except OSError as e:
+        fail(f"--out: cannot write {out}: {e.strerror or e}")
+    data = [n for n in manifest.files if n.startswith("data/")]
+    click.echo(
+        f"wrote {out} (0600): {manifest.database} database, {len(data)} file(s) of "
+        f"{settings.data_dir}" + (f", {env_file}" if env_file else "")
+    )
+
+
+@main.command()
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@click.option(
+    "--db-url",
+    default=None,
+    help="Where to restore the database [default: SQLite in --data-dir]; a postgresql:// "
+    "URL for a PostgreSQL backup (an empty database).",
+)
+def restore(archive: Path, data_dir: Path | None, db_url: str | None) -> None:
+    """Restore a backup into an empty data directory (and an empty database).
+
+    The restored appliance has the same tokens, users, agents and bus accounts,
+    and its audit chain verifies. Start it with `mockmock serve --data-dir DIR`.
+    """
+    from appliance import backup as backups
+    from appliance import db_errors
+
+    if data_dir is None:
+        fail("--data-dir: required (a new, empty directory for the restored appliance)")
+    settings = Settings.from_env(data_dir=data_dir, db_url=db_url)
+    try:
+        restored = backups.restore(archive, settings)
+        db_errors.prepare(settings)  # a backup of an older version: migrate
+    except ApplianceError as e:
+        fail(e.message, exit_codes.RUN_FAILED)
+    except OSError as e:
+        fail(f"--data-dir: cannot write {settings.data_dir}: {e.strerror or e}")
+    finally:
+        from appliance import db
+
+        if db.database.obj is not None:
+            db.database.close()
+    m = restored.manifest
+    click.echo(
+        f"restored a {m.database} backup of mockmock {m.version} made {m.created_at} into "
+        f"{settings.data_dir} ({len(restored.files)} file(s))"
+    )
+    if restored.env_file is not None:
+        click.echo(
+            f"its settings file is in {restored.env_file} (0600): move it to "
+            "/etc/mockmock/mockmock.env on this machine"
+        )
 
 
 @main.command("agent-bundle")

@@ -122,3 +122,47 @@ def test_serve_creates_then_keeps_the_schema(
         assert db.SchemaVersion.select().count() == len(db.MIGRATIONS)
     finally:
         conn.close()
+
+
+@pytest.mark.mqtt
+@pytest.mark.slow
+def test_backup_and_restore_with_pg_dump(
+    owned_database: str, new_pg_database, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    data = tmp_path / "appliance"
+    port = free_port()
+    args = ["--data-dir", str(data), "--http-port", str(port)]
+    args += ["--mqtt-url", mosquitto.url, "--db-url", owned_database]
+    app = Appliance(data, port, mockmock("serve", *args)).start()
+    try:
+        app.api("POST", "/api/v1/users", {"name": "ci", "role": "operator"})
+        out = tmp_path / "pg.tar.gz"
+        backup = ["backup", "--data-dir", str(data), "--db-url", owned_database, "--out", str(out)]
+        done = subprocess.run(mockmock(*backup), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    finally:
+        app.proc.stop()
+    assert "pg_dump" not in done.stderr and out.stat().st_mode & 0o777 == 0o600
+
+    target = new_pg_database()
+    restored = tmp_path / "restored"
+    restore = ["restore", str(out), "--data-dir", str(restored), "--db-url", target]
+    done = subprocess.run(mockmock(*restore), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    verify = ["audit", "verify", "--db-url", target]
+    done = subprocess.run(mockmock(*verify), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr
+    # A second restore into the same (now used) database is refused.
+    again = ["restore", str(out), "--data-dir", str(tmp_path / "r2"), "--db-url", target]
+    done = subprocess.run(mockmock(*again), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "already has tables" in done.stderr
+
+    port = free_port()
+    args = ["--data-dir", str(restored), "--http-port", str(port)]
+    args += ["--mqtt-url", mosquitto.url, "--db-url", target]
+    app2 = Appliance(restored, port, mockmock("serve", *args)).start()
+    try:
+        assert app2.token == app.token
+        assert {u["name"] for u in app2.api("GET", "/api/v1/users")} >= {"ci"}
+    finally:
+        app2.proc.stop()
