@@ -26,6 +26,7 @@ from appliance.groups import routes as group_routes
 from appliance.install import routes as install_routes
 from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
+from appliance.notify import routes as notify_routes
 from appliance.observability import routes as observability_routes
 from appliance.orgs import routes as org_routes
 from appliance.tls import bus_context
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> Litestar:
             *observability_routes.ROUTES,
             *invoice_routes.ROUTES,
             *install_routes.ROUTES,
+            *notify_routes.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).

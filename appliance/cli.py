@@ -164,8 +164,23 @@ def _check_settings(settings: Settings) -> None:
         tls.bus_context(settings)
         tls.agent_ca_pem(settings)
         tls.check_server_files(settings)
+        _check_mail(settings)
     except ApplianceError as e:
         fail(e.message)
+
+
+def _check_mail(settings: Settings) -> None:
+    from appliance.notify.service import parse_admins
+    from appliance.notify.smtp import SmtpConfig
+
+    if settings.smtp_url:
+        try:
+            SmtpConfig.parse(settings.smtp_url)
+        except ValueError as e:
+            raise ApplianceError(str(e).replace("smtp_url:", "MOCKMOCK_SMTP_URL:", 1)) from None
+    if settings.smtp_ca and not os.access(settings.smtp_ca, os.R_OK):
+        raise ApplianceError(f"MOCKMOCK_SMTP_CA: cannot read {settings.smtp_ca}")
+    parse_admins(settings.billing_admins)
 
 
 def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:

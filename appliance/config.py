@@ -71,6 +71,15 @@ class Settings:
     """Tax rate in percent on invoices (a decimal, e.g. 10 or 8.875)."""
     billing_close_batch: int = 500
     """Orgs per transaction in the month close."""
+    smtp_url: str = ""
+    """Mail server for billing mail: smtp://USER:PASS@HOST:587 (STARTTLS), smtps://...:465,
+    or smtp://HOST:25?starttls=no (a lab relay). Empty: notices are kept, not sent."""
+    smtp_from: str = ""
+    """The From address of billing mail [default: the SMTP user if it is an address]."""
+    smtp_ca: str = ""
+    """CA (PEM file) of a mail server a private CA signed. Empty: the system's CAs."""
+    billing_admins: str = ""
+    """Comma-separated addresses told when a drafted invoice awaits approval."""
     issuer_name: str = "mockmock"
     """Issuer details printed on invoice documents."""
     issuer_address: str = ""

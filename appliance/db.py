@@ -118,7 +118,20 @@ def _v4_billing(db: peewee.Database) -> None:
     db.create_tables(BILLING, safe=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2_fleet_access, _v3_accounts_entitlements_audit, _v4_billing]
+def _v5_notify(db: peewee.Database) -> None:
+    """Billing contacts and the billing-mail outbox."""
+    from appliance.notify.models import TABLES as NOTIFY
+
+    db.create_tables(NOTIFY, safe=True)
+
+
+MIGRATIONS: list[Migration] = [
+    _v1,
+    _v2_fleet_access,
+    _v3_accounts_entitlements_audit,
+    _v4_billing,
+    _v5_notify,
+]
 """Append new steps; never edit or reorder a released one."""
 
 

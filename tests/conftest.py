@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.localstripe",
     "tests.fixtures.tls",
+    "tests.fixtures.smtp",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.params import FromPath
 from litestar.response import File
 
 from appliance.errors import NotFound
@@ -67,7 +68,7 @@ async def wheels_index(state: State) -> Response[str]:
 
 
 @get("/agent/wheels/{name:str}", opt={"public": True})
-async def wheel_file(name: str, state: State) -> File:
+async def wheel_file(name: FromPath[str], state: State) -> File:
     out = wheelhouse.wheel_dir(state.settings.data_dir)
     await asyncio.to_thread(wheelhouse.ensure_native, out)
     # Only names the folder lists: no path of the caller's choosing is ever opened.
