@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import platform
 import socket
 import sys
@@ -37,10 +36,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """mockmock agent: runs mock devices for a mockmock appliance."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from agent.log_format import configure
+
+    configure(verbose)  # the journal's format under systemd
 
 
 @main.command()

@@ -49,10 +49,9 @@ data_dir_option = click.option(
 @click.version_option(package_name="mockmock")
 def main(verbose: bool) -> None:
     """mockmock: a self-hosted IoT device-mock appliance."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from agent.log_format import configure
+
+    configure(verbose)  # the journal's format under systemd
     # Per-request and per-job chatter would drown the live line.
     for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -17,6 +17,7 @@ from tests.integration.control.conftest import Api
 
 PUBLIC = {
     ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/ready"),  # readiness for load balancers: 200 or 503
     ("POST", "/api/v1/agents/enroll"),  # trades a one-time enrollment token
     ("POST", "/api/v1/stripe/webhook"),  # authenticated by Stripe's signature
     ("GET", "/billing/card"),  # hosted card and payment pages: a signed link is the key
