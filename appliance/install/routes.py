@@ -53,21 +53,31 @@ def _origin(request: Request[Any, Any, Any]) -> str:
     return f"{request.url.scheme}://{host}"
 
 
-@get("/agent/install.sh", opt={"public": True}, media_type="text/plain; charset=utf-8")
+@get(
+    "/agent/install.sh",
+    opt={"public": True},
+    media_type="text/plain; charset=utf-8",
+    include_in_schema=False,  # a shell script and wheels for boards, not the JSON API
+)
 async def install_sh(request: Request[Any, Any, Any]) -> Response[str]:
     """The board installer (POSIX sh); the appliance URL defaults to where it came from."""
     text = await asyncio.to_thread(script.render, _origin(request))
     return Response(text, media_type="text/plain; charset=utf-8")
 
 
-@get(["/agent/wheels", "/agent/wheels/"], opt={"public": True}, media_type="text/html")
+@get(
+    ["/agent/wheels", "/agent/wheels/"],
+    opt={"public": True},
+    media_type="text/html",
+    include_in_schema=False,
+)
 async def wheels_index(state: State) -> Response[str]:
     """The wheels (a ``--find-links`` page with sha256 fragments pip checks)."""
     out = wheelhouse.wheel_dir(state.settings.data_dir)
     return Response(await asyncio.to_thread(_index, out), media_type="text/html")
 
 
-@get("/agent/wheels/{name:str}", opt={"public": True})
+@get("/agent/wheels/{name:str}", opt={"public": True}, include_in_schema=False)
 async def wheel_file(name: FromPath[str], state: State) -> File:
     out = wheelhouse.wheel_dir(state.settings.data_dir)
     await asyncio.to_thread(wheelhouse.ensure_native, out)
