@@ -87,7 +87,9 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
         f"OpenAPI {settings.url}/schema/openapi.json)"
     )
     click.echo(f"admin token: {settings.admin_token_path}")
-    click.echo(f"control bus: {_redacted(settings.bus_url)}")
+    from appliance.db_errors import redacted
+
+    click.echo(f"control bus: {redacted(settings.bus_url)}")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     import signal
@@ -136,17 +138,6 @@ async def _live_line(settings: Settings) -> None:
                 elif line != last:
                     click.echo(line)
                 last = line
-
-
-def _redacted(url: str) -> str:
-    """A URL fit for a banner or a log line: its password (if any) replaced."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
 
 
 def _check_settings(settings: Settings) -> None:

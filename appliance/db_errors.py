@@ -22,10 +22,12 @@ GUIDE = "deploy/postgresql.md"
 def redacted(url: str) -> str:
     """``url`` with its password (in the authority or the query) replaced by ***."""
     parts = urlsplit(url)
+    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+    if parts.password is None and query == parts.query:
+        return url  # nothing to hide (and geturl() would drop sqlite:////'s empty host)
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username}:***@{netloc.rsplit('@', 1)[1]}"
-    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
     return parts._replace(netloc=netloc, query=query).geturl()
 
 

@@ -42,7 +42,11 @@ def test_backup_while_running_then_restore_with_the_same_tokens_and_agents(
     assert len(agents) == 2  # the local agent and the board
 
     out = tmp_path / "backups" / "mockmock.tar.gz"
-    done = cli("backup", "--data-dir", str(app.data_dir), "--out", str(out))  # it runs
+    env_file = tmp_path / "mockmock.env"
+    env_file.write_text("MOCKMOCK_STRIPE_WEBHOOK_SECRET=whsec_kept\n")
+    done = cli(
+        "backup", "--data-dir", str(app.data_dir), "--out", str(out), "--env-file", str(env_file)
+    )  # while it runs
     assert done.returncode == 0, done.stderr
     assert out.stat().st_mode & 0o777 == 0o600
     with tarfile.open(out) as tar:
@@ -56,6 +60,8 @@ def test_backup_while_running_then_restore_with_the_same_tokens_and_agents(
     done = cli("restore", str(out), "--data-dir", str(restored))
     assert done.returncode == 0, done.stderr
     assert modes(restored) <= {("dir", 0o700), ("file", 0o600)}
+    assert (restored / "mockmock.env").read_text() == env_file.read_text()
+    assert "mockmock.env" in done.stdout  # it says where the settings went
     verify = cli("audit", "verify", "--data-dir", str(restored))
     assert verify.returncode == 0 and verify.stdout.startswith("ok"), verify.stdout + verify.stderr
 
