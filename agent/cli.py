@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import platform
 import socket
 import sys
@@ -37,10 +36,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """mockmock agent: runs mock devices for a mockmock appliance."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from agent.log_format import configure
+
+    configure(verbose)  # the journal's format under systemd
 
 
 @main.command()
@@ -58,14 +56,32 @@ def main(verbose: bool) -> None:
     is_flag=True,
     help="Replace an existing enrollment (its usage journal is kept aside, renamed).",
 )
+@click.option(
+    "--ca",
+    "ca_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CA certificate (PEM) of an https:// appliance a private CA signed [system CAs].",
+)
 @data_dir_option
-def enroll(url: str, token: str, capacity: int, force: bool, data_dir: Path | None) -> None:
+def enroll(
+    url: str, token: str, capacity: int, force: bool, ca_file: Path | None, data_dir: Path | None
+) -> None:
     """Enroll this board with the appliance at URL using a one-time TOKEN.
 
-    The appliance answers with this agent's id and its own MQTT credentials; they
-    are stored in DATA_DIR/agent.json, readable by this user only (0600).
+    The appliance answers with this agent's id and its own MQTT credentials (and,
+    for an mqtts:// bus, the CA of its broker); they are stored in
+    DATA_DIR/agent.json, readable by this user only (0600).
     """
+    from agent.tls import control_context, https_context
+
     data_dir = data_dir or default_data_dir()
+    context = None
+    if url.startswith("https://") or ca_file is not None:
+        try:
+            context = https_context(str(ca_file) if ca_file else "")
+        except AgentError as e:
+            fail(str(e))
     try:
         old = AgentConfig.load(data_dir)
     except AgentError:
@@ -90,7 +106,7 @@ def enroll(url: str, token: str, capacity: int, force: bool, data_dir: Path | No
         method="POST",
     )
     try:
-        with urllib.request.urlopen(req, timeout=15) as resp:
+        with urllib.request.urlopen(req, timeout=15, context=context) as resp:
             answer = json.loads(resp.read())
     except urllib.error.HTTPError as e:
         detail = e.read().decode(errors="replace")
@@ -107,9 +123,15 @@ def enroll(url: str, token: str, capacity: int, force: bool, data_dir: Path | No
             password=str(answer["password"]),
             appliance_url=url,
             capacity=capacity,
+            mqtt_ca=str(answer.get("mqtt_ca") or ""),
         )
     except (KeyError, TypeError) as e:
         fail(f"the appliance at {url} answered without {e} (is it a mockmock appliance?)")
+    if cfg.mqtt_ca:
+        try:
+            control_context(cfg.mqtt_ca)
+        except AgentError as e:
+            fail(f"the appliance handed over a broker CA that does not load: {e}")
     if old is not None:
         # Its unacknowledged usage belongs to the old identity; never resend it as ours.
         from agent.journal import move_aside
@@ -131,8 +153,15 @@ def enroll(url: str, token: str, capacity: int, force: bool, data_dir: Path | No
 )
 def run(data_dir: Path | None, usage_interval: float) -> None:
     """Run the agent until interrupted."""
+    from agent.runtime import broker_address
+    from agent.tls import control_context
+
+    data_dir = data_dir or default_data_dir()
     try:
-        run_agent(data_dir or default_data_dir(), usage_interval=usage_interval)
+        cfg = AgentConfig.load(data_dir)
+        if broker_address(cfg.mqtt_url)[2]:  # mqtts://: a CA that loads, before any connect
+            control_context(cfg.mqtt_ca)
+        run_agent(data_dir, usage_interval=usage_interval)
     except AgentError as e:
         fail(str(e))
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ from agent.errors import AgentError
 from agent.journal import JOURNAL_FILE, Journal
 from agent.limits import raise_open_files_limit
 from agent.tail import Inspector
+from agent.tls import control_context
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     password: str = ""
     appliance_url: str = ""
     capacity: int = 10_000
+    mqtt_ca: str = ""
+    """PEM of the CA that signed the broker's certificate (mqtts://); empty: system CAs."""
 
     def save(self, data_dir: Path) -> Path:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -254,7 +257,7 @@ class Agent:
                     username=self.config.username or None,
                     password=self.config.password or None,
                     will=aiomqtt.Will(self._t(wire.PRESENCE), offline, qos=1, retain=True),
-                    tls_params=aiomqtt.TLSParameters() if tls else None,
+                    tls_context=control_context(self.config.mqtt_ca) if tls else None,
                     protocol=aiomqtt.ProtocolVersion.V311,
                     keepalive=15,
                 ) as client:

@@ -5,6 +5,11 @@ A template's ``ca``, ``cert`` and ``key`` travel from the appliance to agents
 let a template read any file the appliance or a board can read. They hold PEM
 text; the command line (``mockmock run``, ``mockmock-agent bench``) reads files
 named relative to the scenario and inlines them when the scenario loads.
+
+The control bus's TLS on the board (``control_context``): ``mqtts://`` is always
+verified, never plaintext. Its CA comes with enrollment (the appliance hands over
+the one that signed its broker) and is kept in agent.json; without one, the
+system's trust store is used.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import ssl
 import tempfile
 from typing import Any
 
-from agent.errors import ScenarioError
+from agent.errors import AgentError, ScenarioError
 from agent.limits import MAX_PEM
 
 # What each must hold ("-----BEGIN RSA PRIVATE KEY-----", "EC ..." and PKCS#8 all end so).
@@ -75,3 +80,21 @@ def _load_chain(ctx: ssl.SSLContext, cert: str, key: str | None) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)
+
+
+def control_context(ca_pem: str = "") -> ssl.SSLContext:
+    """A verifying client context trusting ``ca_pem`` (PEM text) or the system's CAs."""
+    try:
+        ctx = ssl.create_default_context(cadata=ca_pem or None)
+    except (ssl.SSLError, ValueError) as e:
+        raise AgentError(f"mqtt_ca: not a PEM CA certificate ({e})") from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def https_context(ca_file: str = "") -> ssl.SSLContext:
+    """For enrolling with an https:// appliance whose certificate a private CA signed."""
+    try:
+        return ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError) as e:
+        raise AgentError(f"--ca: cannot use {ca_file} as a CA certificate ({e})") from None

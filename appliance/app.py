@@ -29,14 +29,17 @@ from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
 from appliance.http_options import allow_every_method
 from appliance.inspect import routes as inspect_routes
+from appliance.install import routes as install_routes
 from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
+from appliance.notify import routes as notify_routes
 from appliance.observability import routes as observability_routes
 from appliance.openapi import CompletedJson
 from appliance.orgs import routes as org_routes
 from appliance.request_limits import MAX_BODY, request_limits, validation_error
 from appliance.targets import routes as target_routes
 from appliance.targets.policy import Rules
+from appliance.tls import bus_context
 from billing.errors import BillingError
 
 log = logging.getLogger(__name__)
@@ -164,6 +167,8 @@ def create_app(settings: Settings) -> Litestar:
             *invoice_routes.ROUTES,
             *target_routes.ROUTES,
             *test_ca.ROUTES,
+            *install_routes.ROUTES,
+            *notify_routes.ROUTES,
         ],
         dependencies={"caller": Provide(caller)},
         # Every route needs a token and a role unless it says otherwise (appliance.api).
@@ -197,7 +202,7 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     app.state.billing = Billing.from_settings(settings)
-    app.state.bus = Bus(settings.bus_url)
+    app.state.bus = Bus(settings.bus_url, tls_context=bus_context(settings))
     try:
         app.state.targets = Rules.parse(settings.lab_networks, settings.allow_loopback)
     except ValueError as e:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import msgspec
@@ -26,12 +27,17 @@ log = logging.getLogger(__name__)
 
 
 class Bus:
-    def __init__(self, url: str, *, client_id: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, client_id: str | None = None, tls_context: ssl.SSLContext | None = None
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 1883
-        self.username = parts.username
-        self.password = parts.password
+        tls = parts.scheme == "mqtts"
+        self.port = parts.port or (8883 if tls else 1883)
+        # mqtts:// is never plaintext: without a context of its own, the system's CAs.
+        self.tls_context = tls_context or (ssl.create_default_context() if tls else None)
+        self.username = unquote(parts.username) if parts.username is not None else None
+        self.password = unquote(parts.password) if parts.password is not None else None
         # Random per start: a client id others cannot guess cannot be taken over, and
         # replicas on one broker do not kick each other off.
         self.client_id = client_id or f"mm-appliance-{secrets.token_hex(4)}"
@@ -72,6 +78,7 @@ class Bus:
                     password=self.password,
                     protocol=aiomqtt.ProtocolVersion.V311,
                     keepalive=15,
+                    tls_context=self.tls_context,
                 ) as client:
                     for kind in (wire.PRESENCE, wire.REPORTED, wire.USAGE, wire.INSPECT_REPLY):
                         await client.subscribe(wire.topic("+", kind), qos=1)

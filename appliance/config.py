@@ -30,8 +30,19 @@ class Settings:
     mqtt_host: str = "127.0.0.1"
     """Where the embedded broker listens."""
     mqtt_port: int = DEFAULT_MQTT_PORT
+    mqtt_ca: str = ""
+    """CA certificate (PEM file) that signed the broker's, for mqtts://. Empty: system store."""
+    mqtt_cert: str = ""
+    """Client certificate (PEM file) for a broker that asks for one (mutual TLS)."""
+    mqtt_key: str = ""
+    """Private key of mqtt_cert."""
     agent_mqtt_url: str = ""
     """The broker URL handed to enrolling agents (what a Pi can reach). Empty: mqtt_url."""
+    mosquitto_dir: str = ""
+    """Where Mosquitto reads mockmock's passwd and ACL files; set it and the appliance
+    rewrites them on every enrollment (a systemd path unit then reloads Mosquitto)."""
+    agent_mqtt_ca: str = ""
+    """CA certificate (PEM file) handed to enrolling agents for mqtts://. Empty: mqtt_ca."""
     local_agent: bool = False
     """Run one agent inside the appliance process (``mockmock up``)."""
     lease_seconds: int = 120
@@ -50,11 +61,25 @@ class Settings:
     stripe_webhook_secret: str = ""
     """whsec_... that signs POST /api/v1/stripe/webhook; empty: webhooks are refused."""
     public_url: str = ""
-    """Base of links handed to customers (card page, payment confirmation). Empty: url."""
+    """Base URL others reach the appliance at: boards (the enrollment command) and
+    customers (card page, payment links). Empty: guessed from the bind address."""
+    tls_cert: str = ""
+    """PEM certificate (chain) for HTTPS on the API; with tls_key. Empty: plain HTTP."""
+    tls_key: str = ""
+    """PEM private key of tls_cert."""
     billing_tax_rate: str = "10"
     """Tax rate in percent on invoices (a decimal, e.g. 10 or 8.875)."""
     billing_close_batch: int = 500
     """Orgs per transaction in the month close."""
+    smtp_url: str = ""
+    """Mail server for billing mail: smtp://USER:PASS@HOST:587 (STARTTLS), smtps://...:465,
+    or smtp://HOST:25?starttls=no (a lab relay). Empty: notices are kept, not sent."""
+    smtp_from: str = ""
+    """The From address of billing mail [default: the SMTP user if it is an address]."""
+    smtp_ca: str = ""
+    """CA (PEM file) of a mail server a private CA signed. Empty: the system's CAs."""
+    billing_admins: str = ""
+    """Comma-separated addresses told when a drafted invoice awaits approval."""
     issuer_name: str = "mockmock"
     """Issuer details printed on invoice documents."""
     issuer_address: str = ""
@@ -77,9 +102,16 @@ class Settings:
         return f"mqtt://{self.mqtt_host}:{self.mqtt_port}"
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
-        return f"http://{host}:{self.http_port}"
+        """Where this machine's own clients (live line, TUI, `run`) reach the API."""
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::", "") else self.http_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{self.scheme}://{host}:{self.http_port}"
 
     @property
     def link_base(self) -> str:

@@ -180,6 +180,13 @@ def _v8_engine_reports(db: peewee.Database) -> None:
     add_missing_columns(db, models.GroupStats, "report")
 
 
+def _v9_notify(db: peewee.Database) -> None:
+    """Billing contacts and the billing-mail outbox."""
+    from appliance.notify.models import TABLES as NOTIFY
+
+    db.create_tables(NOTIFY, safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     _v1,
     _v2_fleet_access,
@@ -189,6 +196,7 @@ MIGRATIONS: list[Migration] = [
     _v6_targets,
     _v7_bus_usage,
     _v8_engine_reports,
+    _v9_notify,
 ]
 """Append new steps; never edit or reorder a released one."""
 

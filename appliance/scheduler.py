@@ -13,6 +13,7 @@ from appliance.fleet import placement
 from appliance.groups import service as groups
 from appliance.invoices import jobs as invoice_jobs
 from appliance.invoices.context import Billing
+from appliance.notify import jobs as notify_jobs
 
 if TYPE_CHECKING:
     from appliance.bus import Bus
@@ -54,4 +55,6 @@ def build(settings: Settings, bus: Bus) -> AsyncIOScheduler:
     entitlement_jobs.install(sched, bus.publish_desired)
     # Month close, charge outbox reconciliation and dunning (catches up at start).
     invoice_jobs.install(sched, Billing.from_settings(settings))
+    # Billing mail owed (pay links, failed payments, drafts to approve), over SMTP.
+    notify_jobs.install(sched, settings)
     return sched

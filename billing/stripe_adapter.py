@@ -187,14 +187,26 @@ class ChargeOutcome:
     message: str = ""
 
 
+STRIPE_API = "https://api.stripe.com"
+
+
 class Gateway:
     """Stripe for one API key (hence one mode)."""
 
     def __init__(
-        self, api_key: str, api_base: str = "https://api.stripe.com", *, timeout: int = 30
+        self,
+        api_key: str,
+        api_base: str = STRIPE_API,
+        *,
+        timeout: int = 30,
+        receipts: bool | None = None,
     ):
         self.mode: Mode = mode_of_key(api_key)
         self.api_base = api_base.rstrip("/")
+        # Charges carry receipt_email so Stripe mails the receipt. localstripe (tests,
+        # the demo) refuses parameters it does not know, that one included: by
+        # default it is sent to Stripe's own API only.
+        self.receipts = receipts if receipts is not None else self.api_base == STRIPE_API
         self.client = stripe.StripeClient(
             api_key,
             base_addresses={"api": self.api_base},
@@ -281,6 +293,7 @@ class Gateway:
         attempt: int,
         invoice_number: str,
         key: str,
+        receipt_email: str = "",
     ) -> ChargeOutcome:
         """Create and confirm an off-session PaymentIntent for one attempt.
 
@@ -301,6 +314,8 @@ class Gateway:
                 "mode": self.mode,
             },
         }
+        if receipt_email and self.receipts:
+            params["receipt_email"] = receipt_email  # Stripe mails the receipt itself
         try:
             pi = self._call(
                 self.client.v1.payment_intents.create,

@@ -2,8 +2,8 @@
 # The test command: ./scripts/test.sh [pytest args...]   (default: the whole suite)
 #
 # On a fresh Debian machine with Python 3.11+ it installs what the suite needs: uv
-# (into .tools/uv), Mosquitto and PostgreSQL (apt-get, only when their binaries are
-# absent), then the project's venv from uv.lock. The fixtures start their own broker
+# (into .tools/uv), Mosquitto, PostgreSQL, openssl and systemd-analyze (apt-get, only
+# when their binaries are absent), then the project's venv from uv.lock. The fixtures start their own broker
 # and database cluster on free ports; system services are never used.
 # Set MOCKMOCK_TEST_PG_DSN to test against an existing PostgreSQL instead.
 set -euo pipefail
@@ -33,6 +33,10 @@ have_mosquitto || missing+=(mosquitto)
 if [ -z "${MOCKMOCK_TEST_PG_DSN:-}" ] && ! have_postgres; then
   missing+=(postgresql)
 fi
+# The deploy tests: throwaway certificates, and `systemd-analyze verify` on the units
+# (Debian's systemd package ships it; it needs no running systemd).
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
 fi

@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.fixtures.appliance_db",
     "tests.fixtures.processes",
     "tests.fixtures.localstripe",
+    "tests.fixtures.tls",
+    "tests.fixtures.smtp",
 ]

@@ -39,6 +39,7 @@ from appliance.invoices.models import (
     StripeEvent,
 )
 from appliance.invoices.service import get, move
+from appliance.notify import service as notify
 from billing.stripe_adapter import (
     ChargeOutcome,
     Gateway,
@@ -285,6 +286,7 @@ def _execute(gw: Gateway, cfg: Billing, attempt_id: int) -> Invoice:
                 attempt=att.attempt,
                 invoice_number=inv.number,
                 key=att.idempotency_key,
+                receipt_email=notify.billing_email(inv.org_id),
             )
         except (StripeUnavailable, StripeRejected) as e:
             # Unknown (or refused) outcome: the attempt stays pending; reconcile decides.
@@ -368,6 +370,7 @@ def record(
             due = RETRY_AFTER[att.attempt - 1] if att.attempt <= len(RETRY_AFTER) else None
             inv.next_retry_at = clock.utcnow() + due if due else None
         inv.save()
+        notify.charge_recorded(inv, att)
         audit.record(
             f"charge.{state}",
             actor=actor or "stripe",

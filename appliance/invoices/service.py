@@ -39,6 +39,7 @@ from appliance.invoices.models import (
     Redemption,
     StripeCustomer,
 )
+from appliance.notify import service as notify
 from billing import rate
 from billing.errors import BillingInputError
 from billing.invoice import Invoice as Rated
@@ -295,6 +296,7 @@ def close_period(cfg: Billing, org: models.Org, period: str, *, actor: str) -> I
     with audit.write_transaction():  # a savepoint inside the batch
         closed = PeriodClose.create(org=org.id, period=period, outcome="pending")
         rated, inv = _draft(cfg, org, period, 0, covered_from, end, actor)
+        notify.invoice_drafted(inv, cfg.link_base)
         closed.outcome = rated.status
         closed.invoice_id = inv.id if inv else None
         closed.save()

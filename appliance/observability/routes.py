@@ -14,7 +14,9 @@ from litestar.exceptions import WebSocketDisconnect
 from appliance import auth
 from appliance.api import call
 from appliance.errors import ApplianceError
-from appliance.observability import live, metrics, snapshot
+from appliance.observability import health as healthcheck
+from appliance.observability import live, metrics, ops, snapshot
+from appliance.observability.health import Health
 from appliance.observability.rates import RateWindow
 
 log = logging.getLogger(__name__)
@@ -24,11 +26,26 @@ AUTH_TIMEOUT_S = 5.0
 CLOSE_UNAUTHORIZED = 4401  # the 4000-4999 range is the application's; 4401 mirrors HTTP 401
 
 
+@get("/api/v1/health")
+async def health(state: State) -> Health:
+    """Liveness: 200 while the process serves; ``status`` ok, or degraded with ``problems``."""
+    return await call(healthcheck.check, state.settings.database_url, state.bus.connected.is_set())
+
+
+@get("/api/v1/ready", opt={"public": True})
+async def ready(state: State) -> Response[Health]:
+    """Readiness: 200 when the database and the control bus are up, else 503."""
+    h = await call(healthcheck.check, state.settings.database_url, state.bus.connected.is_set())
+    return Response(h, status_code=200 if h.status == "ok" else 503)
+
+
 @get("/metrics", media_type=metrics.CONTENT_TYPE)
 async def get_metrics(caller: auth.CallerParam, state: State) -> Response[str]:
     """Prometheus text: every org for an appliance superuser, the caller's org otherwise."""
-    snap = await call(snapshot.take, None if caller.superuser else caller.org_id)
+    org = None if caller.superuser else caller.org_id
+    snap = await call(snapshot.take, org)
     text = metrics.render(snap, bus_connected=state.bus.connected.is_set())
+    text += await call(ops.render, org)
     return Response(text, media_type=metrics.CONTENT_TYPE)
 
 
@@ -96,4 +113,4 @@ async def _until_closed(socket: WebSocket[Any, Any, Any]) -> None:
             await socket.receive_data(mode="text")
 
 
-ROUTES = [get_metrics, live_feed]
+ROUTES = [health, ready, get_metrics, live_feed]

@@ -6,10 +6,9 @@ from typing import Any
 
 import msgspec
 from litestar import get, post
-from litestar.datastructures import State
 from litestar.params import JSONBody
 
-from appliance import __version__, auth, models
+from appliance import auth
 from appliance.api import call
 from appliance.orgs import service
 from appliance.usage import service as usage
@@ -23,22 +22,6 @@ class NewOrg(msgspec.Struct, forbid_unknown_fields=True):
     """IANA name; months close at 00:00 on the 1st in this zone."""
     admin: str = "admin"
     """Name of the org's first admin user."""
-
-
-def _agents_online() -> int:
-    return models.Agent.select().where(models.Agent.online == True).count()  # noqa: E712
-
-
-@get("/api/v1/health")
-async def health(state: State) -> dict[str, Any]:
-    """Liveness and readiness: 200 once the database and the bus are up."""
-    return {
-        "status": "ok",
-        "version": __version__,
-        "database": state.settings.database_url.split(":", 1)[0],
-        "bus_connected": state.bus.connected.is_set(),
-        "agents_online": await call(_agents_online),
-    }
 
 
 @get("/api/v1/usage")
@@ -61,4 +44,4 @@ async def create_org(caller: auth.CallerParam, data: JSONBody[NewOrg]) -> dict[s
     )
 
 
-ROUTES = [health, get_usage, list_orgs, create_org]
+ROUTES = [get_usage, list_orgs, create_org]

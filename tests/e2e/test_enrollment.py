@@ -37,7 +37,11 @@ def test_enroll_run_and_only_real_credentials_get_on_the_bus(
     wait(lambda: online(app) == 1, 20, "the local agent online")
 
     grant = app.api("POST", "/api/v1/enrollment-tokens")
-    assert grant["command"] == f"mockmock-agent enroll {app.url} {grant['token']}"
+    assert grant["command"] == (
+        f"curl -sfL {app.url}/agent/install.sh | sudo sh -s -- --token {grant['token']}"
+    )
+    assert grant["enroll_command"] == f"mockmock-agent enroll {app.url} {grant['token']}"
+    assert "--http-host 0.0.0.0" in grant["warning"]  # `up` serves this machine only
     board = tmp_path / "board"
     done = enroll_cli(app, grant["token"], board, "--capacity", "40")
     assert done.returncode == 0, done.stderr

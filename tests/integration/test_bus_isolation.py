@@ -249,7 +249,7 @@ def test_mosquitto_config_command_writes_files_mosquitto_loads(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert (out / "passwd").stat().st_mode & 0o777 == 0o600
+    assert (out / "passwd").stat().st_mode & 0o777 == 0o640  # the broker's group reads it
     user, password = (data / "bus.secret").read_text().strip().split(":", 1)
     assert f"user {user}" in (out / "acl").read_text()
     broker = fresh_mosquitto(

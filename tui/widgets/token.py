@@ -28,6 +28,8 @@ class TokenModal(ModalScreen[None]):
             yield Static(f"expires {self.expires}")
             yield Static("Run on the board:")
             yield Static(str(self.answer.get("command", "")), id="command", classes="command")
+            if self.answer.get("warning"):  # e.g. the API listens on 127.0.0.1 only
+                yield Static(f"note: {self.answer['warning']}", id="warning")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Copy (c)", id="copy")
                 yield Button("Close", id="close", variant="primary")

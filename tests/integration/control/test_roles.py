@@ -18,6 +18,7 @@ from tests.integration.control.conftest import Api
 
 PUBLIC = {
     ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/ready"),  # readiness for load balancers: 200 or 503
     ("POST", "/api/v1/agents/enroll"),  # trades a one-time enrollment token
     ("POST", "/api/v1/agents/{agent_id:str}/certificates"),  # the agent's bus credentials
     ("POST", "/api/v1/stripe/webhook"),  # authenticated by Stripe's signature
@@ -26,6 +27,9 @@ PUBLIC = {
     ("POST", "/billing/card/complete"),
     ("GET", "/billing/pay"),
     ("POST", "/billing/pay/complete"),
+    ("GET", "/agent/install.sh"),  # board provisioning: the agent's code, no secret
+    ("GET", "/agent/wheels"),
+    ("GET", "/agent/wheels/{name:str}"),
 }
 """Everything that answers without an API token. A new public route must be added here."""
 ADMIN_ONLY = {

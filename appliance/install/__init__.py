@@ -1,0 +1,1 @@
+"""Board provisioning from the appliance: the agent wheelhouse and ``install.sh``."""

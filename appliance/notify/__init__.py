@@ -1,0 +1,1 @@
+"""Billing mail: what Stripe does not send (pay links, failed payments, drafts to approve)."""
