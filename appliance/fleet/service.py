@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
 from agent import wire
-from appliance import auth, models
+from appliance import auth, clock, models
 from appliance.db import database
 from appliance.errors import ApplianceError, Unauthorized
 from appliance.fleet import acl
@@ -200,7 +199,9 @@ def desired_for(agent: models.Agent, *, bump: bool = True) -> wire.Desired:
     if bump:
         agent.revision += 1
         models.Agent.update(revision=agent.revision).where(models.Agent.id == agent.id).execute()
-    return wire.Desired(revision=agent.revision, assignments=assignments, issued_at=time.time())
+    return wire.Desired(
+        revision=agent.revision, assignments=assignments, issued_at=clock.system_seconds()
+    )
 
 
 def all_agent_ids() -> list[str]:
