@@ -103,6 +103,15 @@ def test_an_org_admin_drafts_the_month_so_far_approves_it_and_it_is_paid(
         actions
     )
 
+    # Refunds: a part keeps it paid, the rest makes it refunded, and then no more.
+    refund = f"/api/v1/invoices/{draft['id']}/refund"
+    part = api.client.post(refund, headers=admin, json={"reason": "outage", "amount": 64})
+    assert (part.json()["status"], part.json()["refunded"]) == ("paid", 64), part.text
+    rest = api.client.post(refund, headers=admin, json={"reason": "goodwill"})
+    assert (rest.json()["status"], rest.json()["refunded"]) == ("refunded", 264), rest.text
+    again = api.client.post(refund, headers=admin, json={"reason": "twice"})
+    assert again.status_code == 409 and "is refunded" in again.json()["detail"], again.text
+
     # The month close bills what came after the draft: the 30 s, rounded up once.
     clock.travel_to(CLOSE_TIME)
     assert api.call("POST", "/api/v1/invoices/close").status_code == 200
