@@ -1,16 +1,24 @@
-"""The appliance's notion of "now", which tests can move.
+"""The appliance's notion of "now", which tests can move; the one clock of appliance/.
 
-Entitlement windows, free-tier expiry, intervals and audit timestamps read
-:func:`now`. In production it is the system clock; a test calls
-:func:`travel_to` to jump to an instant (time keeps running from there) or
-:func:`freeze` to stop it. Listeners (the scheduler) hear about every jump
-so they can re-plan the jobs that depend on it.
+Every instant the appliance stores or bills by reads :func:`now` / :func:`utcnow`
+(entitlement windows, free-tier expiry, intervals, invoices, tokens, audit
+timestamps, the database columns' defaults). In production it is the system
+clock; a test calls :func:`travel_to` to jump to an instant (time keeps running
+from there) or :func:`freeze` to stop it. Listeners (the scheduler) hear about
+every jump so they can re-plan the jobs that depend on it.
+
+:func:`system` and :func:`system_seconds` are the machine's own clock, never
+moved: for instants another clock compares with its own (an agent's lease end,
+APScheduler's run times). No module of appliance/ reads the wall clock other than
+through here (``tests/unit/appliance/test_one_clock.py``); monotonic timers for
+durations are fine anywhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 
 _lock = threading.Lock()
@@ -21,15 +29,22 @@ INPUT_YEARS = (1970, 2999)
 """Instants users may give (queries, flat-window starts)."""
 
 
-def _system() -> dt.datetime:
+def system() -> dt.datetime:
+    """The machine's clock (aware UTC), whatever :func:`travel_to` did."""
     return dt.datetime.now(dt.UTC)
+
+
+def system_seconds() -> float:
+    """The machine's clock in epoch seconds: lease ends and times sent to agents, which
+    compare them with their own clocks."""
+    return time.time()
 
 
 def now() -> dt.datetime:
     """The current instant, timezone-aware (UTC)."""
     with _lock:
         frozen, offset = _frozen, _offset
-    return frozen if frozen is not None else _system() + offset
+    return frozen if frozen is not None else system() + offset
 
 
 def utcnow() -> dt.datetime:
@@ -39,7 +54,7 @@ def utcnow() -> dt.datetime:
 
 def offset() -> dt.timedelta:
     """How far the appliance's clock is ahead of the system clock."""
-    return now() - _system()
+    return now() - system()
 
 
 def to_system(instant: dt.datetime) -> dt.datetime:
@@ -57,7 +72,7 @@ def travel_to(instant: dt.datetime) -> None:
     global _offset, _frozen
     with _lock:
         _frozen = None
-        _offset = aware(instant) - _system()
+        _offset = aware(instant) - system()
     _notify()
 
 

@@ -6,11 +6,13 @@ import datetime as dt
 
 import peewee as pw
 
+from appliance import clock
 from appliance.db import BaseModel
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """The appliance's clock as the naive UTC the columns store (:func:`clock.utcnow`)."""
+    return clock.utcnow()
 
 
 class Org(BaseModel):

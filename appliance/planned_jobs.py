@@ -43,7 +43,7 @@ class PlannedJobs:
             "interval",
             seconds=self.safety_net_seconds,
             id=self.job_id,
-            next_run_time=dt.datetime.now(dt.UTC),
+            next_run_time=clock.system(),
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 
 import peewee as pw
 
-from appliance import models
+from appliance import clock, models
 from appliance.db import database
 from appliance.errors import Conflict
 from appliance.fleet import history
@@ -171,7 +170,7 @@ def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> 
             )
             .order_by(models.Group.id, a.index_start)
         )
-        until = time.time() + lease_s
+        until = clock.system_seconds() + lease_s
         for row in stranded:
             moved_to, placed = _assign(row.group, row.index_start, row.index_end, until)
             if placed == row.index_start:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import peewee as pw
 
 from agent import wire
-from appliance import auth, models
+from appliance import auth, clock, models
 from appliance.db import database
 from appliance.errors import ApplianceError, Unauthorized
 from appliance.fleet import acl
@@ -273,7 +272,9 @@ def desired_for(agent: models.Agent, *, bump: bool = True) -> wire.Desired:
     if bump:
         agent.revision += 1
         models.Agent.update(revision=agent.revision).where(models.Agent.id == agent.id).execute()
-    return wire.Desired(revision=agent.revision, assignments=assignments, issued_at=time.time())
+    return wire.Desired(
+        revision=agent.revision, assignments=assignments, issued_at=clock.system_seconds()
+    )
 
 
 def all_agent_ids() -> list[str]:

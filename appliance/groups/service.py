@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ from agent import limits, wire
 from agent.errors import ScenarioError
 from agent.report import behaviour
 from agent.template import parse_template
-from appliance import models
+from appliance import clock, models
 from appliance.db import database
 from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
@@ -142,7 +141,7 @@ def scale_group(org_id: int, name: str, count: int, lease_s: int) -> tuple[model
         if count > old:
             _check_capacity(group)
         group.save()
-        touched = placement.rescale(group, old, count, time.time() + lease_s)
+        touched = placement.rescale(group, old, count, clock.system_seconds() + lease_s)
     return group, touched
 
 
@@ -187,7 +186,7 @@ def start_group(
         entitlements.run_started(group)  # the interval billing rates
         history.group_ended(group.id)
         models.Assignment.delete().where(models.Assignment.group == group.id).execute()
-        touched = _place(group, time.time() + lease_s)
+        touched = _place(group, clock.system_seconds() + lease_s)
     return group, touched
 
 
@@ -211,7 +210,7 @@ def stop_group(org_id: int, name: str) -> tuple[models.Group, set[str]]:
 
 def renew_leases(lease_s: int) -> set[str]:
     """Extend every running assignment's lease; the agents to republish to."""
-    until = time.time() + lease_s
+    until = clock.system_seconds() + lease_s
     with database.atomic():
         rows = list(
             models.Assignment.select(models.Assignment, models.Agent)

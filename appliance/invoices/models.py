@@ -26,9 +26,10 @@ class BillingAccount(BaseModel):
 class Invoice(BaseModel):
     """One invoice: a month close (part 0) or an early close (parts 1, 2, ...) of a period.
 
-    ``status``: draft → approved → charging → paid | failed | requires_action | void;
-    ``carried`` (below the minimum charge, carried to the next month) and
-    ``settled`` (nothing left to pay after an adjustment) are never charged.
+    ``status``: an :class:`~appliance.invoices.states.InvoiceStatus`, changed only by
+    ``service.move`` along :data:`~appliance.invoices.states.INVOICE_MOVES`
+    (draft → approved → charging → paid | failed | requires_action; void; ``carried``
+    and ``settled`` are never charged).
     """
 
     org = pw.ForeignKeyField(Org, on_delete="CASCADE")
@@ -77,8 +78,10 @@ class PeriodClose(BaseModel):
 class ChargeAttempt(BaseModel):
     """The outbox: written and committed BEFORE Stripe is called, updated after.
 
-    ``state``: pending (the call may or may not have reached Stripe) → succeeded |
-    processing | requires_action | failed.
+    ``state``: an :class:`~appliance.invoices.states.AttemptState`, changed only by
+    ``payments.move_attempt`` along :data:`~appliance.invoices.states.ATTEMPT_MOVES`:
+    pending (the call may or may not have reached Stripe) → succeeded | processing |
+    requires_action | failed.
     """
 
     invoice = pw.ForeignKeyField(Invoice, on_delete="CASCADE")

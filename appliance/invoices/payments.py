@@ -10,7 +10,7 @@ new one, so there is never a second PaymentIntent for an attempt, and never an
 attempt while an earlier one's outcome is unknown.
 
 Declines are ``failed`` with the decline code and a retry planned by
-:data:`RETRY_AFTER` (dunning); authentication (SCA) leaves the invoice
+:data:`outcome.RETRY_AFTER` (dunning); authentication (SCA) leaves the invoice
 ``requires_action`` with a link where the customer confirms the payment.
 """
 
@@ -21,7 +21,6 @@ import hashlib
 import logging
 import secrets
 import threading
-import time
 from typing import Any
 
 import peewee as pw
@@ -29,7 +28,7 @@ import peewee as pw
 from appliance import clock, models
 from appliance.audit import service as audit
 from appliance.errors import ApplianceError, Conflict, NotFound, Unauthorized
-from appliance.invoices import faults
+from appliance.invoices import faults, outcome, states
 from appliance.invoices.context import Billing
 from appliance.invoices.models import (
     ChargeAttempt,
@@ -38,7 +37,8 @@ from appliance.invoices.models import (
     StripeCustomer,
     StripeEvent,
 )
-from appliance.invoices.service import get, move
+from appliance.invoices.service import amend, get, move
+from appliance.invoices.states import AttemptState, InvoiceStatus
 from appliance.notify import service as notify
 from billing.stripe_adapter import (
     ChargeOutcome,
@@ -52,14 +52,12 @@ from billing.stripe_adapter import (
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = (dt.timedelta(days=1), dt.timedelta(days=3), dt.timedelta(days=7))
-"""Dunning: after the nth declined attempt, try again this much later (then give up)."""
-
 LINK_DAYS = 7
 RECONCILE_GRACE = dt.timedelta(seconds=60)
 """A pending attempt this process started is left alone this long (its call may be slow)."""
 
-_STARTED = time.time()
+_STARTED = clock.system()
+"""When this process started, by the machine's clock (the appliance's may be moved)."""
 _inflight: set[int] = set()
 _inflight_lock = threading.Lock()
 
@@ -218,7 +216,7 @@ def charge(cfg: Billing, caller: Any, invoice_id: int, *, actor: str) -> Invoice
 
 
 def _begin(gw: Gateway, inv: Invoice, actor: str) -> ChargeAttempt:
-    if inv.status not in ("approved", "failed"):
+    if inv.status not in states.CHARGEABLE:
         raise Conflict(f"invoice {inv.number} is {inv.status}; only approved or failed charge")
     try:
         gw.require_mode(inv.mode, f"invoice {inv.number}")
@@ -226,7 +224,9 @@ def _begin(gw: Gateway, inv: Invoice, actor: str) -> ChargeAttempt:
         raise _mode_error(e) from None
     open_ = ChargeAttempt.select().where(
         ChargeAttempt.invoice == inv.id,
-        ChargeAttempt.state.in_(("pending", "processing", "requires_action")),
+        ChargeAttempt.state.in_(
+            (AttemptState.PENDING, AttemptState.PROCESSING, AttemptState.REQUIRES_ACTION)
+        ),
     )
     if open_.exists():
         raise Conflict(f"invoice {inv.number}: an attempt's outcome is still open")
@@ -250,7 +250,7 @@ def _begin(gw: Gateway, inv: Invoice, actor: str) -> ChargeAttempt:
     )
     move(
         inv,
-        "charging",
+        InvoiceStatus.CHARGING,
         "invoice.charge",
         actor=actor,
         after={
@@ -277,7 +277,7 @@ def _execute(gw: Gateway, cfg: Billing, attempt_id: int) -> Invoice:
         inv = att.invoice
         cust = StripeCustomer.get(StripeCustomer.customer == att.customer)
         try:
-            outcome = gw.charge(
+            result = gw.charge(
                 amount=att.amount,
                 currency=att.currency,
                 customer=att.customer,
@@ -300,7 +300,7 @@ def _execute(gw: Gateway, cfg: Billing, attempt_id: int) -> Invoice:
             )
             return Invoice.get_by_id(inv.id)
         faults.point("after_charge_call")
-        if outcome.intent is None:
+        if result.intent is None:
             # A decline answered without the PaymentIntent: find it by its metadata.
             try:
                 found = gw.find_payment_intent(
@@ -308,85 +308,70 @@ def _execute(gw: Gateway, cfg: Billing, attempt_id: int) -> Invoice:
                 )
             except (StripeUnavailable, StripeRejected):
                 found = None
-            outcome = ChargeOutcome(found, outcome.decline_code, outcome.message)
-        record(cfg, attempt_id, outcome.intent, outcome.decline_code)
+            result = ChargeOutcome(found, result.decline_code, result.message)
+        record_outcome(cfg, attempt_id, result.intent, result.decline_code)
         return Invoice.get_by_id(inv.id)
     finally:
         with _inflight_lock:
             _inflight.discard(attempt_id)
 
 
-def record(
+def move_attempt(att: ChargeAttempt, state: AttemptState, **changes: Any) -> None:
+    """The one place a charge attempt's state changes, checked against the lifecycle
+    (:data:`states.ATTEMPT_MOVES`), with its other fields, in the caller's transaction."""
+    states.check_attempt(att.state, state, f"attempt {att.attempt} of invoice {att.invoice_id}")
+    att.state = state
+    for name, value in changes.items():
+        setattr(att, name, value)
+    att.updated_at = clock.utcnow()
+    att.save()
+
+
+def record_outcome(
     cfg: Billing, attempt_id: int, intent: Intent | None, decline_code: str = "", *, actor: str = ""
 ) -> None:
-    """Record an attempt's outcome once (later reports of the same outcome change nothing)."""
+    """Write what :func:`outcome.record` decides Stripe's news changes, once (a later
+    report of the same outcome changes nothing)."""
     with audit.write_transaction():
         att = ChargeAttempt.get_by_id(attempt_id)
         inv = Invoice.get_by_id(att.invoice_id)
-        if intent is not None and not att.payment_intent:
-            att.payment_intent = intent.id
-        status = intent.status if intent is not None else "requires_payment_method"
-        code = decline_code or (intent.error_code if intent is not None else "")
-        if status == "succeeded":
-            state = "succeeded"
-        elif status == "processing":
-            state = "processing"
-        elif status == "requires_action" or code == "authentication_required":
-            state = "requires_action"
-        elif status in ("requires_payment_method", "canceled"):
-            state = "failed"
-        else:
-            state = att.state
-        if state == att.state and att.payment_intent == (intent.id if intent else ""):
-            att.save()
-            return
-        before = {"invoice": inv.status, "attempt": att.state}
-        att.state = state
-        att.error_code = code if state == "failed" else ""
-        att.updated_at = clock.utcnow()
-        att.save()
-        is_latest = att.attempt == inv.attempts
-        if state == "succeeded":
-            inv.status = "paid"
-            inv.paid_at = clock.utcnow()
-            inv.payment_intent = att.payment_intent
-            inv.next_retry_at = None
-            inv.action_url = ""
-        elif not is_latest or inv.status in ("paid", "void", "refunded"):
-            pass  # an old attempt's late news does not move the invoice back
-        elif state == "processing":
-            inv.status = "charging"
-            inv.payment_intent = att.payment_intent
-        elif state == "requires_action":
-            inv.status = "requires_action"
-            inv.payment_intent = att.payment_intent
-            inv.last_error = code or "authentication_required"
-            token = _new_link(inv.org_id, "pay", inv.id)
-            inv.action_url = f"{cfg.link_base}/billing/pay?invoice={inv.id}&token={token}"
-        elif state == "failed":
-            inv.status = "failed"
-            inv.last_error = code or "card_declined"
-            inv.payment_intent = att.payment_intent
-            due = RETRY_AFTER[att.attempt - 1] if att.attempt <= len(RETRY_AFTER) else None
-            inv.next_retry_at = clock.utcnow() + due if due else None
-        inv.save()
-        notify.charge_recorded(inv, att)
-        audit.record(
-            f"charge.{state}",
-            actor=actor or "stripe",
-            org_id=inv.org_id,
-            target=f"invoice:{inv.id}",
-            before=before,
-            after={
-                "invoice": inv.status,
-                "attempt": att.attempt,
-                "payment_intent": att.payment_intent,
-                "code": code or None,
-                "next_retry_at": clock.aware(inv.next_retry_at).isoformat()
-                if inv.next_retry_at
-                else None,
-            },
+        facts = outcome.Attempt(
+            number=att.attempt,
+            state=AttemptState(att.state),
+            invoice_status=InvoiceStatus(inv.status),
+            invoice_attempts=inv.attempts,
+            payment_intent=att.payment_intent,
         )
+        news = outcome.record(facts, intent, decline_code, now=clock.utcnow())
+        if news.payment_intent:
+            att.payment_intent = news.payment_intent
+        if news.state is None:
+            if news.payment_intent:
+                att.save()
+            return
+        was = att.state
+        move_attempt(att, news.state, error_code=news.error_code)
+        fields = dict(news.invoice)
+        if news.pay_link:
+            token = _new_link(inv.org_id, "pay", inv.id)
+            fields["action_url"] = f"{cfg.link_base}/billing/pay?invoice={inv.id}&token={token}"
+        retry = fields.get("next_retry_at", inv.next_retry_at)
+        logged: dict[str, Any] = {
+            "actor": actor or "stripe",
+            "before": {"attempt_state": was},
+            "after": {
+                "attempt": att.attempt,
+                "attempt_state": news.state,
+                "payment_intent": att.payment_intent,
+                "code": news.error_code or fields.get("last_error") or None,
+                "next_retry_at": clock.aware(retry).isoformat() if retry else None,
+            },
+        }
+        if news.invoice_status is not None:
+            move(inv, news.invoice_status, f"charge.{news.state}", **logged, **fields)
+        else:
+            amend(inv, f"charge.{news.state}", **logged, **fields)
+        notify.charge_recorded(inv, att)
 
 
 def reconcile(cfg: Billing) -> int:
@@ -397,12 +382,12 @@ def reconcile(cfg: Billing) -> int:
     now = clock.utcnow()
     settled = 0
     for att in ChargeAttempt.select().where(
-        ChargeAttempt.state == "pending", ChargeAttempt.mode == gw.mode
+        ChargeAttempt.state == AttemptState.PENDING, ChargeAttempt.mode == gw.mode
     ):
         with _inflight_lock:
             if att.id in _inflight:
                 continue
-        started_here = clock.aware(att.created_at).timestamp() >= _STARTED + offset_seconds()
+        started_here = clock.aware(att.created_at) >= _STARTED + clock.offset()
         if started_here and now - att.created_at < RECONCILE_GRACE:
             continue
         try:
@@ -413,16 +398,12 @@ def reconcile(cfg: Billing) -> int:
             log.warning("reconcile %s: %s", att.idempotency_key, e)
             continue
         if found is not None:
-            record(cfg, att.id, found, actor="reconcile")
+            record_outcome(cfg, att.id, found, actor="reconcile")
         else:
             # Stripe never saw it: the same attempt, the same key, once.
             _execute(gw, cfg, att.id)
         settled += 1
     return settled
-
-
-def offset_seconds() -> float:
-    return clock.offset().total_seconds()
 
 
 def retry_due(cfg: Billing, now: dt.datetime | None = None) -> int:
@@ -433,7 +414,7 @@ def retry_due(cfg: Billing, now: dt.datetime | None = None) -> int:
     ids = [
         i.id
         for i in Invoice.select(Invoice.id).where(
-            Invoice.status == "failed",
+            Invoice.status == InvoiceStatus.FAILED,
             Invoice.next_retry_at.is_null(False),
             Invoice.next_retry_at <= at,
             Invoice.mode == cfg.gateway.mode,
@@ -454,7 +435,7 @@ def charge_approved(cfg: Billing) -> int:
     ids = [
         i.id
         for i in Invoice.select(Invoice.id).where(
-            Invoice.status == "approved", Invoice.mode == cfg.gateway.mode
+            Invoice.status == InvoiceStatus.APPROVED, Invoice.mode == cfg.gateway.mode
         )
     ]
     for invoice_id in ids:
@@ -468,7 +449,7 @@ def charge_approved(cfg: Billing) -> int:
 def next_retries(limit: int = 100) -> list[dt.datetime]:
     q = (
         Invoice.select(Invoice.next_retry_at)
-        .where(Invoice.status == "failed", Invoice.next_retry_at.is_null(False))
+        .where(Invoice.status == InvoiceStatus.FAILED, Invoice.next_retry_at.is_null(False))
         .order_by(Invoice.next_retry_at)
         .limit(limit)
     )
@@ -493,7 +474,7 @@ def pay_page(cfg: Billing, invoice_id: int, token: str) -> dict[str, Any]:
         "client_secret": None,
         "payment_method": None,
     }
-    if inv.status == "requires_action" and inv.payment_intent:
+    if inv.status == InvoiceStatus.REQUIRES_ACTION and inv.payment_intent:
         pi = gw.retrieve_payment_intent(inv.payment_intent)
         cust = StripeCustomer.get_or_none(
             StripeCustomer.org == inv.org_id, StripeCustomer.mode == gw.mode
@@ -578,12 +559,9 @@ def _settle_intent(cfg: Billing, pi: Intent, *, actor: str, event_id: str = "") 
             },
         )
         return why
-    if att.state in ("requires_action",) and pi.status in ("requires_action",):
-        return ""
-    if att.state == "requires_action" and pi.status == "requires_payment_method":
-        # The customer failed authentication: a failed attempt, retried by dunning.
-        ChargeAttempt.update(state="pending").where(ChargeAttempt.id == att.id).execute()
-    record(cfg, att.id, pi, actor=actor)
+    # A customer who failed authentication leaves requires_payment_method: a failed
+    # attempt, retried by dunning (requires_action -> failed is a move of the table).
+    record_outcome(cfg, att.id, pi, actor=actor)
     return ""
 
 
@@ -598,7 +576,7 @@ def refund(
     if not reason:
         raise ApplianceError("reason: required (it goes to the audit log)")
     inv = get(caller, invoice_id)
-    if inv.status not in ("paid",) or not inv.payment_intent:
+    if inv.status != InvoiceStatus.PAID or not inv.payment_intent:
         raise Conflict(f"invoice {inv.number} is {inv.status}; only a paid invoice refunds")
     left = inv.total - inv.refunded
     if amount is not None and (
@@ -614,16 +592,11 @@ def refund(
     with audit.write_transaction():
         Invoice.update(refunded=Invoice.refunded + refunded).where(Invoice.id == inv.id).execute()
         inv = Invoice.get_by_id(inv.id)
+        after = {"refund": refund_id, "amount": refunded, "reason": reason, "mode": gw.mode}
         if inv.refunded >= inv.total:
-            inv.status = "refunded"
-            inv.save()
-        audit.record(
-            "invoice.refund",
-            actor=actor,
-            org_id=inv.org_id,
-            target=f"invoice:{inv.id}",
-            after={"refund": refund_id, "amount": refunded, "reason": reason, "mode": gw.mode},
-        )
+            move(inv, InvoiceStatus.REFUNDED, "invoice.refund", actor=actor, after=after)
+        else:
+            amend(inv, "invoice.refund", actor=actor, after=after)
     return inv
 
 

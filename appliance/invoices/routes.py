@@ -184,6 +184,17 @@ async def charge_now(
     return await call(_doc, inv)
 
 
+@post("/api/v1/invoices/draft-now", status_code=201, opt=ADMIN)
+async def draft_now(
+    caller: auth.CallerParam, state: State, data: JSONBody[ForOrg | None] = None
+) -> dict[str, Any]:
+    """Close the org's current month up to now as a draft to review and approve, the way
+    the month close drafts last month (Stripe test mode only; refused in live mode)."""
+    org_id = await call(service.org_for, caller, data.org_id if data else None)
+    inv = await call(service.close_draft, state.billing, org_id, actor=actor_of(caller))
+    return await call(_doc, inv)
+
+
 @post("/api/v1/invoices/close", status_code=200, opt=ADMIN_SUPER)
 async def close_now(caller: auth.CallerParam, state: State) -> dict[str, int]:
     """Run the month close now for every due (org, month) not closed yet (idempotent)."""
@@ -309,6 +320,7 @@ ROUTES = [
     charge,
     refund,
     charge_now,
+    draft_now,
     close_now,
     get_account,
     quote_to_date,

@@ -7,6 +7,11 @@ org's redeemed coupons, credit balance and carried balance, and rates it with
 period) and is written in the same transaction as the invoice and the account
 changes, so a rerun, a catch-up after downtime or a crash mid-way never makes a
 second invoice. Orgs with nothing due get a ``PeriodClose`` and no invoice.
+
+Early closes (charge-now, and draft-now in test mode) bill the current month so
+far as parts 1, 2, ...; the next close starts where they ended, and what each
+close rates of the month's On-Demand usage is chosen by :mod:`billing.carry`, so
+the month is rounded up to minutes once, at its final close.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,7 +34,7 @@ from appliance.audit import service as audit
 from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound
-from appliance.invoices import faults
+from appliance.invoices import faults, states
 from appliance.invoices.context import Billing
 from appliance.invoices.models import (
     BillingAccount,
@@ -39,8 +45,9 @@ from appliance.invoices.models import (
     Redemption,
     StripeCustomer,
 )
+from appliance.invoices.states import AttemptState, InvoiceStatus
 from appliance.notify import service as notify
-from billing import rate
+from billing import carry, rate
 from billing.errors import BillingInputError
 from billing.invoice import Invoice as Rated
 from billing.invoice import decode_invoice, encode_invoice
@@ -53,7 +60,7 @@ log = logging.getLogger(__name__)
 CLOSE_AT = dt.timedelta(minutes=5)
 """The month close runs at 00:05 on day 1 in the org's billing time zone."""
 
-OPEN = ("draft", "approved")
+OPEN = states.OPEN
 """Statuses an admin may still change the figures of."""
 
 MAX_AMOUNT = 10**12
@@ -210,8 +217,12 @@ def scenario_for(
     )
 
 
-def _status_for(rated: Rated) -> str:
-    return {"nothing_due": "settled", "below_minimum": "carried"}.get(rated.status, "draft")
+def _status_for(rated: Rated) -> InvoiceStatus:
+    """The status a close creates an invoice in, by what the rating says is due."""
+    return {
+        "nothing_due": InvoiceStatus.SETTLED,
+        "below_minimum": InvoiceStatus.CARRIED,
+    }.get(rated.status, InvoiceStatus.DRAFT)
 
 
 def _number(org_id: int, period: str, part: int) -> str:
@@ -231,6 +242,43 @@ def _apply(org_id: int, acc: BillingAccount, rated: Rated) -> None:
         ).execute()
 
 
+def _early_parts(org_id: int, period: str) -> list[Invoice]:
+    """The early closes (charge-now, draft-now) of an org's period, in part order."""
+    return list(
+        Invoice.select(Invoice.part, Invoice.covered_to, Invoice.document)
+        .where(Invoice.org == org_id, Invoice.period == period, Invoice.part > 0)
+        .order_by(Invoice.part)
+    )
+
+
+def billed_before(
+    parts: Sequence[Invoice], start: dt.datetime
+) -> tuple[dt.datetime, dict[str, int]]:
+    """Where the next close of a period starts and the On-Demand minutes per tier already
+    billed, after the early closes ``parts`` (voided ones too: what an admin voided is
+    forgiven, not billed again)."""
+    covered_from = max((clock.aware(p.covered_to) for p in parts), default=start)
+    return covered_from, carry.billed_minutes(_figures(p) for p in parts)
+
+
+def _rating_input(
+    cfg: Billing,
+    org: models.Org,
+    acc: BillingAccount,
+    period: str,
+    covered_from: dt.datetime,
+    covered_to: dt.datetime,
+    billed: Mapping[str, int] | None,
+    final: bool,
+) -> Scenario:
+    """The scenario one close rates: the month's usage so far less what earlier closes billed."""
+    start, _ = period_bounds(period, org.timezone)
+    whole = scenario_for(org, acc, period, start, covered_to, cfg.tax_rate)
+    return carry.for_close(
+        whole, covered_from=covered_from, upto=covered_to, billed=billed or {}, final=final
+    )
+
+
 def _draft(
     cfg: Billing,
     org: models.Org,
@@ -239,10 +287,19 @@ def _draft(
     covered_from: dt.datetime,
     covered_to: dt.datetime,
     actor: str,
+    *,
+    billed: Mapping[str, int] | None = None,
+    final: bool = True,
+    action: str = "",
 ) -> tuple[Rated, Invoice | None]:
-    """Rate and store one invoice (in the caller's transaction); None when nothing at all."""
+    """Rate and store one invoice (in the caller's transaction); None when nothing at all.
+
+    ``billed``: On-Demand minutes per tier earlier invoices of the period billed;
+    ``final``: the month close (else an early close, which carries what is below a
+    whole billing unit to the next close: :mod:`billing.carry`).
+    """
     acc = account(org.id)
-    scenario = scenario_for(org, acc, period, covered_from, covered_to, cfg.tax_rate)
+    scenario = _rating_input(cfg, org, acc, period, covered_from, covered_to, billed, final)
     try:
         rated = rate(scenario)
     except BillingInputError as e:  # recorded facts that cannot be rated: say which org
@@ -258,14 +315,14 @@ def _draft(
             covered_to=_naive(covered_to),
             mode=org.stripe_mode,
             currency=org.currency,
-            status=_status_for(rated),
+            status=states.check_initial(_status_for(rated)),
             total=rated.total,
             document=encode_invoice(rated).decode(),
             scenario=msgspec.json.encode(scenario).decode(),
         )
     _apply(org.id, acc, rated)
     audit.record(
-        "invoice.close" if part == 0 else "invoice.close_early",
+        action or ("invoice.close" if part == 0 else "invoice.close_early"),
         actor=actor,
         org_id=org.id,
         target=f"invoice:{inv.id}" if inv else f"period:{period}",
@@ -287,15 +344,10 @@ def close_period(cfg: Billing, org: models.Org, period: str, *, actor: str) -> I
     Raises IntegrityError when it was closed before (the unique PeriodClose).
     """
     start, end = period_bounds(period, org.timezone)
-    early = (
-        Invoice.select(pw.fn.MAX(Invoice.covered_to))
-        .where(Invoice.org == org.id, Invoice.period == period, Invoice.part > 0)
-        .scalar()
-    )
-    covered_from = clock.aware(early) if early else start
+    covered_from, billed = billed_before(_early_parts(org.id, period), start)
     with audit.write_transaction():  # a savepoint inside the batch
         closed = PeriodClose.create(org=org.id, period=period, outcome="pending")
-        rated, inv = _draft(cfg, org, period, 0, covered_from, end, actor)
+        rated, inv = _draft(cfg, org, period, 0, covered_from, end, actor, billed=billed)
         notify.invoice_drafted(inv, cfg.link_base)
         closed.outcome = rated.status
         closed.invoice_id = inv.id if inv else None
@@ -349,23 +401,53 @@ def close_due(cfg: Billing, now: dt.datetime | None = None, *, actor: str = "") 
 
 def close_early(cfg: Billing, org_id: int, *, actor: str) -> Invoice:
     """Close the org's current month up to now (an admin's "charge now"): an approved invoice."""
+    return _close_now(cfg, models.Org.get_by_id(org_id), actor=actor, approve=True)
+
+
+def close_draft(cfg: Billing, org_id: int, *, actor: str) -> Invoice:
+    """Close the org's current month up to now as a draft to review, approve and charge.
+
+    Test mode only: it lets an admin trying the appliance see the monthly approval
+    without waiting for a month to end. Like charge-now it is an early close, so the
+    month close bills only what came after it.
+    """
     org = models.Org.get_by_id(org_id)
+    if cfg.mode == "live" or org.stripe_mode == "live":
+        raise Conflict(
+            "draft: closing the current month as a draft is for Stripe test mode only "
+            "(live invoices are drafted by the month close)"
+        )
+    return _close_now(cfg, org, actor=actor, approve=False)
+
+
+def _close_now(cfg: Billing, org: models.Org, *, actor: str, approve: bool) -> Invoice:
     now = clock.now()
     local = now.astimezone(ZoneInfo(org.timezone))
     period = label(local.year, local.month)
     start, _ = period_bounds(period, org.timezone)
     with audit.write_transaction():
-        prev = list(
-            Invoice.select(Invoice.part, Invoice.covered_to).where(
-                Invoice.org == org.id, Invoice.period == period
-            )
-        )
-        if any(p.part == 0 for p in prev):
+        if (
+            Invoice.select()
+            .where(Invoice.org == org.id, Invoice.period == period, Invoice.part == 0)
+            .exists()
+        ):
             raise Conflict(f"period {period} is already closed")
-        covered_from = max([clock.aware(p.covered_to) for p in prev], default=start)
-        part = max([p.part for p in prev], default=0) + 1
-        rated, inv = _draft(cfg, org, period, part, covered_from, now, actor)
-        if inv is None or inv.status != "draft":
+        parts = _early_parts(org.id, period)
+        covered_from, billed = billed_before(parts, start)
+        part = max([p.part for p in parts], default=0) + 1
+        rated, inv = _draft(
+            cfg,
+            org,
+            period,
+            part,
+            covered_from,
+            now,
+            actor,
+            billed=billed,
+            final=False,
+            action="invoice.close_early" if approve else "invoice.close_draft",
+        )
+        if inv is None or inv.status != InvoiceStatus.DRAFT:
             what = {
                 "nothing_due": "nothing is due",
                 "below_minimum": (
@@ -374,9 +456,12 @@ def close_early(cfg: Billing, org_id: int, *, actor: str) -> Invoice:
                 ),
             }.get(rated.status, rated.status)
             if inv is None:
-                raise Conflict(f"nothing to charge for {period} so far: {what}")
+                raise Conflict(
+                    f"nothing to {'charge' if approve else 'close'} for {period} so far: {what}"
+                )
             return inv
-        _approve(inv, actor)
+        if approve:
+            _approve(inv, actor)
     return inv
 
 
@@ -390,14 +475,8 @@ def quote_to_date(cfg: Billing, org_id: int) -> dict[str, Any]:
     local = now.astimezone(ZoneInfo(org.timezone))
     period = label(local.year, local.month)
     start, _ = period_bounds(period, org.timezone)
-    billed_to = [
-        clock.aware(p.covered_to)
-        for p in Invoice.select(Invoice.covered_to).where(
-            Invoice.org == org.id, Invoice.period == period, Invoice.status != "void"
-        )
-    ]
-    covered_from = max(billed_to, default=start)
-    scenario = scenario_for(org, account(org.id), period, covered_from, now, cfg.tax_rate)
+    covered_from, billed = billed_before(_early_parts(org.id, period), start)
+    scenario = _rating_input(cfg, org, account(org.id), period, covered_from, now, billed, True)
     try:
         rated = rate(scenario)
     except BillingInputError as e:
@@ -459,18 +538,7 @@ def get(caller: Any, invoice_id: int) -> Invoice:
     return inv
 
 
-STATUSES = (
-    "draft",
-    "approved",
-    "charging",
-    "requires_action",
-    "paid",
-    "failed",
-    "void",
-    "carried",
-    "settled",
-    "refunded",
-)
+STATUSES = tuple(InvoiceStatus)
 
 
 def list_invoices(
@@ -498,12 +566,46 @@ def list_invoices(
 
 
 def move(
-    inv: Invoice, status: str, action: str, *, actor: str, after: dict[str, Any], **changes: Any
+    inv: Invoice,
+    status: InvoiceStatus,
+    action: str,
+    *,
+    actor: str,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    **changes: Any,
 ) -> None:
-    """Set an invoice's status (and other fields) and log it, before and after, as one step
-    of the caller's transaction."""
-    before = inv.status
-    inv.status = status
+    """The one place an invoice's status changes: checked against the lifecycle
+    (:data:`states.INVOICE_MOVES`), set with its other fields, and logged before and
+    after, as one step of the caller's transaction."""
+    states.check_invoice(inv.status, status, f"invoice {inv.number}")
+    _save(inv, action, actor, before, after, {"status": status, **changes})
+
+
+def amend(
+    inv: Invoice,
+    action: str,
+    *,
+    actor: str,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    **changes: Any,
+) -> None:
+    """Change an invoice's other fields, logged like a move; its status stays."""
+    if "status" in changes:
+        raise TypeError("an invoice's status changes only through move()")
+    _save(inv, action, actor, before, after, changes)
+
+
+def _save(
+    inv: Invoice,
+    action: str,
+    actor: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    changes: dict[str, Any],
+) -> None:
+    was = {"status": inv.status, **(before or {})}
     for name, value in changes.items():
         setattr(inv, name, value)
     inv.save()
@@ -512,15 +614,15 @@ def move(
         actor=actor,
         org_id=inv.org_id,
         target=f"invoice:{inv.id}",
-        before={"status": before},
-        after={"status": status, **after},
+        before=was,
+        after={"status": inv.status, **after},
     )
 
 
 def _approve(inv: Invoice, actor: str) -> None:
     move(
         inv,
-        "approved",
+        InvoiceStatus.APPROVED,
         "invoice.approve",
         actor=actor,
         after={"total": inv.total, "currency": inv.currency},
@@ -533,7 +635,7 @@ def approve(caller: Any, invoice_id: int, expected_total: int | None, *, actor: 
     """draft → approved. ``expected_total``: the total the admin saw (409 if it changed)."""
     with audit.write_transaction():
         inv = get(caller, invoice_id)
-        if inv.status != "draft":
+        if inv.status != InvoiceStatus.DRAFT:
             raise Conflict(f"invoice {inv.number} is {inv.status}; only a draft can be approved")
         if expected_total is not None and expected_total != inv.total:
             raise Conflict(
@@ -549,10 +651,11 @@ def void(caller: Any, invoice_id: int, reason: str, *, actor: str) -> Invoice:
     reason = _reason(reason)
     with audit.write_transaction():
         inv = get(caller, invoice_id)
-        if inv.status not in ("draft", "approved", "failed", "requires_action", "carried"):
+        if not states.may_move_invoice(inv.status, InvoiceStatus.VOID):
             raise Conflict(f"invoice {inv.number} is {inv.status}; it cannot be voided")
         pending = ChargeAttempt.select().where(
-            ChargeAttempt.invoice == inv.id, ChargeAttempt.state.in_(("pending", "processing"))
+            ChargeAttempt.invoice == inv.id,
+            ChargeAttempt.state.in_((AttemptState.PENDING, AttemptState.PROCESSING)),
         )
         if pending.exists():
             raise Conflict(f"invoice {inv.number} has a payment in progress; wait for its outcome")
@@ -572,7 +675,14 @@ def void(caller: Any, invoice_id: int, reason: str, *, actor: str) -> Invoice:
             Redemption.update(uses=Redemption.uses - 1).where(
                 Redemption.org == inv.org_id, Redemption.coupon.in_(ids), Redemption.uses > 0
             ).execute()
-        move(inv, "void", "invoice.void", actor=actor, after={"reason": reason}, next_retry_at=None)
+        move(
+            inv,
+            InvoiceStatus.VOID,
+            "invoice.void",
+            actor=actor,
+            after={"reason": reason},
+            next_retry_at=None,
+        )
     return inv
 
 
@@ -627,22 +737,21 @@ def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str
         adjustments.append(
             {"amount": amount, "reason": reason, "by": actor, "at": clock.now().isoformat()}
         )
-        before = {"status": inv.status, "total": inv.total}
-        inv.scenario = msgspec.json.encode(scenario).decode()
-        inv.document = encode_invoice(new).decode()
-        inv.total = new.total
-        inv.adjustments = json.dumps(adjustments)
-        if new.status != "chargeable":
-            inv.status = _status_for(new)
-        inv.save()
-        audit.record(
-            "invoice.adjust",
-            actor=actor,
-            org_id=inv.org_id,
-            target=f"invoice:{inv.id}",
-            before=before,
-            after={"status": inv.status, "total": inv.total, "amount": amount, "reason": reason},
-        )
+        fields = {
+            "scenario": msgspec.json.encode(scenario).decode(),
+            "document": encode_invoice(new).decode(),
+            "total": new.total,
+            "adjustments": json.dumps(adjustments),
+        }
+        logged = {
+            "actor": actor,
+            "before": {"total": inv.total},
+            "after": {"total": new.total, "amount": amount, "reason": reason},
+        }
+        if new.status == "chargeable":
+            amend(inv, "invoice.adjust", **logged, **fields)
+        else:  # below the minimum now, or nothing left to pay
+            move(inv, _status_for(new), "invoice.adjust", **logged, **fields)
     return inv
 
 

@@ -79,6 +79,34 @@ def seed(app: Appliance, orgs: int, hours: float = 3) -> list[int]:
     return ids
 
 
+def used_this_month(app: Appliance, org_id: int, minutes: int) -> str:
+    """``minutes`` of cn10 for ``org_id`` from the start of this month (Tokyo, the real
+    clock), finished; returns the month's label. Skips in a month's first minutes."""
+    import pytest
+
+    now = dt.datetime.now(TOKYO)
+    start = dt.datetime(now.year, now.month, 1, tzinfo=TOKYO)
+    if now - start < dt.timedelta(minutes=minutes + 5):
+        pytest.skip("too close to the start of a month for a month-so-far story")
+    database = db.connect(f"sqlite:///{app.data_dir / 'mockmock.sqlite3'}")
+    try:
+        at = start.astimezone(dt.UTC).replace(tzinfo=None)
+        with database.atomic():
+            EntitlementInterval.create(
+                org=org_id,
+                kind="on_demand",
+                item="cn10",
+                capacity=10,
+                group_id=2000 + org_id,
+                run_id=1,
+                start=at,
+                end=at + dt.timedelta(minutes=minutes),
+            )
+    finally:
+        database.close()
+    return f"{now.year:04d}-{now.month:02d}"
+
+
 def register_card(app: Appliance, ls: LocalStripe, org_id: int, number: str) -> str:
     """Card link (admin API) → SetupIntent (card page JSON) → SDK confirm → complete."""
     link = app.api("POST", "/api/v1/billing/card-link", {"org_id": org_id})

@@ -9,6 +9,7 @@ PaymentIntent per invoice and one invoice per org and month.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import urllib.error
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.e2e.billing_story import (
     register_card,
     seed,
     start_or_die,
+    used_this_month,
     wait_exit,
 )
 
@@ -61,6 +63,43 @@ def test_usage_to_paid_invoice_through_the_api(mosquitto, localstripe, tmp_path:
         with pytest.raises(urllib.error.HTTPError) as bad:
             app.api("POST", f"/api/v1/invoices/{inv['id']}/approve", {})
         assert bad.value.code == 409
+    finally:
+        app.proc.stop()
+
+
+def test_a_draft_of_the_month_so_far_is_approved_and_paid(
+    mosquitto, localstripe, tmp_path: Path
+) -> None:
+    """The demo's approval flow: no month to wait for, the current one closed as a draft."""
+    app = billing_appliance(tmp_path, mosquitto.url, localstripe)
+    app.start()
+    app.proc.stop()
+    (org_id,) = seed(app, 1)
+    app.start()
+    try:
+        period = used_this_month(app, org_id, 150)  # 150 min at 120 yen/h: 300 + 30 tax
+        localstripe.send_webhooks_to(f"{app.url}/api/v1/stripe/webhook", WEBHOOK_SECRET)
+        draft = app.api("POST", "/api/v1/invoices/draft-now", {"org_id": org_id})
+        assert (draft["period"], draft["status"], draft["part"]) == (period, "draft", 1)
+        assert (draft["total"], draft["mode"]) == (330, "test")
+        listed = [i for i in invoices(app) if i["period"] == period]
+        assert [(i["id"], i["status"]) for i in listed] == [(draft["id"], "draft")]
+
+        customer = register_card(app, localstripe, org_id, VISA)
+        paid = app.api("POST", f"/api/v1/invoices/{draft['id']}/approve", {"expected_total": 330})
+        assert paid["status"] == "paid"
+        intents = localstripe.payment_intents(customer)
+        assert [(pi["amount"], pi["status"]) for pi in intents] == [(330, "succeeded")]
+        app.wait_for(
+            lambda: app.api("GET", "/api/v1/audit?action=stripe.webhook&all_orgs=true")["entries"],
+            what="the signed webhook",
+        )
+        assert app.api("GET", f"/api/v1/invoices/{draft['id']}")["status"] == "paid"
+        # Everything so far is billed: a second draft has nothing to close.
+        with pytest.raises(urllib.error.HTTPError) as again:
+            app.api("POST", "/api/v1/invoices/draft-now", {"org_id": org_id})
+        assert again.value.code == 409
+        assert "nothing is due" in json.loads(again.value.read())["detail"]
     finally:
         app.proc.stop()
 
