@@ -21,7 +21,6 @@ the schema if the backup came from an older version.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import json
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from appliance import clock
 from appliance.config import Settings
 from appliance.db_errors import redacted
 from appliance.errors import ApplianceError
@@ -183,7 +183,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
     info.mode = 0o600
-    info.mtime = int(dt.datetime.now(dt.UTC).timestamp())
+    info.mtime = int(clock.system().timestamp())
     tar.addfile(info, io.BytesIO(data))
 
 
@@ -197,9 +197,7 @@ def backup(settings: Settings, out: Path, *, env_file: Path | None = None) -> Ma
         raise BackupError(f"--db-url: {redacted(url)}: only SQLite and PostgreSQL are backed up")
     if not settings.data_dir.is_dir():
         raise BackupError(f"--data-dir: {settings.data_dir} is not a directory")
-    manifest = Manifest(
-        FORMAT, __version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), kind
-    )
+    manifest = Manifest(FORMAT, __version__, clock.system().isoformat(timespec="seconds"), kind)
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)

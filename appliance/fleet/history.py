@@ -11,12 +11,11 @@ and the leases.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterable
 
 import peewee as pw
 
-from appliance import models
+from appliance import clock, models
 from appliance.db import BaseModel
 
 
@@ -44,7 +43,8 @@ MODELS: list[type[BaseModel]] = [AssignmentSpan]
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    # Usage lines carry the agents' own clocks: compare with the machine's, never a moved one.
+    return int(clock.system_seconds() * 1000)
 
 
 def opened(row: models.Assignment, at_ms: int | None = None) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
 
-from appliance import auth
+from appliance import auth, clock
 from appliance.contract.live import (
     Lateness,
     LiveAgent,
@@ -50,7 +49,7 @@ def group_rate(g: GroupFigures, rates: RateWindow, now: float) -> float:
 def snapshot_doc(
     snap: Snapshot, rates: RateWindow, *, bus_connected: bool, now: float | None = None
 ) -> LiveSnapshot:
-    now = time.time() if now is None else now
+    now = clock.now().timestamp() if now is None else now
     rates.forget_before(now - FORGET_AFTER_S)
     groups = [
         LiveGroup(
