@@ -12,7 +12,7 @@ from litestar import Litestar, Request, Response
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from appliance import __version__, db
+from appliance import __version__, db, leader
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
 from appliance.audit import http as audit_http
@@ -98,8 +98,13 @@ def create_app(settings: Settings) -> Litestar:
             broker = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port, verify)
             await broker.start()
         bus.start()
-        sched = scheduling.build(settings, bus)
-        sched.start()
+        # The scheduler runs on the leader only: always this process on SQLite.
+        jobs = scheduling.Scheduling(settings, bus)
+        leadership = leader.for_database(
+            db.database.obj, jobs.on_change, poll_s=settings.leader_poll_seconds
+        )
+        app.state.leadership = leadership
+        await leadership.start()
         agent_task = None
         local = None
         if settings.local_agent:
@@ -115,7 +120,7 @@ def create_app(settings: Settings) -> Litestar:
             if local is not None and agent_task is not None:
                 local.stop()
                 await asyncio.gather(agent_task, return_exceptions=True)
-            sched.shutdown(wait=False)
+            await leadership.stop()
             await bus.stop()
             if broker is not None:
                 await broker.stop()

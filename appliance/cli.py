@@ -136,14 +136,33 @@ async def _live_line(settings: Settings) -> None:
                 last = line
 
 
-def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:
+def _claim_database(settings: Settings) -> Any:
+    """A replica needs PostgreSQL; a SQLite database is owned by one process (the
+    returned lock file, held until exit)."""
+    from appliance import leader
+
+    url = settings.database_url
+    try:
+        leader.check_replica(url, settings.replica)
+        if leader.is_postgres(url) or ":///" not in url or url.endswith(":memory:"):
+            return None
+        return leader.claim_sqlite(Path(url.split(":///", 1)[1]))
+    except ApplianceError as e:
+        fail(e.message)
+
+
+def _run_server(settings: Settings, *, live: bool, tui: bool, owner: Any = None) -> None:
     _check_port(settings.http_host, settings.http_port, "--http-port")
     if settings.embedded_broker and not settings.mqtt_url:
         _check_port(settings.mqtt_host, settings.mqtt_port, "--mqtt-port")
+    owner = owner or _claim_database(settings)
     try:
         asyncio.run(_serve(settings, live=live, tui=tui))
     except ApplianceError as e:
         fail(e.message)
+    finally:
+        if owner is not None:
+            owner.close()
 
 
 @main.command()
@@ -220,12 +239,20 @@ def _demo_billing(settings: Settings) -> tuple[Any, Settings]:
 @click.option("--http-port", type=click.IntRange(1, 65535), default=None)
 @click.option("--mqtt-url", default=None, help="External control-bus broker, mqtt://host:port.")
 @click.option("--db-url", default=None, help="sqlite:///path or postgresql://user@host/db.")
+@click.option(
+    "--replica",
+    is_flag=True,
+    default=None,
+    help="One of several serve processes on one PostgreSQL and broker (refuses SQLite); "
+    "one of them, the elected leader, runs the scheduler [env: MOCKMOCK_REPLICA].",
+)
 def serve(
     data_dir: Path | None,
     http_host: str | None,
     http_port: int | None,
     mqtt_url: str | None,
     db_url: str | None,
+    replica: bool | None,
 ) -> None:
     """The appliance alone, on an external broker (production)."""
     settings = Settings.from_env(
@@ -235,20 +262,25 @@ def serve(
         mqtt_url=mqtt_url,
         db_url=db_url,
         embedded_broker=False,
+        replica=replica,
     )
     if not settings.mqtt_url:
         fail(
             "--mqtt-url: required for serve (or set MOCKMOCK_MQTT_URL); "
             "`mockmock up` embeds a broker instead"
         )
-    from appliance.app import prepare_database
+    from appliance import db, leader
     from appliance.orgs.service import ensure_demo_org
 
-    prepare_database(settings)
-    _, created = ensure_demo_org(settings.admin_token_path)
+    owner = _claim_database(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = db.connect(settings.database_url)
+    with leader.migration_lock(database):  # replicas starting together take turns
+        db.migrate()
+        _, created = ensure_demo_org(settings.admin_token_path)
     if created:
         click.echo(f"admin token written to {settings.admin_token_path} (mode 0600)")
-    _run_server(settings, live=False, tui=False)
+    _run_server(settings, live=False, tui=False, owner=owner)
 
 
 @main.command()

@@ -38,6 +38,10 @@ class Settings:
     """How long an agent keeps running mocks without hearing from the appliance."""
     lease_renew_seconds: int = 30
     offline_grace_seconds: int = 30
+    replica: bool = False
+    """One of several ``serve`` processes on one PostgreSQL (refuses SQLite)."""
+    leader_poll_seconds: int = 2
+    """How often a standby tries the scheduler lock and the leader checks it still holds it."""
     """How long an agent may be offline before its device ranges move to other agents."""
     stripe_api_key: str = ""
     """sk_test_... or sk_live_...: the prefix is the Stripe mode. Empty: no charging."""

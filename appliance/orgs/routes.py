@@ -38,6 +38,8 @@ async def health(state: State) -> dict[str, Any]:
         "database": state.settings.database_url.split(":", 1)[0],
         "bus_connected": state.bus.connected.is_set(),
         "agents_online": await call(_agents_online),
+        # One leader among replicas runs the scheduler (appliance.leader).
+        "scheduler": state.leadership.role if "leadership" in state else "standby",
     }
 
 
