@@ -87,6 +87,10 @@ def create_app(settings: Settings) -> Litestar:
         await asyncio.to_thread(prepare_database, settings)
         bus: Bus = app.state.bus
         await asyncio.to_thread(bus.use_own_credentials, settings.data_dir)
+        if settings.mqtt_url and settings.mqtt_shared:  # replicas split agent traffic
+            from appliance import cluster
+
+            bus.share = await asyncio.to_thread(cluster.share_group)
         broker = None
         if settings.embedded_broker and not settings.mqtt_url:
             from appliance.broker import EmbeddedBroker

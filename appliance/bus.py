@@ -18,6 +18,7 @@ import aiomqtt
 import msgspec
 
 from agent import wire
+from appliance.fleet import desired
 from appliance.fleet import service as fleet
 from appliance.usage import service as usage
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class Bus:
-    def __init__(self, url: str, *, client_id: str | None = None) -> None:
+    def __init__(self, url: str, *, client_id: str | None = None, share: str = "") -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 1883
@@ -38,6 +39,10 @@ class Bus:
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # Replicas on one broker: an MQTT 5 shared subscription hands each usage record
+        # and report to one of them (ingest is idempotent anyway); the group name is
+        # appliance.cluster's. Empty: plain subscriptions.
+        self.share = share
 
     def use_own_credentials(self, data_dir: Path) -> None:
         """Connect with the appliance's bus account unless the URL names one (blocking)."""
@@ -68,11 +73,19 @@ class Bus:
                     identifier=self.client_id,
                     username=self.username,
                     password=self.password,
-                    protocol=aiomqtt.ProtocolVersion.V311,
+                    protocol=aiomqtt.ProtocolVersion.V5
+                    if self.share
+                    else aiomqtt.ProtocolVersion.V311,
                     keepalive=15,
                 ) as client:
-                    for kind in (wire.PRESENCE, wire.REPORTED, wire.USAGE):
-                        await client.subscribe(wire.topic("+", kind), qos=1)
+                    # Usage and reports: one replica each. Presence: every replica, in
+                    # order, with the retained replay (shared subscriptions may get none,
+                    # and two replicas applying one agent's offline/online out of order
+                    # would leave it wrong until it reconnects).
+                    share = f"$share/{self.share}/" if self.share else ""
+                    await client.subscribe(wire.topic("+", wire.PRESENCE), qos=1)
+                    for kind in (wire.REPORTED, wire.USAGE):
+                        await client.subscribe(share + wire.topic("+", kind), qos=1)
                     self._client = client
                     self.connected.set()
                     delay = 0.5
@@ -131,16 +144,29 @@ class Bus:
             return False
 
     async def publish_desired(self, agent_ids: Iterable[str]) -> None:
-        """Publish (retained) the full desired state of each agent."""
+        """Publish (retained) the full desired state of each agent.
+
+        Until no other replica bumped one of them meanwhile (appliance.fleet.desired).
+        """
+        todo = sorted(set(agent_ids))
         async with self._lock:  # keeps revisions and publishes in the same order
-            for agent_id in sorted(set(agent_ids)):
-                desired = await asyncio.to_thread(_desired, agent_id)
-                if desired is not None:
-                    await self._publish(
-                        wire.topic(agent_id, wire.DESIRED), wire.encode(desired), retain=True
+            for _ in range(REPUBLISH_ROUNDS):
+                if not todo:
+                    return
+                states = await asyncio.to_thread(desired.next_states, todo)
+                sent = await asyncio.gather(
+                    *(
+                        self._publish(wire.topic(a, wire.DESIRED), wire.encode(d), retain=True)
+                        for a, d in states.items()
                     )
+                )
+                published = {
+                    a: d.revision for (a, d), ok in zip(states.items(), sent, strict=True) if ok
+                }
+                todo = await asyncio.to_thread(desired.moved_on, published)
+            log.warning(
+                "desired state of %d agents contended; the renewals republish it", len(todo)
+            )
 
 
-def _desired(agent_id: str) -> wire.Desired | None:
-    agent = fleet.agent_by_id(agent_id)
-    return None if agent is None else fleet.desired_for(agent)
+REPUBLISH_ROUNDS = 5

@@ -30,6 +30,10 @@ class Settings:
     mqtt_host: str = "127.0.0.1"
     """Where the embedded broker listens."""
     mqtt_port: int = DEFAULT_MQTT_PORT
+    mqtt_shared: bool = True
+    """On an external broker, read agent traffic through MQTT 5 shared subscriptions
+    (replicas split it; the group's random name is kept in the database). Off: plain
+    MQTT 3.1.1 subscriptions, for a single appliance on an older broker."""
     agent_mqtt_url: str = ""
     """The broker URL handed to enrolling agents (what a Pi can reach). Empty: mqtt_url."""
     local_agent: bool = False

@@ -118,7 +118,20 @@ def _v4_billing(db: peewee.Database) -> None:
     db.create_tables(BILLING, safe=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2_fleet_access, _v3_accounts_entitlements_audit, _v4_billing]
+def _v5_scale(db: peewee.Database) -> None:
+    """What replicas share through the database (the bus share group)."""
+    from appliance.cluster import TABLES as CLUSTER
+
+    db.create_tables(CLUSTER, safe=True)
+
+
+MIGRATIONS: list[Migration] = [
+    _v1,
+    _v2_fleet_access,
+    _v3_accounts_entitlements_audit,
+    _v4_billing,
+    _v5_scale,
+]
 """Append new steps; never edit or reorder a released one."""
 
 

@@ -123,6 +123,7 @@ def scale_group(org_id: int, name: str, count: int, lease_s: int) -> tuple[model
     if count < 1:
         raise ApplianceError("count: must be >= 1")
     with database.atomic():
+        placement.lock_org(org_id)  # one placing transaction of this org at a time
         group = get_group(org_id, name)
         old = group.count
         if count == old:
@@ -162,6 +163,7 @@ def _place(group: models.Group, lease_until: float) -> set[str]:
 def start_group(org_id: int, name: str, lease_s: int) -> tuple[models.Group, set[str]]:
     """Start a run; returns the agents whose desired state changed."""
     with database.atomic():
+        placement.lock_org(org_id)  # one placing transaction of this org at a time
         group = get_group(org_id, name)
         if group.state == "running":
             return group, set()
@@ -178,6 +180,7 @@ def start_group(org_id: int, name: str, lease_s: int) -> tuple[models.Group, set
 
 def stop_group(org_id: int, name: str) -> tuple[models.Group, set[str]]:
     with database.atomic():
+        placement.lock_org(org_id)  # one placing transaction of this org at a time
         group = get_group(org_id, name)
         touched = {
             a.agent.agent_id
