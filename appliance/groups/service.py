@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+import peewee as pw
 
 from agent import wire
 from agent.errors import ScenarioError
@@ -217,12 +218,81 @@ def renew_leases(lease_s: int) -> set[str]:
     return {r.agent.agent_id for r in rows}
 
 
-def group_doc(group: models.Group) -> dict[str, Any]:
-    stats = list(
-        models.GroupStats.select(models.GroupStats, models.Agent)
-        .join(models.Agent)
-        .where(models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id)
+def list_groups(org_id: int) -> list[dict[str, Any]]:
+    """An org's groups by name, as their API documents: four queries, whatever their number.
+
+    The TUI polls this every few seconds; one query per group and figure would
+    grow with the fleet (see tests/integration/test_list_queries.py).
+    """
+    g = models.Group
+    rows = list(
+        g.select(g, models.Template, models.Org)
+        .join(models.Template)
+        .switch(g)
+        .join(models.Org)
+        .where(g.org == org_id)
+        .order_by(g.name)
     )
+    stats: dict[int, list[models.GroupStats]] = {r.id: [] for r in rows}
+    placed: dict[int, list[models.Assignment]] = {r.id: [] for r in rows}
+    device_ms: dict[int, int] = {}
+    if rows:
+        current_run = (models.GroupStats.group == g.id) & (models.GroupStats.run_id == g.run_id)
+        for s in (
+            models.GroupStats.select(models.GroupStats, models.Agent)
+            .join(models.Agent)
+            .switch(models.GroupStats)
+            .join(g, on=current_run)
+            .where(g.org == org_id)
+        ):
+            stats[s.group_id].append(s)
+        a = models.Assignment
+        for row in (
+            a.select(a, models.Agent)
+            .join(models.Agent)
+            .switch(a)
+            .join(g)
+            .where(g.org == org_id)
+            .order_by(a.index_start)
+        ):
+            placed[row.group_id].append(row)
+        u = models.Usage
+        device_ms = dict(
+            u.select(u.group, pw.fn.SUM(u.device_ms))
+            .join(g, on=(u.group == g.id) & (u.run_id == g.run_id))
+            .where(g.org == org_id)
+            .group_by(u.group)
+            .tuples()
+        )
+    return [
+        group_doc(r, stats=stats[r.id], assignments=placed[r.id], device_ms=device_ms.get(r.id, 0))
+        for r in rows
+    ]
+
+
+def group_doc(
+    group: models.Group,
+    *,
+    stats: list[models.GroupStats] | None = None,
+    assignments: list[models.Assignment] | None = None,
+    device_ms: int | None = None,
+) -> dict[str, Any]:
+    """The API document of one group; the keywords take what :func:`list_groups` read."""
+    if stats is None:
+        stats = list(
+            models.GroupStats.select(models.GroupStats, models.Agent)
+            .join(models.Agent)
+            .where(models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id)
+        )
+    if assignments is None:
+        assignments = list(
+            models.Assignment.select(models.Assignment, models.Agent)
+            .join(models.Agent)
+            .where(models.Assignment.group == group.id)
+            .order_by(models.Assignment.index_start)
+        )
+    if device_ms is None:
+        device_ms = group_device_ms(group.id, group.run_id)
     hist = wire.Histogram()
     for s in stats:
         hist.merge(wire.decode(wire.Histogram, s.lateness))
@@ -234,10 +304,7 @@ def group_doc(group: models.Group) -> dict[str, Any]:
             "index_end": a.index_end,
             "lease_until": a.lease_until,
         }
-        for a in models.Assignment.select(models.Assignment, models.Agent)
-        .join(models.Agent)
-        .where(models.Assignment.group == group.id)
-        .order_by(models.Assignment.index_start)
+        for a in assignments
     ]
     return {
         "name": group.name,
@@ -259,6 +326,6 @@ def group_doc(group: models.Group) -> dict[str, Any]:
         "agents_reporting": len(stats),
         "agents_stopped": sum(1 for s in stats if s.state == "stopped"),
         "last_errors": [s.last_error for s in stats if s.last_error],
-        "device_seconds": group_device_ms(group.id, group.run_id) / 1000,
+        "device_seconds": int(device_ms) / 1000,
         "placement": placed,
     }
