@@ -16,8 +16,11 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import msgspec
+import peewee as pw
 
 from agent import wire
+from appliance import models
+from appliance.db import database
 from appliance.fleet import desired
 from appliance.fleet import service as fleet
 from appliance.usage import service as usage
@@ -93,7 +96,13 @@ class Bus:
                     # The database is the truth: re-publish every desired state.
                     await self.publish_desired(await asyncio.to_thread(fleet.all_agent_ids))
                     async for msg in client.messages:
-                        await self._dispatch(str(msg.topic), msg.payload)
+                        # What queued up meanwhile goes with it: one thread hop and one
+                        # commit for the lot, not per message (appliance ingest rate).
+                        batch = [(str(msg.topic), msg.payload)]
+                        while len(batch) < BATCH and len(client.messages):
+                            more = await anext(client.messages)
+                            batch.append((str(more.topic), more.payload))
+                        await self._dispatch_many(batch)
             except aiomqtt.MqttError as e:
                 log.warning("control bus: %s; reconnecting in %.1fs", e, delay)
             except Exception:
@@ -105,32 +114,17 @@ class Bus:
             delay = min(delay * 2, 10.0)
 
     async def _dispatch(self, topic: str, payload: object) -> None:
-        split = wire.agent_of(topic)
-        if split is None or not isinstance(payload, (bytes, bytearray)) or not payload:
-            return
-        agent_id, kind = split
+        await self._dispatch_many([(topic, payload)])
+
+    async def _dispatch_many(self, batch: list[tuple[str, object]]) -> None:
         try:
-            if kind == wire.USAGE:
-                rec = wire.decode(wire.UsageRecord, payload)
-                acked = await asyncio.to_thread(usage.ingest, agent_id, rec)
-                if acked is not None:
-                    await self._publish(
-                        wire.topic(agent_id, wire.USAGE_ACK),
-                        wire.encode(wire.UsageAck(seq=acked)),
-                        retain=True,
-                    )
-            elif kind == wire.REPORTED:
-                rep = wire.decode(wire.Reported, payload)
-                await asyncio.to_thread(fleet.on_reported, agent_id, rep)
-            elif kind == wire.PRESENCE:
-                p = wire.decode(wire.Presence, payload)
-                await asyncio.to_thread(fleet.on_presence, agent_id, p)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            log.warning("dropped a malformed %s message from %s: %s", kind, agent_id, e)
+            acks = await asyncio.to_thread(_handle_all, batch)
         except Exception:
-            # One bad message (or a database hiccup) must not take the bus down: an
-            # unacked usage record is sent again by its agent, a report comes again.
-            log.exception("handling %s from %s failed", kind, agent_id)
+            # A database outage must not take the bus down: an unacked usage record is
+            # sent again by its agent, a report comes again.
+            log.exception("handling %d agent messages failed", len(batch))
+            return
+        await asyncio.gather(*(self._publish(t, p, retain=True) for t, p in acks))
 
     async def _publish(self, topic: str, payload: bytes, *, retain: bool) -> bool:
         client = self._client
@@ -170,3 +164,57 @@ class Bus:
 
 
 REPUBLISH_ROUNDS = 5
+BATCH = 200  # agent messages handled in one transaction
+
+
+def _handle_all(batch: list[tuple[str, object]]) -> list[tuple[str, bytes]]:
+    """Handle usage and reports in arrival order in one transaction, then presence;
+    returns the usage acks to publish (the newest per agent: an ack is the highest
+    contiguous seq stored).
+
+    Replicas ingest one agent's records at the same time: on PostgreSQL the batch
+    first locks its agents' rows, in id order (no deadlock between two batches), so
+    each sees the other's committed records when it works out the contiguous seq.
+    Presence (which writes the audit log) goes in transactions of its own.
+    """
+    acks: dict[str, bytes] = {}
+    presence = [(t, p) for t, p in batch if t.endswith("/" + wire.PRESENCE)]
+    rest = [(t, p) for t, p in batch if not t.endswith("/" + wire.PRESENCE)]
+    if rest:
+        with database.atomic():
+            if isinstance(database.obj, pw.PostgresqlDatabase):
+                ids = sorted({split[0] for t, _ in rest if (split := wire.agent_of(t))})
+                a = models.Agent
+                list(a.select(a.id).where(a.agent_id.in_(ids)).order_by(a.id).for_update())
+            for topic, payload in rest:
+                ack = _handle(topic, payload)
+                if ack is not None:
+                    acks[ack[0]] = ack[1]
+    for topic, payload in presence:
+        _handle(topic, payload)
+    return list(acks.items())
+
+
+def _handle(topic: str, payload: object) -> tuple[str, bytes] | None:
+    split = wire.agent_of(topic)
+    if split is None or not isinstance(payload, (bytes, bytearray)) or not payload:
+        return None
+    agent_id, kind = split
+    try:
+        with database.atomic():  # a savepoint: one bad message does not undo the others
+            if kind == wire.USAGE:
+                rec = wire.decode(wire.UsageRecord, payload)
+                acked = usage.ingest(agent_id, rec)
+                if acked is not None:
+                    return wire.topic(agent_id, wire.USAGE_ACK), wire.encode(
+                        wire.UsageAck(seq=acked)
+                    )
+            elif kind == wire.REPORTED:
+                fleet.on_reported(agent_id, wire.decode(wire.Reported, payload))
+            elif kind == wire.PRESENCE:
+                fleet.on_presence(agent_id, wire.decode(wire.Presence, payload))
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        log.warning("dropped a malformed %s message from %s: %s", kind, agent_id, e)
+    except Exception:
+        log.exception("handling %s from %s failed", kind, agent_id)
+    return None

@@ -44,11 +44,12 @@ class CountingBus(Bus):
         self.share = share
         self.handled: Counter[str] = Counter()
 
-    async def _dispatch(self, topic: str, payload: object) -> None:
-        split = wire.agent_of(topic)
-        if split is not None:
-            self.handled[split[1]] += 1
-        await super()._dispatch(topic, payload)
+    async def _dispatch_many(self, batch: list[tuple[str, object]]) -> None:
+        for topic, _ in batch:
+            split = wire.agent_of(topic)
+            if split is not None:
+                self.handled[split[1]] += 1
+        await super()._dispatch_many(batch)
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
