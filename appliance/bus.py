@@ -164,7 +164,7 @@ class Bus:
 
 
 REPUBLISH_ROUNDS = 5
-BATCH = 200  # agent messages handled in one transaction
+BATCH = 100  # agent messages handled in one transaction (SQLite: its write lock)
 
 
 def _handle_all(batch: list[tuple[str, object]]) -> list[tuple[str, bytes]]:
@@ -185,7 +185,8 @@ def _handle_all(batch: list[tuple[str, object]]) -> list[tuple[str, bytes]]:
             if isinstance(database.obj, pw.PostgresqlDatabase):
                 ids = sorted({split[0] for t, _ in rest if (split := wire.agent_of(t))})
                 a = models.Agent
-                list(a.select(a.id).where(a.agent_id.in_(ids)).order_by(a.id).for_update())
+                lock = a.select(a.id).where(a.agent_id.in_(ids)).order_by(a.id)
+                list(lock.for_update("FOR NO KEY UPDATE"))  # FK checks need not wait
             for topic, payload in rest:
                 ack = _handle(topic, payload)
                 if ack is not None:

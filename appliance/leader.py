@@ -238,6 +238,11 @@ class AdvisoryLock:
             except (psycopg2.Error, OSError) as e:
                 await self._stand_down(f"lost the database session: {e}".strip())
                 await asyncio.to_thread(self._close)
+            except Exception:
+                # The scheduler would not start here: let another replica lead.
+                log.exception("scheduler: failed to start; releasing the leadership")
+                await self._stand_down("the scheduler failed")
+                await asyncio.to_thread(self._close)
             await asyncio.sleep(self.poll_s)
 
     async def _stand_down(self, why: str) -> None:
