@@ -187,13 +187,45 @@ def _handle_all(batch: list[tuple[str, object]]) -> list[tuple[str, bytes]]:
                 a = models.Agent
                 lock = a.select(a.id).where(a.agent_id.in_(ids)).order_by(a.id)
                 list(lock.for_update("FOR NO KEY UPDATE"))  # FK checks need not wait
+            records = [(t, p) for t, p in rest if t.endswith("/" + wire.USAGE)]
+            acks.update(_ingest_all(records))
             for topic, payload in rest:
-                ack = _handle(topic, payload)
-                if ack is not None:
-                    acks[ack[0]] = ack[1]
+                if not topic.endswith("/" + wire.USAGE):
+                    _handle(topic, payload)
     for topic, payload in presence:
         _handle(topic, payload)
     return list(acks.items())
+
+
+def _ingest_all(records: list[tuple[str, object]]) -> dict[str, bytes]:
+    """Usage records in one :func:`usage.ingest_many`; one by one if that fails (so one
+    bad record cannot hold the others back)."""
+    decoded = []
+    for topic, payload in records:
+        split = wire.agent_of(topic)
+        if split is None or not isinstance(payload, (bytes, bytearray)) or not payload:
+            continue
+        try:
+            decoded.append((split[0], wire.decode(wire.UsageRecord, payload)))
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            log.warning("dropped a malformed usage message from %s: %s", split[0], e)
+    if not decoded:
+        return {}
+    try:
+        with database.atomic():  # a savepoint
+            acked = usage.ingest_many(decoded)
+    except Exception:
+        log.exception("batched usage ingest failed; one record at a time")
+        acks = {}
+        for topic, payload in records:
+            ack = _handle(topic, payload)
+            if ack is not None:
+                acks[ack[0]] = ack[1]
+        return acks
+    return {
+        wire.topic(agent_id, wire.USAGE_ACK): wire.encode(wire.UsageAck(seq=seq))
+        for agent_id, seq in acked.items()
+    }
 
 
 def _handle(topic: str, payload: object) -> tuple[str, bytes] | None:
