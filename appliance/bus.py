@@ -81,6 +81,7 @@ class Bus:
                     else aiomqtt.ProtocolVersion.V311,
                     keepalive=15,
                 ) as client:
+                    client.pending_calls_threshold = 10_000  # acks and desired go out in bursts
                     # Usage and reports: one replica each. Presence: every replica, in
                     # order, with the retained replay (shared subscriptions may get none,
                     # and two replicas applying one agent's offline/online out of order

@@ -410,13 +410,20 @@ def main() -> None:
     parser.add_argument("--poll-s", type=float, default=0.2, help="API poll pause")
     parser.add_argument("--grace-s", type=int, default=5, help="offline grace before failover")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", type=Path, help="work (logs, configs) here, kept afterwards")
     args = parser.parse_args()
     if not 0 < args.vanish < args.agents:
         parser.error("--vanish: must be between 1 and --agents - 1")
     fds = raise_fd_limit()
     log(f"{os.cpu_count()} CPUs, RLIMIT_NOFILE {fds}, load {os.getloadavg()}")
     results = []
-    with tempfile.TemporaryDirectory(prefix="mm-fleet-") as tmp, postgres() as dsn:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.keep)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="mm-fleet-"))
+        dsn = stack.enter_context(postgres())
         for replicas in args.replicas or [1, 2]:
             work = Path(tmp) / f"r{replicas}"
             work.mkdir()
