@@ -28,6 +28,7 @@ from agent.engine import GroupRunner
 from agent.errors import AgentError
 from agent.journal import Journal
 from agent.limits import raise_open_files_limit
+from agent.tail import Inspector
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,12 @@ class Agent:
         self._tasks: set[asyncio.Task[None]] = set()
         self._cpu_mark = (time.monotonic(), time.process_time())
         self.connected = asyncio.Event()
+        self.inspector = Inspector(
+            lambda: list(self.runners.values()),
+            lambda: self._client,
+            self._t(wire.INSPECT_REPLY),
+            clock=clock,
+        )
 
     def _t(self, kind: str) -> str:
         return wire.topic(self.config.agent_id, kind)
@@ -208,6 +215,7 @@ class Agent:
                     delay = 0.5
                     await client.subscribe(self._t(wire.DESIRED), qos=1)
                     await client.subscribe(self._t(wire.USAGE_ACK), qos=1)
+                    await client.subscribe(self._t(wire.INSPECT), qos=1)
                     await client.publish(
                         self._t(wire.PRESENCE), self._presence(), qos=1, retain=True
                     )
@@ -249,6 +257,8 @@ class Agent:
                     await self.apply(wire.decode(wire.Desired, data))
             elif topic == self._t(wire.USAGE_ACK) and data:
                 self.journal.ack(wire.decode(wire.UsageAck, data).seq)
+            elif topic == self._t(wire.INSPECT) and data:
+                self.inspector.answer_soon(wire.decode(wire.InspectRequest, data))
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             self._error(f"bad message on {topic}: {e}")
 

@@ -253,3 +253,55 @@ def decode(kind: type[T], data: bytes | bytearray | memoryview | str) -> T:
     if dec is None:
         dec = _decoders[kind] = msgspec.json.Decoder(kind)
     return dec.decode(bytes(data) if isinstance(data, (bytearray, memoryview)) else data)
+
+
+# ---- inspection: what one group's mocks are doing, on request (agent/tail.py) ----------
+
+INSPECT = "inspect"
+INSPECT_REPLY = "inspect/reply"
+
+
+class InspectRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """The appliance asks an agent about its ranges of one group's run (QoS 1, not retained).
+
+    The agent starts keeping the group's last sent messages when first asked and
+    stops a minute after the last request, so nobody pays for it unwatched.
+    """
+
+    id: str  # echoed in the reply
+    group_id: int
+    run_id: int
+    devices_from: int = 0  # first device index wanted
+    devices: int = 0  # how many devices' states, from devices_from (0: none)
+    messages: int = 0  # the last N sent messages (0: none)
+
+
+class DeviceState(msgspec.Struct, kw_only=True):
+    index: int
+    device_id: str
+    status: str
+    connected: bool
+    sending: bool  # False: dropped by a fault, silent, or in a silent status
+    last_at: float | None = None  # epoch seconds of its last send seen while watched
+    last_payload: str | None = None
+
+
+class SentMessage(msgspec.Struct, kw_only=True):
+    n: int  # increases with every message the agent keeps: tells repeats apart
+    at: float  # epoch seconds
+    device_id: str
+    topic: str
+    status: str
+    payload: str  # as text (bytes that are not UTF-8 are replaced)
+    truncated: bool = False
+
+
+class InspectReply(msgspec.Struct, kw_only=True):
+    id: str
+    group_id: int
+    run_id: int
+    running: bool = False  # False: this agent runs none of that run
+    watching_since: float | None = None
+    devices: list[DeviceState] = []
+    messages: list[SentMessage] = []
+    last_error: str = ""

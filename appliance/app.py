@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from appliance import __version__, db, leader
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
+from appliance.audit import anchor as audit_anchor
 from appliance.audit import http as audit_http
 from appliance.audit import routes as audit_routes
 from appliance.bus import Bus
@@ -23,6 +24,7 @@ from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
 from appliance.groups import routes as group_routes
+from appliance.inspect import routes as inspect_routes
 from appliance.invoices import routes as invoice_routes
 from appliance.invoices.context import Billing
 from appliance.observability import routes as observability_routes
@@ -48,6 +50,7 @@ def prepare_database(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db.connect(settings.database_url)
     db.migrate()
+    audit_anchor.configure(settings.data_dir)  # the audit key and anchor live outside the DB
 
 
 def _local_agent_config(settings: Settings) -> Any:
@@ -135,6 +138,7 @@ def create_app(settings: Settings) -> Litestar:
             *org_routes.ROUTES,
             *fleet_routes.ROUTES,
             *group_routes.ROUTES,
+            *inspect_routes.ROUTES,
             *account_routes.ROUTES,
             *entitlement_routes.ROUTES,
             *audit_routes.ROUTES,

@@ -20,6 +20,13 @@ from appliance import models
 from appliance.errors import Forbidden, Unauthorized
 
 ROLES = ("viewer", "operator", "admin")
+SUPERUSER_RANK = len(ROLES)
+"""Above every org role: the appliance's superuser (a flag on the user, set at bootstrap)."""
+
+
+def rank(role: str, superuser: bool = False) -> int:
+    """Who may touch whom: viewer < operator < admin < superuser."""
+    return SUPERUSER_RANK if superuser else ROLES.index(role)
 
 
 def new_secret(prefix: str) -> str:
@@ -50,6 +57,11 @@ class Caller:
     def require_superuser(self) -> None:
         if not self.superuser:
             raise Forbidden("this needs an appliance superuser (the admin of `mockmock up`)")
+
+    @property
+    def rank(self) -> int:
+        # A superuser's lower-role token keeps that role's reach.
+        return rank(self.role, self.superuser and self.role == "admin")
 
 
 LAST_USED_EVERY = dt.timedelta(seconds=60)

@@ -23,6 +23,7 @@ from appliance import models
 from appliance.db import database
 from appliance.fleet import desired
 from appliance.fleet import service as fleet
+from appliance.inspect.exchange import Exchange
 from appliance.usage import service as usage
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Bus:
         # and report to one of them (ingest is idempotent anyway); the group name is
         # appliance.cluster's. Empty: plain subscriptions.
         self.share = share
+        self.inspections = Exchange(self._publish)  # drill-down requests to agents
 
     def use_own_credentials(self, data_dir: Path) -> None:
         """Connect with the appliance's bus account unless the URL names one (blocking)."""
@@ -85,9 +87,11 @@ class Bus:
                     # Usage and reports: one replica each. Presence: every replica, in
                     # order, with the retained replay (shared subscriptions may get none,
                     # and two replicas applying one agent's offline/online out of order
-                    # would leave it wrong until it reconnects).
+                    # would leave it wrong until it reconnects). Inspection replies:
+                    # every replica, since only the one that asked waits for them.
                     share = f"$share/{self.share}/" if self.share else ""
-                    await client.subscribe(wire.topic("+", wire.PRESENCE), qos=1)
+                    for kind in (wire.PRESENCE, wire.INSPECT_REPLY):
+                        await client.subscribe(wire.topic("+", kind), qos=1)
                     for kind in (wire.REPORTED, wire.USAGE):
                         await client.subscribe(share + wire.topic("+", kind), qos=1)
                     self._client = client
@@ -118,8 +122,18 @@ class Bus:
         await self._dispatch_many([(topic, payload)])
 
     async def _dispatch_many(self, batch: list[tuple[str, object]]) -> None:
+        rest = []
+        for topic, payload in batch:
+            split = wire.agent_of(topic)
+            if split is not None and split[1] == wire.INSPECT_REPLY:
+                if isinstance(payload, (bytes, bytearray)) and payload:
+                    self.inspections.deliver(split[0], payload)  # a waiter in this loop
+            else:
+                rest.append((topic, payload))
+        if not rest:
+            return
         try:
-            acks = await asyncio.to_thread(_handle_all, batch)
+            acks = await asyncio.to_thread(_handle_all, rest)
         except Exception:
             # A database outage must not take the bus down: an unacked usage record is
             # sent again by its agent, a report comes again.

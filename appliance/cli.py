@@ -96,7 +96,9 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
     if tui:
         from tui.app import run_tui_async
 
-        extra.append(asyncio.create_task(run_tui_async(settings.url, settings.admin_token_path)))
+        # Quitting this TUI stops the appliance, so it asks first.
+        tui_run = run_tui_async(settings.url, settings.admin_token_path, stops_appliance=True)
+        extra.append(asyncio.create_task(tui_run))
         extra[-1].add_done_callback(lambda _: stop.set())
     elif live:
         extra.append(asyncio.create_task(_live_line(settings)))
@@ -269,14 +271,13 @@ def serve(
             "--mqtt-url: required for serve (or set MOCKMOCK_MQTT_URL); "
             "`mockmock up` embeds a broker instead"
         )
-    from appliance import db, leader
+    from appliance import leader
+    from appliance.app import prepare_database
     from appliance.orgs.service import ensure_demo_org
 
     owner = _claim_database(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = db.connect(settings.database_url)
-    with leader.migration_lock(database):  # replicas starting together take turns
-        db.migrate()
+    with leader.migration_lock(settings.database_url):  # replicas starting together take turns
+        prepare_database(settings)
         _, created = ensure_demo_org(settings.admin_token_path)
     if created:
         click.echo(f"admin token written to {settings.admin_token_path} (mode 0600)")

@@ -118,7 +118,16 @@ def _v4_billing(db: peewee.Database) -> None:
     db.create_tables(BILLING, safe=True)
 
 
-def _v5_scale(db: peewee.Database) -> None:
+def _v5_roles(db: peewee.Database) -> None:
+    """Coupons limited to named orgs; audit rows sealed with a key outside the database."""
+    from appliance.audit.models import AuditEntry
+    from appliance.invoices.models import Coupon
+
+    add_missing_columns(db, Coupon, "orgs")
+    add_missing_columns(db, AuditEntry, "seal")
+
+
+def _v6_scale(db: peewee.Database) -> None:
     """What replicas share through the database (the bus share group)."""
     from appliance.cluster import TABLES as CLUSTER
 
@@ -130,7 +139,8 @@ MIGRATIONS: list[Migration] = [
     _v2_fleet_access,
     _v3_accounts_entitlements_audit,
     _v4_billing,
-    _v5_scale,
+    _v5_roles,
+    _v6_scale,
 ]
 """Append new steps; never edit or reorder a released one."""
 

@@ -115,18 +115,20 @@ def pg_connect_params(database: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def migration_lock(database: Any) -> Iterator[None]:
-    """Replicas starting together migrate (and seed) one after the other."""
-    import peewee as pw
-
-    if not isinstance(database, pw.PostgresqlDatabase):
+def migration_lock(database_url: str) -> Iterator[None]:
+    """Replicas starting together migrate (and seed) one after the other (PostgreSQL:
+    an advisory lock on a connection of its own, released when the block ends)."""
+    if not is_postgres(database_url):
         yield
         return
-    database.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATE_KEY,))
+    from playhouse.db_url import connect
+
+    conn = connect(database_url)
     try:
+        conn.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATE_KEY,))
         yield
     finally:
-        database.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATE_KEY,))
+        conn.close()  # ends the session, and with it the lock
 
 
 class Embedded:

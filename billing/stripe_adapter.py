@@ -19,8 +19,9 @@ import json
 import time
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import stripe
 
 from billing.errors import BillingError
@@ -86,32 +87,82 @@ class Setup:
     client_secret: str | None
 
 
-def _intent(obj: Any) -> Intent:
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+_Amount = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+
+
+class _Expandable(msgspec.Struct):
+    """An expanded Stripe object where an id usually is (``customer``, ``payment_method``)."""
+
+    id: _Id
+
+
+class _PaymentError(msgspec.Struct):
+    decline_code: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class _IntentDoc(msgspec.Struct):
+    """The fields of a PaymentIntent the appliance reads; others are ignored."""
+
+    id: _Id
+    status: str = ""
+    amount: _Amount | None = None
+    currency: str = ""
+    customer: str | _Expandable | None = None
+    metadata: dict[str, str] = {}
+    client_secret: str | None = None
+    last_payment_error: _PaymentError | None = None
+    livemode: bool = False
+
+
+def _ref(value: str | _Expandable | None) -> str | None:
+    return value.id if isinstance(value, _Expandable) else value
+
+
+def _decode(obj: Any, type_: Any, where: str) -> Any:
+    """An SDK object or a webhook's JSON as ``type_``; ValueError naming the bad field."""
     data = obj if isinstance(obj, dict) else obj.to_dict()
-    err = data.get("last_payment_error") or {}
+    try:
+        return msgspec.convert(data, type_)
+    except msgspec.ValidationError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _intent(obj: Any) -> Intent:
+    doc: _IntentDoc = _decode(obj, _IntentDoc, "payment_intent")
+    err = doc.last_payment_error or _PaymentError()
     return Intent(
-        id=data["id"],
-        status=str(data.get("status") or ""),
-        amount=int(data.get("amount") or 0),
-        currency=str(data.get("currency") or "").upper(),
-        customer=data.get("customer") if isinstance(data.get("customer"), str) else None,
-        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
-        client_secret=data.get("client_secret"),
-        error_code=str(err.get("decline_code") or err.get("code") or ""),
-        error_message=str(err.get("message") or ""),
-        livemode=bool(data.get("livemode")),
+        id=doc.id,
+        status=doc.status,
+        amount=doc.amount or 0,
+        currency=doc.currency.upper(),
+        customer=_ref(doc.customer),
+        metadata=dict(doc.metadata),
+        client_secret=doc.client_secret,
+        error_code=str(err.decline_code or err.code or ""),
+        error_message=str(err.message or ""),
+        livemode=doc.livemode,
     )
 
 
+class _SetupDoc(msgspec.Struct):
+    id: _Id
+    status: str = ""
+    customer: str | _Expandable | None = None
+    payment_method: str | _Expandable | None = None
+    client_secret: str | None = None
+
+
 def _setup(obj: Any) -> Setup:
-    data = obj if isinstance(obj, dict) else obj.to_dict()
-    pm = data.get("payment_method")
+    doc: _SetupDoc = _decode(obj, _SetupDoc, "setup_intent")
     return Setup(
-        id=data["id"],
-        status=str(data.get("status") or ""),
-        customer=data.get("customer") if isinstance(data.get("customer"), str) else None,
-        payment_method=pm if isinstance(pm, str) else (pm or {}).get("id"),
-        client_secret=data.get("client_secret"),
+        id=doc.id,
+        status=doc.status,
+        customer=_ref(doc.customer),
+        payment_method=_ref(doc.payment_method),
+        client_secret=doc.client_secret,
     )
 
 
@@ -259,11 +310,15 @@ class Gateway:
     def retrieve_payment_intent(self, payment_intent: str) -> Intent:
         return _intent(self._call(self.client.v1.payment_intents.retrieve, payment_intent))
 
-    def find_payment_intent(self, customer: str, invoice_id: int, attempt: int) -> Intent | None:
-        """The PaymentIntent of an attempt, by its metadata, or None when it was never made.
+    def find_payment_intent(
+        self, customer: str, invoice_id: int, attempt: int, amount: int, currency: str
+    ) -> Intent | None:
+        """The PaymentIntent of an attempt, or None when it was never made.
 
-        Real Stripe filters by customer; an emulator that does not gets the whole
-        list, filtered here (test data only, so it stays small).
+        Found by its metadata, and only when its amount, currency and customer are the
+        attempt's too: metadata alone is anyone's to write. Real Stripe filters by
+        customer; an emulator that does not gets the whole list, filtered here (test
+        data only, so it stays small).
         """
         want = {"invoice_id": str(invoice_id), "attempt": str(attempt)}
         try:
@@ -273,9 +328,13 @@ class Gateway:
         except StripeRejected:
             pages = self._call(self.client.v1.payment_intents.list, params={"limit": 100})
         for pi in pages.auto_paging_iter():
-            meta = pi.to_dict().get("metadata") or {}
-            if pi.customer == customer and all(meta.get(k) == v for k, v in want.items()):
-                return _intent(pi)
+            found = _intent(pi)
+            if (
+                found.customer == customer
+                and (found.amount, found.currency) == (amount, currency.upper())
+                and all(found.metadata.get(k) == v for k, v in want.items())
+            ):
+                return found
         return None
 
     def refund(self, payment_intent: str, amount: int | None, key: str) -> tuple[str, int]:
@@ -288,23 +347,54 @@ class Gateway:
         return str(r.id), int(r.amount)
 
 
-def verify_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
-    """Verify a webhook's ``Stripe-Signature`` with the SDK and return the event as a dict.
+class _EventData(msgspec.Struct):
+    object: dict[str, Any]
 
-    ValueError when the signature is missing, wrong or too old, or the body is not JSON.
+
+class Event(msgspec.Struct, frozen=True):
+    """A verified webhook event: what the appliance reads of it."""
+
+    id: _Id
+    type: Annotated[str, msgspec.Meta(max_length=255)]
+    data: _EventData
+    livemode: bool = False
+
+    @property
+    def object(self) -> dict[str, Any]:
+        return self.data.object
+
+
+def verify_event(payload: bytes, signature: str | None, secret: str) -> Event:
+    """Verify a webhook's ``Stripe-Signature`` with the SDK, then read the event.
+
+    ValueError when the signature is missing, wrong or too old ("Stripe-Signature: ..."),
+    or when the signed body is not an event ("body: ..." naming the field).
     """
     try:
-        event = stripe.Webhook.construct_event(payload, signature or "", secret)
+        stripe.WebhookSignature.verify_header(payload, signature or "", secret)
     except stripe.SignatureVerificationError as e:
-        raise ValueError(e.user_message or str(e) or "signature does not match") from None
-    except ValueError as e:
-        raise ValueError(f"not a Stripe event: {e}") from None
-    return dict(event.to_dict())
+        raise ValueError(
+            f"Stripe-Signature: {e.user_message or e or 'signature does not match'}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError("body: not UTF-8 text") from None
+    try:
+        return msgspec.json.decode(payload, type=Event)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise ValueError(f"body: not a Stripe event: {e}") from None
 
 
 def intent_of(obj: dict[str, Any]) -> Intent:
-    """A PaymentIntent document (a webhook's ``data.object``) as an :class:`Intent`."""
+    """A PaymentIntent document (a webhook's ``data.object``) as an :class:`Intent`.
+
+    ValueError naming the field when it is not one.
+    """
     return _intent(obj)
+
+
+def setup_of(obj: dict[str, Any]) -> Setup:
+    """A SetupIntent document (a webhook's ``data.object``); ValueError when it is not one."""
+    return _setup(obj)
 
 
 def sign_payload(payload: bytes, secret: str, at: int | None = None) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from tui.screens.groups import GroupsScreen
 from tui.screens.live import LiveScreen
 from tui.screens.templates import TemplatesScreen
 from tui.screens.usage import UsageScreen
+from tui.timefmt import OrgTime
+from tui.widgets.confirm import ConfirmModal
 from tui.widgets.nav import SCREENS
 
 
@@ -41,6 +44,9 @@ class MockmockApp(App[None]):
     BINDINGS = [
         # Not a priority binding: a focused input or editor (YAML!) keeps its colons.
         Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
+        # Textual's own palette key, everywhere (the template editor previews with ctrl+r).
+        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
+        Binding("ctrl+q", "quit_checked", "Quit", show=False, priority=True),
         *(
             Binding(str(i), f"switch_mode('{mode}')", title, show=False)
             for i, (mode, title) in enumerate(SCREENS, start=1)
@@ -54,15 +60,26 @@ class MockmockApp(App[None]):
         live: bool = True,
         role: str | None = None,
         start: str = "fleet",
+        stops_appliance: bool = False,
+        timezone: str = "UTC",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``client`` None: no appliance (snapshots and benchmarks feed the screens)."""
+        """``client`` None: no appliance (snapshots and benchmarks feed the screens).
+
+        ``stops_appliance``: this TUI runs inside ``mockmock up``, so quitting stops the
+        appliance too (and asks first). ``clock`` dates the figures on screen.
+        """
         super().__init__()
         self.client = client
         self.model = LiveModel()
         self.role = role
         self.me: dict[str, Any] = {}
+        self.time = OrgTime(timezone)
+        self.clock = clock
+        self.stops_appliance = stops_appliance
         self._live = live and client is not None
         self._start = start
+        self._asking_to_quit = False
 
     def on_mount(self) -> None:
         self.switch_mode(self._start)
@@ -82,7 +99,18 @@ class MockmockApp(App[None]):
             self.notify(f"who am I: {e}", severity="error", timeout=8)
             return
         self.set_role(str(self.me.get("role", "viewer")))
-        self.sub_title = f"{self.me.get('user')}@{self.me.get('org')} ({self.role})"
+        zone = self.me.get("timezone")
+        if not zone:  # the org's billing time zone: every time on screen is shown in it
+            try:
+                zone = (await self.client.get("/api/v1/entitlements")).get("timezone")
+            except (ApiError, AttributeError):
+                zone = None
+        if zone:
+            self.time = OrgTime(str(zone))
+        self.sub_title = (
+            f"{self.me.get('user') or 'token'}@{self.me.get('org') or '?'} ({self.role})  times in "
+            f"{self.time.name} ({self.time.abbreviation()})"
+        )
 
     def set_role(self, role: str) -> None:
         self.role = role
@@ -93,7 +121,7 @@ class MockmockApp(App[None]):
         assert self.client is not None
         try:
             async for snap in self.client.live():
-                self.model.apply(snap)
+                self.model.apply(snap, self.clock())
                 self.live_updated()
         except ApiError as e:
             self.notify(str(e), severity="error", timeout=10)
@@ -103,15 +131,43 @@ class MockmockApp(App[None]):
         if isinstance(screen, AppScreen):
             screen.on_live(self.model)
 
+    async def action_quit(self) -> None:
+        self.action_quit_checked()  # the palette's "Quit" too
+
+    def action_quit_checked(self) -> None:
+        """Quit; inside ``mockmock up`` that stops the appliance, so ask first (twice: go)."""
+        if not self.stops_appliance or self._asking_to_quit:
+            self.exit()
+            return
+        self._asking_to_quit = True
+
+        def answered(yes: bool | None) -> None:
+            self._asking_to_quit = False
+            if yes:
+                self.exit()
+
+        self.push_screen(
+            ConfirmModal(
+                "Quit and stop the appliance?",
+                [
+                    "This TUI runs inside `mockmock up`: quitting stops the API, the broker,",
+                    "the scheduler and the local agent, and every mock on it stops sending.",
+                    "To leave it running, start it with --headless and use `mockmock tui`.",
+                ],
+                confirm_label="Stop and quit",
+            ),
+            answered,
+        )
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from commands_for(self, screen)
         yield from super().get_system_commands(screen)
 
 
-async def run_tui_async(url: str, token_file: Path) -> None:
+async def run_tui_async(url: str, token_file: Path, *, stops_appliance: bool = False) -> None:
     client = ApplianceClient.from_token_file(url, token_file)
     try:
-        await MockmockApp(client).run_async()
+        await MockmockApp(client, stops_appliance=stops_appliance).run_async()
     finally:
         await client.aclose()
 

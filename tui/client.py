@@ -8,11 +8,15 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
+
+from appliance.contract.live import LiveAgent, LiveError, LiveGroup, LiveSnapshot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POLL_PERIOD_S = 1.5
 """How often the feed polls the REST API when the WebSocket feed is not there."""
@@ -66,6 +70,13 @@ class ApplianceClient:
     async def get(self, path: str, **params: Any) -> Any:
         return await self.request("GET", path, **params)
 
+    async def get_as(self, kind: type[T], path: str, **params: Any) -> T:
+        """GET decoded into one of the shared response types (``appliance.contract``)."""
+        return decode_as(kind, await self.get(path, **params), path)
+
+    async def post_as(self, kind: type[T], path: str, body: Any = None) -> T:
+        return decode_as(kind, await self.post(path, body), path)
+
     async def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return await self.request("POST", path, body, **params)
 
@@ -75,11 +86,10 @@ class ApplianceClient:
     async def delete(self, path: str) -> Any:
         return await self.request("DELETE", path)
 
-    async def live(self) -> AsyncIterator[dict[str, Any]]:
+    async def live(self) -> AsyncIterator[LiveSnapshot | LiveError]:
         """Snapshots from /api/v1/live; polls the REST API instead when the feed is absent.
 
-        Yields dicts shaped like the live feed (``agents``, ``groups`` with ``sent_per_s``,
-        ``totals``); a snapshot with an ``error`` key reports a failed read and is retried.
+        A ``LiveError`` reports a failed read (the figures on screen then age) and is retried.
         """
         while True:
             try:
@@ -91,7 +101,7 @@ class ApplianceClient:
                     yield snap
             await asyncio.sleep(POLL_PERIOD_S)  # the feed closed: reconnect
 
-    async def _websocket(self) -> AsyncIterator[dict[str, Any]]:
+    async def _websocket(self) -> AsyncIterator[LiveSnapshot | LiveError]:
         try:
             from websockets.asyncio.client import connect
             from websockets.exceptions import InvalidStatus, WebSocketException
@@ -103,18 +113,20 @@ class ApplianceClient:
         except InvalidStatus as e:
             raise _NoFeed(f"{e.response.status_code}") from None
         except (OSError, WebSocketException, TimeoutError) as e:
-            yield {"error": f"cannot reach {ws_url}: {e}"}
+            yield LiveError(error=f"cannot reach {ws_url}: {e}")
             return
         async with ws:
             await ws.send(json.dumps({"token": self.token}))
             with contextlib.suppress(WebSocketException):
                 async for message in ws:
-                    snap = json.loads(message)
-                    if "error" in snap:
-                        raise ApiError(f"live feed: {snap['error']}", 401, snap["error"])
+                    snap = decode_live(message)
+                    if isinstance(snap, LiveError):
+                        raise ApiError(f"live feed: {snap.error}", 401, snap.error)
                     yield snap
 
-    async def _poll(self) -> AsyncIterator[dict[str, Any]]:
+    async def _poll(self) -> AsyncIterator[LiveSnapshot | LiveError]:
+        # An appliance without the feed: rates from successive readings here, which are
+        # coarser than the feed's (they follow the agents' reports only roughly).
         meter = RateMeter()
         loop = asyncio.get_running_loop()
         while True:
@@ -122,12 +134,16 @@ class ApplianceClient:
                 agents = await self.get("/api/v1/agents")
                 groups = await self.get("/api/v1/groups")
             except ApiError as e:
-                yield {"error": str(e)}
+                yield LiveError(error=str(e))
             else:
                 rates = meter.rates({g["name"]: g["sent"] for g in groups}, loop.time())
-                for g in groups:
-                    g["sent_per_s"] = rates.get(g["name"], 0.0)
-                yield {"agents": agents, "groups": groups, "totals": {}}
+                yield LiveSnapshot(
+                    agents=[msgspec.convert(a, LiveAgent) for a in agents],
+                    groups=[
+                        msgspec.convert({**g, "sent_per_s": rates.get(g["name"], 0.0)}, LiveGroup)
+                        for g in groups
+                    ],
+                )
             await asyncio.sleep(POLL_PERIOD_S)
 
     async def aclose(self) -> None:
@@ -150,6 +166,20 @@ class RateMeter:
             return {k: 0.0 for k in totals}
         span = now - last[0]
         return {k: round(max(0, v - last[1].get(k, v)) / span, 1) for k, v in totals.items()}
+
+
+def decode_live(message: str | bytes) -> LiveSnapshot | LiveError:
+    raw = msgspec.json.decode(message)
+    if isinstance(raw, dict) and "error" in raw:
+        return LiveError(error=str(raw["error"]))
+    return msgspec.convert(raw, LiveSnapshot)
+
+
+def decode_as(kind: type[T], raw: Any, what: str) -> T:
+    try:
+        return msgspec.convert(raw, kind)
+    except msgspec.ValidationError as e:
+        raise ApiError(f"{what}: unexpected answer from the appliance ({e})") from None
 
 
 def _detail(r: httpx.Response) -> str:

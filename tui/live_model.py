@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+
+from appliance.contract.live import LiveAgent, LiveError, LiveGroup, LiveSnapshot, LiveTotals
 
 HISTORY = 120
 """Samples kept per series (two minutes at one snapshot a second)."""
@@ -20,39 +21,45 @@ class Series:
 
 @dataclass
 class LiveModel:
-    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
-    totals: dict[str, Any] = field(default_factory=dict)
+    agents: dict[str, LiveAgent] = field(default_factory=dict)
+    groups: dict[str, LiveGroup] = field(default_factory=dict)
+    totals: LiveTotals = field(default_factory=LiveTotals)
     series: dict[str, Series] = field(default_factory=dict)
     error: str | None = None
     updates: int = 0
+    received_at: float | None = None
+    """When the last snapshot arrived, on the app's clock."""
+    rate_window_s: float = 0.0
 
-    def apply(self, snap: dict[str, Any]) -> None:
-        """Take one snapshot (live-feed shape); an ``error`` snapshot keeps the last figures."""
-        if "error" in snap:
-            self.error = str(snap["error"])
+    def apply(self, snap: LiveSnapshot | LiveError, at: float | None = None) -> None:
+        """Take one snapshot; an error keeps the last figures (they age on screen)."""
+        if isinstance(snap, LiveError):
+            self.error = snap.error
             return
         self.error = None
         self.updates += 1
-        self.agents = {a["agent_id"]: a for a in snap.get("agents", [])}
-        self.groups = {g["name"]: g for g in snap.get("groups", [])}
-        self.totals = snap.get("totals", {})
+        self.received_at = at
+        self.rate_window_s = snap.rate_window_s
+        self.agents = {a.agent_id: a for a in snap.agents}
+        self.groups = {g.name: g for g in snap.groups}
+        self.totals = snap.totals
         for name, g in self.groups.items():
             s = self.series.setdefault(name, Series())
-            s.sent_per_s.append(float(g.get("sent_per_s", 0.0)))
-            errors = int(g.get("errors", 0))
+            s.sent_per_s.append(g.sent_per_s)
             # Errors are a counter per run: a new run (lower count) starts from zero.
             prev = (
-                s.last_errors if s.last_errors is not None and s.last_errors <= errors else errors
+                s.last_errors
+                if s.last_errors is not None and s.last_errors <= g.errors
+                else g.errors
             )
-            s.errors_per_s.append(float(errors - prev))
-            s.last_errors = errors
-            s.p99_ms.append(float(g.get("lateness_ms", {}).get("p99", 0.0)))
+            s.errors_per_s.append(float(g.errors - prev))
+            s.last_errors = g.errors
+            s.p99_ms.append(g.lateness_ms.p99)
         for gone in set(self.series) - set(self.groups):
             del self.series[gone]
 
 
-def agent_rates(groups: list[dict[str, Any]], rates: dict[str, float]) -> dict[str, float]:
+def agent_rates(groups: list[dict[str, object]], rates: dict[str, float]) -> dict[str, float]:
     """Sent/s per agent, spread from each group's rate by the share of its devices placed there.
 
     The appliance counts sends per group; an agent's share is its slice of the
@@ -60,8 +67,9 @@ def agent_rates(groups: list[dict[str, Any]], rates: dict[str, float]) -> dict[s
     """
     out: dict[str, float] = {}
     for g in groups:
-        rate = rates.get(g["name"], 0.0)
+        rate = rates.get(str(g["name"]), 0.0)
         placed = g.get("placement") or []
+        assert isinstance(placed, list)
         total = sum(p["index_end"] - p["index_start"] for p in placed)
         if not rate or not total:
             continue

@@ -18,6 +18,8 @@ ADMIN = {"role": "admin", "audited": True}
 class NewUser(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     role: str = "viewer"
+    superuser: bool = False
+    """Another appliance superuser (role admin); only a superuser may make one."""
 
 
 class NewToken(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,12 +44,12 @@ async def list_users(caller: auth.CallerParam) -> list[dict[str, Any]]:
 @post("/api/v1/users", status_code=201, opt=ADMIN)
 async def create_user(caller: auth.CallerParam, data: JSONBody[NewUser]) -> dict[str, Any]:
     """Create a user; the answer carries their first token, shown this once."""
-    return await call(service.create_user, caller, data.name, data.role)
+    return await call(service.create_user, caller, data.name, data.role, superuser=data.superuser)
 
 
 @delete("/api/v1/users/{user_id:int}", status_code=200, opt=ADMIN)
 async def delete_user(caller: auth.CallerParam, user_id: FromPath[Id]) -> dict[str, Any]:
-    """Delete a user and revoke their tokens."""
+    """Delete a user and revoke their tokens (never one ranked above you, or yourself)."""
     return await call(service.delete_user, caller, user_id)
 
 

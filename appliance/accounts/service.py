@@ -2,6 +2,12 @@
 
 A token belongs to a user and carries a role no higher than the user's. The
 secret is shown once, at creation; only its SHA-256 is stored.
+
+The appliance superuser is a flag on a user, set once when the appliance is
+bootstrapped (:func:`bootstrap_superuser`) or by another superuser; it is never
+inferred from a name. Nobody may delete a user, or mint or revoke tokens of a
+user, ranked above themselves (viewer < operator < admin < superuser), and the
+last superuser cannot be removed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from appliance import auth, clock, models
 from appliance.accounts.models import User
 from appliance.audit import service as audit
 from appliance.audit.http import actor_of
-from appliance.errors import ApplianceError, Conflict, NotFound
+from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 
@@ -73,13 +79,34 @@ def _new_user(org_id: int, name: str, role: str, *, superuser: bool = False) -> 
         raise Conflict(f"name: a user named {name!r} already exists in this org") from None
 
 
-def create_user(caller: auth.Caller, name: str, role: str) -> dict[str, Any]:
-    """A user and a first token for them (the secret is in the answer, once)."""
+def _rank(user: User) -> int:
+    return auth.rank(user.role, user.superuser)
+
+
+def _may_touch(caller: auth.Caller, user: User, what: str) -> None:
+    """Refuse ``what`` on a user ranked above the caller (a superuser, for an org admin)."""
+    if _rank(user) > caller.rank:
+        above = "an appliance superuser" if user.superuser else f"a {user.role}"
+        raise Forbidden(f"user {user.name!r} is {above}; only someone of that rank may {what}")
+
+
+def create_user(
+    caller: auth.Caller, name: str, role: str, *, superuser: bool = False
+) -> dict[str, Any]:
+    """A user and a first token for them (the secret is in the answer, once).
+
+    ``superuser``: another appliance superuser (an admin); only a superuser may make one.
+    """
     check_name(name)
     check_role(role)
+    if superuser:
+        if caller.rank < auth.SUPERUSER_RANK:
+            raise Forbidden("superuser: only an appliance superuser may create another")
+        if role != "admin":
+            raise ApplianceError("role: a superuser has the admin role")
     org = models.Org.get_by_id(caller.org_id)
     with audit.write_transaction():
-        user = _new_user(org.id, name, role)
+        user = _new_user(org.id, name, role, superuser=superuser)
         token = auth.create_token(org, f"{name} (first token)", role, user_id=user.id)
         doc = user_doc(user)
         audit.record(
@@ -100,11 +127,20 @@ def _user(org_id: int, user_id: int) -> User:
 
 
 def delete_user(caller: auth.Caller, user_id: int) -> dict[str, Any]:
-    """Delete a user and revoke all their tokens. Never yourself or the last admin."""
+    """Delete a user and revoke all their tokens.
+
+    Never yourself, a user ranked above you, the org's last admin or the
+    appliance's last superuser.
+    """
     with audit.write_transaction():
         user = _user(caller.org_id, user_id)
+        _may_touch(caller, user, "delete it")
         if user.id == caller.user_id:
             raise Conflict("you cannot delete your own user; ask another admin")
+        if user.superuser:
+            others = User.select().where(User.superuser == True, User.id != user.id)  # noqa: E712
+            if not others.exists():
+                raise Conflict(f"user {user.name!r} is the appliance's last superuser")
         if user.role == "admin":
             admins = User.select().where(User.org == caller.org_id, User.role == "admin").count()
             if admins <= 1:
@@ -143,6 +179,7 @@ def create_token(
         raise ApplianceError("user_id: required (this token belongs to no user)")
     with audit.write_transaction():
         user = _user(caller.org_id, target_id)
+        _may_touch(caller, user, "make tokens for it")
         role = check_role(role) if role is not None else user.role
         if auth.ROLES.index(role) > auth.ROLES.index(user.role):
             raise ApplianceError(
@@ -169,6 +206,11 @@ def revoke_token(caller: auth.Caller, token_id: int) -> dict[str, Any]:
         )
         if row is None:
             raise NotFound(f"token {token_id} not found in this org")
+        owner = User.get_or_none(User.id == row.user_id) if row.user_id is not None else None
+        if owner is not None:
+            _may_touch(caller, owner, "revoke its tokens")
+        elif auth.rank(row.role) > caller.rank:
+            raise Forbidden(f"token {token_id} has the {row.role} role, above yours")
         before = token_doc(row)
         if row.revoked_at is None:
             row.revoked_at = models.utcnow()
@@ -197,12 +239,51 @@ def me(caller: auth.Caller) -> dict[str, Any]:
     }
 
 
-def ensure_admin(org: models.Org, name: str = "admin", *, superuser: bool = False) -> User:
-    """The org's named admin user, created when missing."""
-    user = User.get_or_none(User.org == org.id, User.name == name)
-    if user is None:
-        user = User.create(org=org.id, name=name, role="admin", superuser=superuser)
-    elif superuser and not user.superuser:
-        user.superuser = True
-        user.save()
+def first_admin(org: models.Org, name: str) -> User:
+    """A new org's first admin (never a superuser: that is not an org-level role)."""
+    return _new_user(org.id, name, "admin")
+
+
+def superuser_of(org: models.Org) -> User | None:
+    """The org's first superuser (the one ``mockmock up``'s token file belongs to)."""
+    q = User.select().where(User.org == org.id, User.superuser == True)  # noqa: E712
+    return q.order_by(User.id).first()
+
+
+def bootstrap_superuser(org: models.Org, holder: int | None = None) -> User:
+    """The appliance's superuser in ``org`` (the demo org), made once.
+
+    When a superuser exists this only returns it: no user is ever promoted for
+    its name. Only a database without any superuser (a fresh one, or one from
+    before the flag) gets one: ``holder``, the user the data dir's admin token
+    belongs to, when given; else a new admin user.
+    """
+    with audit.write_transaction():
+        found = superuser_of(org)
+        if found is not None:
+            return found
+        anyone = User.select().where(User.superuser == True).exists()  # noqa: E712
+        if anyone:
+            raise ApplianceError(
+                f"org {org.name}: the appliance's superusers are in another org; "
+                "the admin token file is only made for the demo org's"
+            )
+        user = User.get_or_none(User.id == holder, User.org == org.id) if holder else None
+        if user is None:
+            taken = {u.name for u in User.select(User.name).where(User.org == org.id)}
+            name, n = "admin", 1
+            while name in taken:  # a name is only a label: a free one, never a match
+                n += 1
+                name = f"admin-{n}"
+            user = User.create(org=org.id, name=name, role="admin", superuser=True)
+        else:
+            user.role, user.superuser = "admin", True
+            user.save()
+        audit.record(
+            "user.superuser",
+            actor="system",
+            org_id=org.id,
+            target=f"user:{user.id}",
+            after={**user_doc(user), "why": "bootstrap: the appliance had no superuser"},
+        )
     return user

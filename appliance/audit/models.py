@@ -23,6 +23,7 @@ class AuditEntry(BaseModel):
     after = pw.TextField(null=True)
     prev_hash = pw.CharField(max_length=64)
     hash = pw.CharField(max_length=64, unique=True)
+    seal = pw.CharField(max_length=64, null=True)  # HMAC of hash with the key file's key
 
     class Meta:
         table_name = "audit_log"

@@ -5,6 +5,11 @@ changing, removing or reordering any row breaks every hash after it.
 Appends are serialised by updating the one-row head first: on SQLite that
 takes the database's write lock, on PostgreSQL a row lock held to commit, so
 two writers can never both extend the same head and fork the chain.
+
+The chain is anchored outside the database (:mod:`appliance.audit.anchor`):
+each row is sealed with the data dir's key, and the newest committed row is
+written to the anchor file, so neither a re-chain nor a dropped tail passes
+:func:`verify`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import peewee as pw
 
 from appliance import clock
+from appliance.audit import anchor as anchoring
 from appliance.audit.models import GENESIS, AuditEntry, AuditHead
 from appliance.db import database
 from appliance.errors import ApplianceError
@@ -123,8 +129,12 @@ def record(
             "after": _json(after),
         }
         digest = entry_hash(head.hash, row)
-        AuditEntry.insert(**row, prev_hash=head.hash, hash=digest).execute()
+        anchor = anchoring.current()
+        seal = anchor.seal(digest) if anchor is not None else None
+        AuditEntry.insert(**row, prev_hash=head.hash, hash=digest, seal=seal).execute()
         AuditHead.update(hash=digest).where(AuditHead.id == 1).execute()
+        if anchor is not None:
+            anchor.after_commit()
     return int(row["id"])
 
 
@@ -151,6 +161,7 @@ def record_many(entries: list[Entry]) -> list[int]:
         return []
     at = clock.utcnow()
     n = len(entries)
+    anchor = anchoring.current()
     with write_transaction():
         locked = AuditHead.update(seq=AuditHead.seq + n).where(AuditHead.id == 1).execute()
         if not locked:
@@ -170,11 +181,14 @@ def record_many(entries: list[Entry]) -> list[int]:
                 "after": _json(e.after),
             }
             digest = entry_hash(prev, row)
-            rows.append({**row, "prev_hash": prev, "hash": digest})
+            seal = anchor.seal(digest) if anchor is not None else None
+            rows.append({**row, "prev_hash": prev, "hash": digest, "seal": seal})
             prev = digest
         for i in range(0, n, 200):
             AuditEntry.insert_many(rows[i : i + 200]).execute()
         AuditHead.update(hash=prev).where(AuditHead.id == 1).execute()
+        if anchor is not None:
+            anchor.after_commit()
     return [int(r["id"]) for r in rows]
 
 
@@ -188,6 +202,8 @@ class Verdict:
     def line(self) -> str:
         if self.ok:
             return f"ok: {self.rows} rows"
+        if self.broken_id is None:
+            return f"broken: {self.reason}"
         return f"broken at row {self.broken_id}: {self.reason}"
 
 
@@ -203,10 +219,28 @@ def _rows(batch: int = 2000) -> Iterator[AuditEntry]:
         last = page[-1].id
 
 
-def verify() -> Verdict:
-    """Walk the chain from the first row; name the first row that does not hold."""
+def verify(*, use_anchor_file: bool = True) -> Verdict:
+    """Walk the chain from the first row; name the first row that does not hold.
+
+    Anchored (the appliance, ``mockmock audit verify``): every row's seal must match
+    the key, and the row in the anchor file must still be there, unchanged.
+    ``use_anchor_file=False`` checks seals only (``reanchor`` after a restore).
+    """
     if not database.table_exists(AuditEntry._meta.table_name):
         raise ApplianceError("this database has no audit log (is it a mockmock database?)")
+    anchor = anchoring.current()
+    mark = None
+    if anchor is not None and use_anchor_file:
+        # Read before the walk: rows appended meanwhile are newer, never missing.
+        try:
+            mark = anchor.read()
+        except anchoring.AnchorDamaged as e:
+            return Verdict(False, 0, None, e.message)
+        if mark is None:
+            return Verdict(False, 0, None, f"no anchor file at {anchor.path} (was it deleted?)")
+    head = AuditHead.get_or_none(AuditHead.id == 1)
+    wanted = {m.seq for m in (head, mark) if m is not None}
+    seen: dict[int, str] = {}  # the hashes of the rows the head and the anchor name
     prev, expected, count = GENESIS, 1, 0
     for e in _rows():
         if e.id != expected:
@@ -225,9 +259,26 @@ def verify() -> Verdict:
         }
         if entry_hash(prev, fields) != e.hash:
             return Verdict(False, count, e.id, "its contents do not match its hash (modified)")
+        if anchor is not None and not anchor.sealed(e.hash, e.seal):
+            why = "it has no seal" if e.seal is None else "its seal does not match the audit key"
+            return Verdict(
+                False, count, e.id, f"{why} (rewritten without the key, or the wrong audit.key)"
+            )
+        if e.id in wanted:
+            seen[e.id] = e.hash
         prev, expected, count = e.hash, expected + 1, count + 1
-    head = AuditHead.get_or_none(AuditHead.id == 1)
-    if head is not None and (head.seq != count or head.hash != prev):
+    if head is not None and head.seq < count:
+        # Rows past the head read before the walk: appended meanwhile, or a head rolled back.
+        head = AuditHead.get_or_none(AuditHead.id == 1)
+        if head is not None and head.seq < count:
+            return Verdict(
+                False,
+                count,
+                head.seq + 1,
+                f"the head records {head.seq} rows but the chain goes on to row {count}",
+            )
+        head = None
+    if head is not None and (head.seq > count or seen.get(head.seq, GENESIS) != head.hash):
         return Verdict(
             False,
             count,
@@ -235,7 +286,51 @@ def verify() -> Verdict:
             f"the head records {head.seq} rows but the chain ends at row {count} "
             "(rows were removed from the end)",
         )
+    if mark is not None and mark.seq > count:
+        return Verdict(
+            False,
+            count,
+            count + 1,
+            f"the anchor outside the database records {mark.seq} rows but the chain ends at "
+            f"row {count} (rows were removed from the end and the head rolled back)",
+        )
+    if mark is not None and mark.seq and seen.get(mark.seq) != mark.hash:
+        return Verdict(
+            False,
+            count,
+            mark.seq,
+            f"row {mark.seq} is not the one anchored outside the database (rewritten)",
+        )
     return Verdict(True, count)
+
+
+def reanchor() -> Verdict:
+    """Anchor the chain at its end now (after restoring an older database on purpose).
+
+    Refused unless every row holds (links and seals); recorded as an entry itself.
+    """
+    anchor = anchoring.current()
+    if anchor is None:
+        raise ApplianceError("the audit log has no key configured (give --data-dir)")
+    try:
+        before = anchor.read()
+    except anchoring.AnchorDamaged:
+        before = None
+    checked = verify(use_anchor_file=False)
+    if not checked.ok:
+        return checked
+    newest = anchor.newest()
+    if newest is None:  # verify just checked every seal
+        raise ApplianceError("the newest audit row changed while reanchoring; try again")
+    anchor.reset_to(newest)
+    record(
+        "audit.reanchor",
+        actor="system",
+        target=f"anchor:{anchor.path.name}",
+        before={"anchored_rows": before.seq if before else None},
+        after={"anchored_rows": newest.seq},
+    )
+    return verify()
 
 
 def doc(e: AuditEntry) -> dict[str, Any]:

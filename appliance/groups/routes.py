@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import get, post, put
+from litestar import Request, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 
 from appliance import auth, models
 from appliance.api import call
-from appliance.groups import service
+from appliance.contract.templates import PreviewDraft, PreviewResult, TemplateCheck, TemplateDraft
+from appliance.groups import service, template_check
+
+# Checking or previewing a draft changes nothing: no audit entry (as for a read).
+READ_ONLY_POST = {"audited": True}
 
 
 @get("/api/v1/templates")
@@ -31,6 +35,43 @@ async def put_template(
 ) -> Response[Any]:
     """Create or update (validated; a changed body gets a new version)."""
     caller.require("operator")
+    row, created = await call(service.put_template, caller.org_id, name, data)
+    return Response(service.template_doc(row), status_code=201 if created else 200)
+
+
+@post("/api/v1/templates/validate", status_code=200, opt=READ_ONLY_POST)
+async def validate_template(data: JSONBody[TemplateDraft]) -> TemplateCheck:
+    """Check a draft (YAML or JSON text) as a save would; ``error`` names the field and its
+    line. Nothing is stored."""
+    return await call(template_check.check, data)
+
+
+@post("/api/v1/templates/preview", status_code=200, opt=READ_ONLY_POST)
+async def preview_template(data: JSONBody[PreviewDraft]) -> PreviewResult:
+    """The first messages of a few mocks of a draft, seeded, on a virtual clock; nothing is
+    sent. An invalid draft answers ``valid: false`` with the ``error``."""
+    return await template_check.preview(data)
+
+
+# ``validate`` and ``preview`` are routes of their own, which the router would answer
+# with 405 for GET/PUT; a template may still bear either name.
+ROUTE_NAMED = ["/api/v1/templates/validate", "/api/v1/templates/preview"]
+
+
+@get(ROUTE_NAMED, name="get_template_named_like_a_route")
+async def get_route_named_template(
+    caller: auth.CallerParam, request: Request[Any, Any, State]
+) -> dict[str, Any]:
+    name = request.url.path.rsplit("/", 1)[-1]
+    return await call(lambda: service.template_doc(service.get_template(caller.org_id, name)))
+
+
+@put(ROUTE_NAMED, name="put_template_named_like_a_route")
+async def put_route_named_template(
+    caller: auth.CallerParam, request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+) -> Response[Any]:
+    caller.require("operator")
+    name = request.url.path.rsplit("/", 1)[-1]
     row, created = await call(service.put_template, caller.org_id, name, data)
     return Response(service.template_doc(row), status_code=201 if created else 200)
 
@@ -98,6 +139,10 @@ async def scale_group(
 
 
 ROUTES = [
+    validate_template,
+    preview_template,
+    get_route_named_template,
+    put_route_named_template,
     list_templates,
     get_template,
     put_template,

@@ -141,7 +141,11 @@ class LinkToken(BaseModel):
 
 
 class Coupon(BaseModel):
-    """A coupon of DESIGN §4.1: percent_off (decimal text) or amount_off in ``currency``."""
+    """A coupon of DESIGN §4.1: percent_off (decimal text) or amount_off in ``currency``.
+
+    ``code`` is a secret like a promo code: an org sees only the coupons it redeemed.
+    ``orgs`` (JSON list of org ids) limits who may redeem it; NULL: every org.
+    """
 
     code = pw.CharField(unique=True)
     percent_off = pw.CharField(null=True)
@@ -150,6 +154,7 @@ class Coupon(BaseModel):
     applies_to = pw.CharField(default="all")
     duration = pw.CharField(default="once")
     months = pw.IntegerField(null=True)
+    orgs = pw.TextField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:

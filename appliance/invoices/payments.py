@@ -301,7 +301,9 @@ def _execute(gw: Gateway, cfg: Billing, attempt_id: int) -> Invoice:
         if outcome.intent is None:
             # A decline answered without the PaymentIntent: find it by its metadata.
             try:
-                found = gw.find_payment_intent(att.customer, inv.id, att.attempt)
+                found = gw.find_payment_intent(
+                    att.customer, inv.id, att.attempt, att.amount, att.currency
+                )
             except (StripeUnavailable, StripeRejected):
                 found = None
             outcome = ChargeOutcome(found, outcome.decline_code, outcome.message)
@@ -401,7 +403,9 @@ def reconcile(cfg: Billing) -> int:
         if started_here and now - att.created_at < RECONCILE_GRACE:
             continue
         try:
-            found = gw.find_payment_intent(att.customer, att.invoice_id, att.attempt)
+            found = gw.find_payment_intent(
+                att.customer, att.invoice_id, att.attempt, att.amount, att.currency
+            )
         except (StripeUnavailable, StripeRejected) as e:
             log.warning("reconcile %s: %s", att.idempotency_key, e)
             continue
@@ -517,24 +521,67 @@ def pay_complete(cfg: Billing, invoice_id: int, token: str) -> dict[str, Any]:
     return {"invoice": inv.number, "status": inv.status}
 
 
-def _settle_intent(cfg: Billing, pi: Intent, *, actor: str) -> None:
-    att = ChargeAttempt.get_or_none(ChargeAttempt.payment_intent == pi.id)
+def _mismatch(att: ChargeAttempt | None, pi: Intent) -> str:
+    """Why ``pi`` may not settle ``att`` (the attempt recording its id), or ""."""
     if att is None:
-        try:
-            invoice_id, n = int(pi.metadata["invoice_id"]), int(pi.metadata["attempt"])
-        except (KeyError, ValueError):
-            return  # not ours
-        att = ChargeAttempt.get_or_none(
-            ChargeAttempt.invoice == invoice_id, ChargeAttempt.attempt == n
+        return f"{pi.id} is not the PaymentIntent of any charge attempt"
+    if pi.amount != att.amount:
+        return f"amount {pi.amount} is not the attempt's {att.amount}"
+    if pi.currency != att.currency.upper():
+        return f"currency {pi.currency or '(none)'} is not the attempt's {att.currency}"
+    if pi.customer != att.customer:
+        return f"customer {pi.customer or '(none)'} is not the attempt's {att.customer}"
+    claimed = pi.metadata.get("invoice_id")
+    if claimed is not None and claimed != str(att.invoice_id):
+        return f"metadata names invoice {claimed[:40]}; the attempt is for {att.invoice_id}"
+    return ""
+
+
+def _claimed_org(pi: Intent) -> int | None:
+    """The org of the invoice a PaymentIntent's metadata names, for the audit entry."""
+    raw = pi.metadata.get("invoice_id", "")
+    if not raw.isdigit() or len(raw) > 10:
+        return None
+    inv = Invoice.get_or_none(Invoice.id == int(raw))
+    return inv.org_id if inv is not None else None
+
+
+def _settle_intent(cfg: Billing, pi: Intent, *, actor: str, event_id: str = "") -> str:
+    """Apply a PaymentIntent's news to the attempt it belongs to; "" when applied.
+
+    Only the attempt that recorded this PaymentIntent's id, with the same amount,
+    currency and customer, is settled. Metadata is never enough: anyone able to make
+    a PaymentIntent on the account writes it. Anything else is audited and ignored
+    (a pending attempt whose id was never recorded is settled by :func:`reconcile`).
+    """
+    att = ChargeAttempt.get_or_none(ChargeAttempt.payment_intent == pi.id)
+    why = _mismatch(att, pi)
+    if att is None or why:
+        log.warning("payment_intent %s ignored: %s", pi.id, why)
+        audit.record(
+            "charge.ignored",
+            actor=actor,
+            org_id=att.invoice.org_id if att is not None else _claimed_org(pi),
+            target=f"invoice:{att.invoice_id}" if att is not None else f"payment_intent:{pi.id}",
+            after={
+                "payment_intent": pi.id,
+                "status": pi.status,
+                "amount": pi.amount,
+                "currency": pi.currency,
+                "customer": pi.customer,
+                "metadata_invoice_id": pi.metadata.get("invoice_id", "")[:40] or None,
+                "event": event_id or None,
+                "reason": why,
+            },
         )
-        if att is None:
-            return
+        return why
     if att.state in ("requires_action",) and pi.status in ("requires_action",):
-        return
+        return ""
     if att.state == "requires_action" and pi.status == "requires_payment_method":
         # The customer failed authentication: a failed attempt, retried by dunning.
         ChargeAttempt.update(state="pending").where(ChargeAttempt.id == att.id).execute()
     record(cfg, att.id, pi, actor=actor)
+    return ""
 
 
 # --- refunds --------------------------------------------------------------------------
@@ -581,48 +628,64 @@ def refund(
 
 
 def webhook(cfg: Billing, payload: bytes, signature: str | None) -> dict[str, Any]:
-    """Verify, de-duplicate (by event id) and apply one Stripe event."""
-    from billing.stripe_adapter import verify_event
+    """Verify, de-duplicate (by event id) and apply one Stripe event.
+
+    A signed event that does not fit (a PaymentIntent that is no attempt's own, or
+    whose amount, currency or customer differ) is audited and answered 200 with
+    ``ignored``: Stripe stops resending it and nothing changes. A body that is not
+    a Stripe event is a 400 naming the field.
+    """
+    from billing.stripe_adapter import intent_of, setup_of, verify_event
 
     if not cfg.webhook_secret:
         raise ApplianceError("webhooks are not configured (MOCKMOCK_STRIPE_WEBHOOK_SECRET)")
     try:
         event = verify_event(payload, signature, cfg.webhook_secret)
     except ValueError as e:
-        raise ApplianceError(f"Stripe-Signature: {e}") from None
-    mode = "live" if event.get("livemode") else "test"
+        raise ApplianceError(str(e)) from None
+    mode = "live" if event.livemode else "test"
     if cfg.gateway is not None and mode != cfg.gateway.mode:
         raise ApplianceError(
             f"livemode: a {mode}-mode event for a {cfg.gateway.mode}-mode appliance (refused)"
         )
-    kind = str(event.get("type") or "")
-    obj = (event.get("data") or {}).get("object") or {}
-    event_id = str(event.get("id") or "")
-    if not event_id:
-        raise ApplianceError("id: the event has no id")
-    if StripeEvent.select().where(StripeEvent.event_id == event_id).exists():
+    kind, obj = event.type, event.object
+    try:
+        intent = intent_of(obj) if kind in SETTLING else None
+        setup = setup_of(obj) if kind == "setup_intent.succeeded" else None
+    except ValueError as e:
+        raise ApplianceError(f"data.object: {e}") from None
+    if StripeEvent.select().where(StripeEvent.event_id == event.id).exists():
         return {"received": True, "duplicate": True}
     # Stripe calls happen before the transaction that records the event.
-    if kind == "setup_intent.succeeded" and obj.get("customer") and obj.get("payment_method"):
-        pm = obj["payment_method"]
-        pm = pm if isinstance(pm, str) else pm.get("id")
+    if setup is not None and setup.customer and setup.payment_method:
         try:
-            save_card(cfg, obj["customer"], pm, actor="stripe")
+            save_card(cfg, setup.customer, setup.payment_method, actor="stripe")
         except NotFound:
-            log.info("setup_intent.succeeded for a customer that is not ours: %s", obj["customer"])
+            log.info("setup_intent.succeeded for a customer that is not ours: %s", setup.customer)
+    ignored = ""
     try:
         with audit.write_transaction():
-            StripeEvent.create(event_id=event_id, type=kind, mode=mode)
-            if kind in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-                from billing.stripe_adapter import intent_of
-
-                _settle_intent(cfg, intent_of(obj), actor="stripe")
+            StripeEvent.create(event_id=event.id, type=kind[:255], mode=mode)
+            if intent is not None:
+                ignored = _settle_intent(cfg, intent, actor="stripe", event_id=event.id)
             audit.record(
                 "stripe.webhook",
                 actor="stripe",
-                target=f"event:{event_id}",
-                after={"type": kind, "object": obj.get("id"), "mode": mode},
+                target=f"event:{event.id}",
+                after={
+                    "type": kind,
+                    "object": obj.get("id") if isinstance(obj.get("id"), str) else None,
+                    "mode": mode,
+                    "ignored": ignored or None,
+                },
             )
     except pw.IntegrityError:
         return {"received": True, "duplicate": True}
-    return {"received": True, "duplicate": False}
+    out: dict[str, Any] = {"received": True, "duplicate": False}
+    if ignored:
+        out["ignored"] = ignored
+    return out
+
+
+SETTLING = ("payment_intent.succeeded", "payment_intent.payment_failed")
+"""Event types that may move an invoice (the rest are recorded and acknowledged)."""

@@ -6,17 +6,23 @@ admin-only (``opt`` role) and record their own audit entries.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from appliance import auth
-from appliance.api import call
+from appliance.api import MAX_ID, Id, call
 from appliance.audit.http import actor_of
 from appliance.invoices import document, payments, service
+
+Amount = Annotated[int, msgspec.Meta(ge=1, le=service.MAX_AMOUNT)]
+"""Minor units an admin may type: positive and bounded (never a 64-bit overflow)."""
+OrgId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+MaybeId = Annotated[int | None, Parameter(ge=1, le=MAX_ID)]
+"""An optional id in a query (``Id | None`` would lose the bounds)."""
 
 ADMIN = {"role": "admin", "audited": True}
 ADMIN_SUPER = {"role": "admin", "superuser": True, "audited": True}
@@ -33,36 +39,40 @@ class Reason(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Adjust(msgspec.Struct, forbid_unknown_fields=True):
-    amount: int
-    """A credit in the invoice currency's minor unit (JPY yen, USD cents)."""
+    amount: Amount
+    """Taken off this invoice, in its currency's minor unit (JPY yen, USD cents); at most
+    the invoice's amount before tax. It never becomes credit."""
     reason: str
 
 
 class Refund(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
-    amount: int | None = None
+    amount: Amount | None = None
     """Default: everything not refunded yet."""
 
 
 class ForOrg(msgspec.Struct, forbid_unknown_fields=True):
-    org_id: int | None = None
+    org_id: OrgId | None = None
     """Another org (appliance superusers only); default: yours."""
 
 
 class Credit(msgspec.Struct, forbid_unknown_fields=True):
-    amount: int
+    amount: Amount
     reason: str
-    org_id: int | None = None
+    org_id: OrgId | None = None
 
 
 class NewCoupon(msgspec.Struct, forbid_unknown_fields=True):
     code: str
+    """A secret like a promo code: only the superuser and the orgs that redeemed it see it."""
     applies_to: str = "all"
     duration: str = "once"
     percent_off: str | int | None = None
-    amount_off: int | None = None
+    amount_off: Amount | None = None
     currency: str | None = None
-    months: int | None = None
+    months: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    orgs: list[str] | None = None
+    """Only these orgs (by name) may redeem it; default: every org."""
 
 
 class SetupDone(msgspec.Struct, forbid_unknown_fields=True):
@@ -91,15 +101,13 @@ async def list_invoices(
 
 
 @get("/api/v1/invoices/{invoice_id:int}", opt={"role": "admin"})
-async def get_invoice(caller: auth.CallerParam, invoice_id: FromPath[int]) -> dict[str, Any]:
+async def get_invoice(caller: auth.CallerParam, invoice_id: FromPath[Id]) -> dict[str, Any]:
     """The invoice with its lines, discounts, tax and totals (billing's JSON) and status."""
     return await call(lambda: _doc(service.get(caller, invoice_id)))
 
 
 @get("/api/v1/invoices/{invoice_id:int}/document", opt={"role": "admin"}, media_type=MediaType.HTML)
-async def invoice_document(
-    caller: auth.CallerParam, invoice_id: FromPath[int], state: State
-) -> str:
+async def invoice_document(caller: auth.CallerParam, invoice_id: FromPath[Id], state: State) -> str:
     """The invoice as a self-contained HTML document (print it to PDF)."""
     return await call(
         lambda: document.render_invoice(service.get(caller, invoice_id), state.billing)
@@ -109,7 +117,7 @@ async def invoice_document(
 @post("/api/v1/invoices/{invoice_id:int}/approve", status_code=200, opt=ADMIN)
 async def approve(
     caller: auth.CallerParam,
-    invoice_id: FromPath[int],
+    invoice_id: FromPath[Id],
     state: State,
     data: JSONBody[Approve | None] = None,
 ) -> dict[str, Any]:
@@ -124,7 +132,7 @@ async def approve(
 
 @post("/api/v1/invoices/{invoice_id:int}/void", status_code=200, opt=ADMIN)
 async def void(
-    caller: auth.CallerParam, invoice_id: FromPath[int], data: JSONBody[Reason]
+    caller: auth.CallerParam, invoice_id: FromPath[Id], data: JSONBody[Reason]
 ) -> dict[str, Any]:
     inv = await call(service.void, caller, invoice_id, data.reason, actor=actor_of(caller))
     return await call(_doc, inv)
@@ -132,7 +140,7 @@ async def void(
 
 @post("/api/v1/invoices/{invoice_id:int}/adjust", status_code=200, opt=ADMIN)
 async def adjust(
-    caller: auth.CallerParam, invoice_id: FromPath[int], data: JSONBody[Adjust]
+    caller: auth.CallerParam, invoice_id: FromPath[Id], data: JSONBody[Adjust]
 ) -> dict[str, Any]:
     """Credit an amount with a reason against a draft or approved invoice (re-rated)."""
     inv = await call(
@@ -143,7 +151,7 @@ async def adjust(
 
 @post("/api/v1/invoices/{invoice_id:int}/charge", status_code=200, opt=ADMIN)
 async def charge(
-    caller: auth.CallerParam, invoice_id: FromPath[int], state: State
+    caller: auth.CallerParam, invoice_id: FromPath[Id], state: State
 ) -> dict[str, Any]:
     """Charge an approved invoice, or retry a failed one now."""
     inv = await call(payments.charge, state.billing, caller, invoice_id, actor=actor_of(caller))
@@ -152,7 +160,7 @@ async def charge(
 
 @post("/api/v1/invoices/{invoice_id:int}/refund", status_code=200, opt=ADMIN)
 async def refund(
-    caller: auth.CallerParam, invoice_id: FromPath[int], data: JSONBody[Refund], state: State
+    caller: auth.CallerParam, invoice_id: FromPath[Id], data: JSONBody[Refund], state: State
 ) -> dict[str, Any]:
     inv = await call(
         payments.refund,
@@ -191,7 +199,7 @@ async def close_now(caller: auth.CallerParam, state: State) -> dict[str, int]:
 
 @get("/api/v1/billing", opt={"role": "admin"})
 async def get_account(
-    caller: auth.CallerParam, state: State, org_id: FromQuery[int | None] = None
+    caller: auth.CallerParam, state: State, org_id: FromQuery[MaybeId] = None
 ) -> dict[str, Any]:
     """Mode, card, credit and carried balance, redeemed coupons."""
     org = await call(service.org_for, caller, org_id)
@@ -200,7 +208,7 @@ async def get_account(
 
 @get("/api/v1/billing/quote", opt={"role": "admin"})
 async def quote_to_date(
-    caller: auth.CallerParam, state: State, org_id: FromQuery[int | None] = None
+    caller: auth.CallerParam, state: State, org_id: FromQuery[MaybeId] = None
 ) -> dict[str, Any]:
     """The invoice the month close would draft if the month ended now (nothing stored)."""
     org = await call(service.org_for, caller, org_id)
@@ -223,8 +231,9 @@ async def add_credit(caller: auth.CallerParam, data: JSONBody[Credit]) -> dict[s
 
 
 @get("/api/v1/billing/coupons", opt={"role": "admin"})
-async def list_coupons() -> list[dict[str, Any]]:
-    return await call(service.list_coupons)
+async def list_coupons(caller: auth.CallerParam) -> list[dict[str, Any]]:
+    """The coupons the org redeemed; every coupon, with its orgs, for a superuser."""
+    return await call(service.list_coupons, caller)
 
 
 @post("/api/v1/billing/coupons", status_code=201, opt=ADMIN_SUPER)
@@ -256,7 +265,7 @@ async def stripe_webhook(request: Request[Any, Any, State], state: State) -> dic
 
 
 @get("/billing/card", opt=PUBLIC, media_type=MediaType.HTML)
-async def card_page(state: State, org: FromQuery[int], token: FromQuery[str]) -> Response[str]:
+async def card_page(state: State, org: FromQuery[Id], token: FromQuery[str]) -> Response[str]:
     """The card registration page: Stripe.js and a SetupIntent with usage=off_session."""
     setup = await call(payments.card_setup, state.billing, org, token)
     done = f"/billing/card/complete?org={org}&token={token}"
@@ -265,20 +274,20 @@ async def card_page(state: State, org: FromQuery[int], token: FromQuery[str]) ->
 
 
 @get("/billing/card/setup", opt=PUBLIC)
-async def card_setup(state: State, org: FromQuery[int], token: FromQuery[str]) -> dict[str, Any]:
+async def card_setup(state: State, org: FromQuery[Id], token: FromQuery[str]) -> dict[str, Any]:
     """What the card page gets, as JSON (a SetupIntent's client secret, the publishable key)."""
     return await call(payments.card_setup, state.billing, org, token)
 
 
 @post("/billing/card/complete", status_code=200, opt=PUBLIC)
 async def card_complete(
-    state: State, org: FromQuery[int], token: FromQuery[str], data: JSONBody[SetupDone]
+    state: State, org: FromQuery[Id], token: FromQuery[str], data: JSONBody[SetupDone]
 ) -> dict[str, Any]:
     return await call(payments.card_complete, state.billing, org, token, data.setup_intent)
 
 
 @get("/billing/pay", opt=PUBLIC, media_type=MediaType.HTML)
-async def pay_page(state: State, invoice: FromQuery[int], token: FromQuery[str]) -> Response[str]:
+async def pay_page(state: State, invoice: FromQuery[Id], token: FromQuery[str]) -> Response[str]:
     """Where a customer confirms a payment their bank wants authenticated (SCA)."""
     page = await call(payments.pay_page, state.billing, invoice, token)
     done = f"/billing/pay/complete?invoice={invoice}&token={token}"
@@ -288,7 +297,7 @@ async def pay_page(state: State, invoice: FromQuery[int], token: FromQuery[str])
 
 @post("/billing/pay/complete", status_code=200, opt=PUBLIC)
 async def pay_complete(
-    state: State, invoice: FromQuery[int], token: FromQuery[str]
+    state: State, invoice: FromQuery[Id], token: FromQuery[str]
 ) -> dict[str, Any]:
     return await call(payments.pay_complete, state.billing, invoice, token)
 

@@ -56,6 +56,18 @@ CLOSE_AT = dt.timedelta(minutes=5)
 OPEN = ("draft", "approved")
 """Statuses an admin may still change the figures of."""
 
+MAX_AMOUNT = 10**12
+"""Largest amount an admin may type (credit, adjustment, coupon, refund), in minor units:
+a trillion yen, ten billion dollars; far below what a 64-bit column or sum can hold."""
+
+
+def check_amount(amount: object, field: str = "amount") -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
+        raise ApplianceError(
+            f"{field}: a positive integer in the currency's minor unit, at most {MAX_AMOUNT}"
+        )
+    return amount
+
 
 # --- time helpers -------------------------------------------------------------------
 
@@ -750,8 +762,10 @@ def void(caller: Any, invoice_id: int, reason: str, *, actor: str) -> Invoice:
             raise Conflict(f"invoice {inv.number} has a payment in progress; wait for its outcome")
         rated = _figures(inv)
         acc = account(inv.org_id)
+        # Only the org's own credit goes back; what adjustments took off was never its.
+        own_credit = max(0, rated.credit_applied - _adjusted(inv))
         BillingAccount.update(
-            credit_balance=BillingAccount.credit_balance + rated.credit_applied,
+            credit_balance=BillingAccount.credit_balance + own_credit,
             carried_balance=BillingAccount.carried_balance
             + rated.previous_balance
             - rated.carried_forward,
@@ -775,26 +789,40 @@ def _reason(reason: str) -> str:
     return reason
 
 
+def _adjusted(inv: Invoice) -> int:
+    """What adjustments took off this invoice so far (credit that is not the org's)."""
+    return sum(int(a["amount"]) for a in json.loads(inv.adjustments))
+
+
 def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str) -> Invoice:
-    """Credit ``amount`` against a draft or approved invoice, with a reason; re-rated."""
+    """Take ``amount`` off a draft or approved invoice, with a reason; re-rated.
+
+    An adjustment lowers this invoice only: at most down to nothing before tax
+    (what is left after coupons and credit), never below, so it can never turn
+    into credit the org keeps. Credit is granted by a superuser (``add_credit``).
+    """
     reason = _reason(reason)
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ApplianceError("amount: a positive integer in the currency's minor unit")
+    check_amount(amount)
     with audit.write_transaction():
         inv = get(caller, invoice_id)
         if inv.status not in OPEN:
             raise Conflict(f"invoice {inv.number} is {inv.status}; only draft/approved adjust")
         old = _figures(inv)
+        if amount > old.net:
+            raise ApplianceError(
+                f"amount: at most {old.net} can be taken off invoice {inv.number} "
+                f"(its amount before tax); {amount} would leave credit behind"
+            )
         scenario = msgspec.json.decode(inv.scenario.encode(), type=Scenario)
+        # The rating takes the adjustment as credit; bounded by net, all of it is used here.
         scenario = msgspec.structs.replace(
             scenario, credit_balance=scenario.credit_balance + amount
         )
         new = rate(scenario)
+        if new.credit_remaining != old.credit_remaining:  # the bound above makes this impossible
+            raise Conflict(f"invoice {inv.number}: this adjustment would change the org's credit")
         acc = account(inv.org_id)
         BillingAccount.update(
-            credit_balance=BillingAccount.credit_balance
-            + new.credit_remaining
-            - old.credit_remaining,
             carried_balance=BillingAccount.carried_balance
             + new.carried_forward
             - old.carried_forward,
@@ -817,7 +845,7 @@ def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str
             org_id=inv.org_id,
             target=f"invoice:{inv.id}",
             before=before,
-            after={"status": inv.status, "total": inv.total, "credit": amount, "reason": reason},
+            after={"status": inv.status, "total": inv.total, "amount": amount, "reason": reason},
         )
     return inv
 
@@ -834,6 +862,32 @@ def coupon_doc(c: Coupon) -> dict[str, Any]:
         "applies_to": c.applies_to,
         "duration": c.duration,
         "months": c.months,
+    }
+
+
+def _coupon_orgs(c: Coupon) -> list[int] | None:
+    return None if c.orgs is None else [int(i) for i in json.loads(c.orgs)]
+
+
+def _org_ids(names: Any) -> list[int] | None:
+    """Org names → ids for a coupon limited to them (None: every org)."""
+    if names is None:
+        return None
+    if not isinstance(names, list) or not names or len(names) > 1000:
+        raise ApplianceError("orgs: a list of 1-1000 org names (leave it out for every org)")
+    found = {o.name: o.id for o in models.Org.select().where(models.Org.name.in_(names))}
+    for name in names:
+        if name not in found:
+            raise ApplianceError(f"orgs: no org named {name!r}")
+    return sorted(set(found.values()))
+
+
+def _full_doc(c: Coupon, names: dict[int, str], redemptions: int) -> dict[str, Any]:
+    limited = _coupon_orgs(c)
+    return {
+        **coupon_doc(c),
+        "orgs": None if limited is None else [names.get(i, f"#{i}") for i in limited],
+        "redemptions": redemptions,
     }
 
 
@@ -855,8 +909,7 @@ def create_coupon(spec: dict[str, Any], *, actor: str) -> dict[str, Any]:
             raise ApplianceError("percent_off: must be more than 0 and at most 100")
         percent = str(p.normalize())
     if amount is not None:
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-            raise ApplianceError("amount_off: a positive integer in the currency's minor unit")
+        check_amount(amount, "amount_off")
         if spec.get("currency") not in CURRENCIES:
             raise ApplianceError(f"currency: amount_off needs one of {', '.join(CURRENCIES)}")
     applies = spec.get("applies_to", "all")
@@ -866,10 +919,13 @@ def create_coupon(spec: dict[str, Any], *, actor: str) -> dict[str, Any]:
     if duration not in ("once", "repeating", "forever"):
         raise ApplianceError("duration: must be one of once, repeating, forever")
     months = spec.get("months")
-    if duration == "repeating" and (not isinstance(months, int) or months < 1):
-        raise ApplianceError("months: a repeating coupon needs months >= 1")
+    if duration == "repeating" and (
+        not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 1200
+    ):
+        raise ApplianceError("months: a repeating coupon needs months from 1 to 1200")
     if duration != "repeating" and months is not None:
         raise ApplianceError("months: only for a repeating coupon")
+    orgs = _org_ids(spec.get("orgs"))
     with audit.write_transaction():
         try:
             with audit.write_transaction():
@@ -881,42 +937,82 @@ def create_coupon(spec: dict[str, Any], *, actor: str) -> dict[str, Any]:
                     applies_to=applies,
                     duration=duration,
                     months=months,
+                    orgs=None if orgs is None else json.dumps(orgs),
                 )
         except pw.IntegrityError:
             raise Conflict(f"code: a coupon {code!r} already exists") from None
-        audit.record("coupon.create", actor=actor, target=f"coupon:{code}", after=coupon_doc(c))
-    return coupon_doc(c)
+        names = {o.id: o.name for o in models.Org.select().where(models.Org.id.in_(orgs or []))}
+        doc = _full_doc(c, names, 0)
+        audit.record("coupon.create", actor=actor, target=f"coupon:{code}", after=doc)
+    return doc
 
 
-def list_coupons() -> list[dict[str, Any]]:
-    return [coupon_doc(c) for c in Coupon.select().order_by(Coupon.id)]
+def list_coupons(caller: Any) -> list[dict[str, Any]]:
+    """Every coupon (with who may redeem it) for a superuser; the org's redeemed ones else.
+
+    Codes are secrets handed to chosen customers: listing them to every org would
+    give each org every partner's discount.
+    """
+    if caller.superuser:
+        counts = dict(
+            Redemption.select(Redemption.coupon, pw.fn.COUNT(Redemption.id))
+            .group_by(Redemption.coupon)
+            .tuples()
+        )
+        names = {o.id: o.name for o in models.Org.select(models.Org.id, models.Org.name)}
+        return [
+            _full_doc(c, names, counts.get(c.id, 0)) for c in Coupon.select().order_by(Coupon.id)
+        ]
+    org = models.Org.get_by_id(caller.org_id)
+    rows = (
+        Redemption.select(Redemption, Coupon)
+        .join(Coupon)
+        .where(Redemption.org == caller.org_id)
+        .order_by(Redemption.redeemed_at, Redemption.id)
+    )
+    return [
+        {
+            **coupon_doc(r.coupon),
+            "redeemed_at": _local(r.redeemed_at, org.timezone),
+            "uses": r.uses,
+        }
+        for r in rows
+    ]
 
 
 def redeem(org_id: int, code: str, *, actor: str) -> dict[str, Any]:
+    """Redeem ``code`` for the org. An unknown code and a code limited to other orgs get
+    the same answer, so guessing tells nobody which codes exist."""
     with audit.write_transaction():
         c = Coupon.get_or_none(Coupon.code == code)
-        if c is None:
-            raise NotFound(f"code: no coupon {code!r}")
-        try:
-            with audit.write_transaction():
-                r = Redemption.create(org=org_id, coupon=c.id, redeemed_at=clock.utcnow())
-        except pw.IntegrityError:
-            raise Conflict(f"code: this org already redeemed {code!r}") from None
-        audit.record(
-            "coupon.redeem",
-            actor=actor,
-            org_id=org_id,
-            target=f"coupon:{code}",
-            after={"code": code, "redeemed_at": clock.aware(r.redeemed_at).isoformat()},
-        )
+        limited = _coupon_orgs(c) if c is not None else None
+        if c is None or (limited is not None and org_id not in limited):
+            refused = True
+        else:
+            refused = False
+            try:
+                with audit.write_transaction():
+                    r = Redemption.create(org=org_id, coupon=c.id, redeemed_at=clock.utcnow())
+            except pw.IntegrityError:
+                raise Conflict(f"code: this org already redeemed {code!r}") from None
+            audit.record(
+                "coupon.redeem",
+                actor=actor,
+                org_id=org_id,
+                target=f"coupon:{code}",
+                after={"code": code, "redeemed_at": clock.aware(r.redeemed_at).isoformat()},
+            )
+    if refused:
+        # Logged (a run of these is someone guessing), in words that do not say why.
+        audit.record("coupon.redeem_refused", actor=actor, org_id=org_id, target="coupon:?")
+        raise NotFound("code: no such coupon for this org")
     return account_doc(org_id)
 
 
 def add_credit(org_id: int, amount: int, reason: str, *, actor: str) -> dict[str, Any]:
     """A thank-you credit: taken off the next invoices before tax (rule 7)."""
     reason = _reason(reason)
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ApplianceError("amount: a positive integer in the currency's minor unit")
+    check_amount(amount)
     acc = account(org_id)
     with audit.write_transaction():
         BillingAccount.update(credit_balance=BillingAccount.credit_balance + amount).where(

@@ -15,6 +15,7 @@ from appliance import auth
 from appliance.api import call
 from appliance.errors import ApplianceError
 from appliance.observability import live, metrics, snapshot
+from appliance.observability.rates import RateWindow
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ async def get_metrics(caller: auth.CallerParam, state: State) -> Response[str]:
     return Response(text, media_type=metrics.CONTENT_TYPE)
 
 
-async def _authenticate(socket: WebSocket[Any, Any, Any]) -> auth.Caller:
+async def _token(socket: WebSocket[Any, Any, Any]) -> str:
     token = socket.query_params.get("token")
     if not token:
         try:
@@ -41,7 +42,13 @@ async def _authenticate(socket: WebSocket[Any, Any, Any]) -> auth.Caller:
         token = first.get("token") if isinstance(first, dict) else None
         if not isinstance(token, str):
             raise ApplianceError('the first message must be {"token": "..."}')
-    return await call(auth.authenticate, f"Bearer {token}")
+    return token
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], message: str) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await socket.send_json({"error": message})
+        await socket.close(code=CLOSE_UNAUTHORIZED, reason=message[:120])
 
 
 @websocket("/api/v1/live", opt={"public": True})  # authenticates itself: token in query or first
@@ -49,25 +56,31 @@ async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
     """A JSON snapshot every second: agent presence, per-group sent/s, errors, lateness.
 
     Authenticate with ``?token=...`` or a first message ``{"token": "..."}`` (any
-    role). ``?scope=all`` shows every org to an appliance superuser.
+    role). ``?scope=all`` shows every org to an appliance superuser. The token is
+    checked again before every snapshot: once it is revoked or its user deleted,
+    the feed sends ``{"error": ...}`` and closes with 4401.
     """
     await socket.accept()
     try:
-        caller = await _authenticate(socket)
+        token = await _token(socket)
     except ApplianceError as e:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            await socket.send_json({"error": e.message})
-            await socket.close(code=CLOSE_UNAUTHORIZED, reason=e.message[:120])
+        await _refuse(socket, e.message)
         return
-    org = None if caller.superuser and socket.query_params.get("scope") == "all" else caller.org_id
-    meter = live.RateMeter()
+    # One window for the whole app: a new viewer sees rates at once, not after a window.
+    rates = socket.app.state.setdefault("live_rates", RateWindow())
     bus = socket.app.state.bus
     # Listening is how a close is noticed promptly (a send may not fail at once).
     closed = asyncio.create_task(_until_closed(socket))
     try:
         while not closed.done():
-            snap = await call(snapshot.take, org)
-            await socket.send_json(live.payload(snap, meter, bus_connected=bus.connected.is_set()))
+            try:
+                caller = await call(live.recheck, token)
+            except ApplianceError as e:
+                await _refuse(socket, e.message)
+                return
+            all_orgs = caller.superuser and socket.query_params.get("scope") == "all"
+            snap = await call(snapshot.take, None if all_orgs else caller.org_id)
+            await socket.send_json(live.payload(snap, rates, bus_connected=bus.connected.is_set()))
             await asyncio.wait({closed}, timeout=LIVE_PERIOD_S)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away

@@ -14,6 +14,16 @@ from agent import wire
 from appliance import clock, models
 
 
+@dataclass(frozen=True)
+class Counter:
+    """One agent's latest report of a group's current run: the input of a send rate."""
+
+    agent: int  # Agent row id
+    at: float  # epoch seconds the report was stored
+    sent: int
+    online: bool
+
+
 @dataclass
 class GroupFigures:
     org: str
@@ -28,6 +38,8 @@ class GroupFigures:
     errors_total: int = 0
     device_seconds: float = 0.0  # every run, from the billable usage records
     lateness: wire.Histogram = field(default_factory=wire.Histogram)
+    id: int = 0
+    counters: list[Counter] = field(default_factory=list)  # current run, one per agent
 
 
 @dataclass
@@ -55,6 +67,8 @@ def take(org_id: int | None) -> Snapshot:
         .group_by(models.Assignment.agent)
         .tuples()
     }
+    agent_rows = list(agents_q.order_by(models.Agent.id))
+    online = {a.id: bool(a.online) for a in agent_rows}
     agents = [
         {
             "agent_id": a.agent_id,
@@ -67,11 +81,11 @@ def take(org_id: int | None) -> Snapshot:
             "rss_mb": a.rss_mb,
             "last_seen": None if a.last_seen is None else clock.aware(a.last_seen).isoformat(),
         }
-        for a in agents_q.order_by(models.Agent.id)
+        for a in agent_rows
     ]
     groups = {
         g.id: GroupFigures(
-            org=g.org.name, name=g.name, state=g.state, count=g.count, run_id=g.run_id
+            org=g.org.name, name=g.name, state=g.state, count=g.count, run_id=g.run_id, id=g.id
         )
         for g in groups_q.order_by(models.Group.id)
     }
@@ -84,6 +98,8 @@ def take(org_id: int | None) -> Snapshot:
             models.GroupStats.sent,
             models.GroupStats.errors,
             models.GroupStats.lateness,
+            models.GroupStats.agent,
+            models.GroupStats.updated_at,
         ).where(models.GroupStats.group.in_(ids))
         for s in stats:
             f = groups[s.group_id]
@@ -95,6 +111,14 @@ def take(org_id: int | None) -> Snapshot:
                 if f.state == "running":
                     f.running += s.running
                 f.lateness.merge(wire.decode(wire.Histogram, s.lateness))
+                f.counters.append(
+                    Counter(
+                        agent=s.agent_id,
+                        at=clock.aware(s.updated_at).timestamp(),
+                        sent=s.sent,
+                        online=online.get(s.agent_id, False),
+                    )
+                )
         usage = (
             models.Usage.select(models.Usage.group, pw.fn.SUM(models.Usage.device_ms))
             .where(models.Usage.group.in_(ids))

@@ -1,8 +1,10 @@
 """Orgs (tenants) and the demo org ``mockmock up`` seeds.
 
 An org bills in one currency (JPY or USD, never converted) and closes its
-months in one IANA time zone. The demo org's admin is the appliance's
-superuser: the one who may list and create other orgs.
+months in one IANA time zone. The first start makes the demo org's admin the
+appliance's superuser (the one who may list and create other orgs); later
+starts only hand that same user a fresh token when the token file no longer
+works, and never promote anyone.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def create_org(
                 )
         except pw.IntegrityError:
             raise Conflict(f"name: an org named {name!r} already exists") from None
-        user = accounts.ensure_admin(org, admin)
+        user = accounts.first_admin(org, admin)
         token = auth.create_token(org, f"{admin} (first token)", "admin", user_id=user.id)
         doc = org_doc(org)
         audit.record(
@@ -96,11 +98,25 @@ def create_org(
     return {**doc, "admin": {"user_id": user.id, "name": admin, "token": token}}
 
 
-def ensure_demo_org(token_path: Path) -> tuple[models.Org, bool]:
-    """The demo org, its superuser admin and a token written to ``token_path`` (0600).
+def _token_row(token_path: Path) -> models.ApiToken | None:
+    """The live token row the admin token file holds, if any."""
+    try:
+        token = token_path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not token:
+        return None
+    return models.ApiToken.get_or_none(
+        models.ApiToken.token_hash == auth.digest(token),
+        models.ApiToken.revoked_at.is_null(),
+    )
 
-    Idempotent: an existing token file is kept as long as it still authenticates,
-    so restarting ``mockmock up`` does not break scripts holding the token.
+
+def ensure_demo_org(token_path: Path) -> tuple[models.Org, bool]:
+    """The demo org, the appliance's superuser and a token for them at ``token_path`` (0600).
+
+    Idempotent: an existing token file is kept as long as it still authenticates as
+    the superuser, so restarting ``mockmock up`` does not break scripts holding it.
     """
     with audit.write_transaction():
         org, created = models.Org.get_or_create(
@@ -113,7 +129,6 @@ def ensure_demo_org(token_path: Path) -> tuple[models.Org, bool]:
                 "registered_at": clock.utcnow(),
             },
         )
-        admin = accounts.ensure_admin(org, "admin", superuser=True)
         if created:
             audit.record(
                 "org.create",
@@ -122,17 +137,17 @@ def ensure_demo_org(token_path: Path) -> tuple[models.Org, bool]:
                 target=f"org:{org.id}",
                 after=org_doc(org),
             )
-    if token_path.exists():
-        token = token_path.read_text().strip()
-        row = models.ApiToken.get_or_none(
-            models.ApiToken.token_hash == auth.digest(token),
-            models.ApiToken.revoked_at.is_null(),
-        )
-        if row is not None and row.org_id == org.id:
-            if row.user_id is None:  # a token from before users existed
-                row.user_id = admin.id
-                row.save()
+        row = _token_row(token_path)
+        if row is not None and row.org_id != org.id:
+            row = None
+        holder = row.user_id if row is not None else None
+        admin = accounts.bootstrap_superuser(org, holder)
+        if row is not None and row.user_id is None:  # a token from before users existed
+            row.user_id = admin.id
+            row.save()
             return org, False
-    token = auth.create_token(org, "admin (mockmock up)", "admin", user_id=admin.id)
+        if row is not None and row.user_id == admin.id:
+            return org, False
+        token = auth.create_token(org, "admin (mockmock up)", "admin", user_id=admin.id)
     auth.write_secret_file(token_path, token)
     return org, True

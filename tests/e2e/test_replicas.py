@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -80,7 +81,11 @@ def test_the_standby_takes_over_and_the_mocks_never_stop(
     for name in ("r0", "r1"):
         (tmp_path / name).mkdir()
     first = serve(tmp_path / "r0", broker.url, **settings).start()
-    second = serve(tmp_path / "r1", broker.url, **settings).start()
+    second = serve(tmp_path / "r1", broker.url, **settings)
+    # Replicas share the data dir's secrets that the database relies on: the audit key.
+    second.data_dir.mkdir(mode=0o700)
+    shutil.copy2(first.data_dir / "audit.key", second.data_dir / "audit.key")
+    second.start()
     replicas = [first, second]
     agent = None
     try:

@@ -23,7 +23,7 @@ from appliance.db import database
 from appliance.entitlements.models import EntitlementInterval
 from appliance.invoices import service
 from appliance.invoices.context import Billing
-from appliance.invoices.models import BillingAccount, Invoice, PeriodClose, Redemption
+from appliance.invoices.models import BillingAccount, Coupon, Invoice, PeriodClose, Redemption
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 CLOSE_TIME = dt.datetime(2026, 11, 1, 0, 6, tzinfo=TOKYO)
@@ -36,7 +36,7 @@ def utc(local: dt.datetime) -> dt.datetime:
 
 def seed(n: int) -> list[models.Org]:
     clock.travel_to(dt.datetime(2026, 9, 1, tzinfo=TOKYO))
-    if not service.list_coupons():
+    if not Coupon.select().where(Coupon.code == "TEN").exists():
         service.create_coupon(
             {"code": "TEN", "percent_off": 10, "duration": "forever"}, actor=ACTOR
         )

@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,6 +169,9 @@ class Phase:
     def _bus_and_appliances(self) -> None:
         datas = [self.work / f"replica{i}" for i in range(self.replicas)]
         for d in datas:  # each replica's bus account, in the password file
+            if d != datas[0]:  # replicas share the audit key (appliance.audit.anchor)
+                d.mkdir(mode=0o700)
+                shutil.copy2(datas[0] / "audit.key", d / "audit.key")
             self._mosquitto_config(d)
         files = self.work / "mq-files"
         self.broker = QuietMosquitto(

@@ -61,3 +61,19 @@ def api(app: Appliance, method: str, path: str, body: object = None, token: str 
 
 async def api_async(app: Appliance, *args, **kwargs):
     return await asyncio.to_thread(api, app, *args, **kwargs)
+
+
+def screen_text(app: MockmockApp) -> list[str]:
+    """The terminal's lines as the user sees them now (the screen and what is under it)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text().splitlines()

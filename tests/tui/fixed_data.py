@@ -1,6 +1,29 @@
-"""Fixed figures for snapshot tests: every screen fed directly, no appliance, no clock."""
+"""Fixed figures for snapshot tests: every screen fed directly, no appliance, no clock.
+
+The live feed, the drill-down (devices, tail, agent ranges) and the template check
+are built from the shared response types (``appliance.contract``), so a field the
+appliance renames breaks these fixtures too. The REST documents of agents, groups,
+templates, usage, billing and audit are still plain dicts: their Structs come with
+the "one contract" refactor.
+"""
 
 from __future__ import annotations
+
+from appliance.contract.inspect import (
+    AgentRange,
+    AgentRanges,
+    DeviceRow,
+    GroupDevices,
+    GroupTail,
+    TailLine,
+)
+from appliance.contract.live import (
+    Lateness,
+    LiveAgent,
+    LiveGroup,
+    LiveSnapshot,
+    LiveTotals,
+)
 
 AGENTS = [
     {
@@ -28,7 +51,7 @@ GROUPS = [
         "running": count if state == "running" else 0,
         "sent": 1000 * count,
         "errors": errors,
-        "sent_per_s": float(count),
+        "sent_per_s": float(count) if state == "running" else 0.0,
         "lateness_ms": {"p50": 0.8, "p99": 5.3, "max": 9.0},
         "placement": [
             {"agent_id": "a0001cafe", "index_start": 0, "index_end": count // 2},
@@ -56,32 +79,147 @@ TEMPLATES = [
 ]
 
 
-def snapshots(n: int = 40) -> list[dict]:
+def snapshots(n: int = 40) -> list[LiveSnapshot]:
     """``n`` live-feed snapshots with a wave in the rates."""
-    out = []
-    for t in range(n):
-        out.append(
-            {
-                "agents": AGENTS,
-                "groups": [
-                    {
-                        **g,
-                        "sent_per_s": g["sent_per_s"] * (1 + (t % 10) / 10),
-                        "errors": g["errors"] + t // 8,
-                        "lateness_ms": {"p50": 0.8, "p99": 3 + (t % 7)},
-                    }
-                    for g in GROUPS
-                ],
-                "totals": {
-                    "agents_online": 4,
-                    "groups_running": 2,
-                    "mocks_running": 250,
-                    "sent_per_s": 250.0,
-                    "errors": 7,
-                },
-            }
+    return [
+        LiveSnapshot(
+            at=f"2026-11-25T13:00:{t:02d}+00:00",
+            bus_connected=True,
+            rate_window_s=10.0,
+            agents=[
+                LiveAgent(
+                    agent_id=a["agent_id"],
+                    org="acme",
+                    hostname=a["hostname"],
+                    online=a["online"],
+                    capacity=a["capacity"],
+                    assigned=a["assigned"],
+                    cpu_percent=a["cpu_percent"],
+                    rss_mb=a["rss_mb"],
+                )
+                for a in AGENTS
+            ],
+            groups=[
+                LiveGroup(
+                    org="acme",
+                    name=g["name"],
+                    state=g["state"],
+                    count=g["count"],
+                    run_id=g["run_id"],
+                    running=g["running"],
+                    sent=g["sent"],
+                    errors=g["errors"] + t // 8,
+                    sent_per_s=g["sent_per_s"] * (1 + (t % 10) / 10)
+                    if g["state"] == "running"
+                    else 0.0,
+                    lateness_ms=Lateness(p50=0.8, p99=3 + (t % 7)),
+                )
+                for g in GROUPS
+            ],
+            totals=LiveTotals(
+                agents_online=4,
+                groups_running=2,
+                mocks_running=250,
+                sent=260000,
+                sent_per_s=250.0,
+                errors=7,
+            ),
         )
-    return out
+        for t in range(n)
+    ]
+
+
+# Wide figures: the numbers that used to be cut ("100/1", "1002").
+WIDE_GROUPS = [
+    {
+        "name": f"line-{i}-pressure-sensors",
+        "template": "pressure-v2-with-a-long-name",
+        "state": "running",
+        "count": 10000,
+        "run_id": 4,
+        "running": 10000,
+        "sent": 1234567890 + i,
+        "errors": 10023,
+        "sent_per_s": 49876.5,
+        "lateness_ms": {"p50": 12.3, "p99": 1234.5, "max": 9999.0},
+        "placement": [
+            {"agent_id": f"a{j:012x}", "index_start": j * 2500, "index_end": (j + 1) * 2500}
+            for j in range(4)
+        ],
+    }
+    for i in range(3)
+]
+
+DETAIL = {
+    **GROUPS[0],
+    "seed": 7,
+    "entitlement": "on_demand:cn100",
+    "device_seconds": 1800.0,
+    "placement": [
+        {"agent_id": "a0001cafe", "agent_online": True, "index_start": 0, "index_end": 25},
+        {"agent_id": "a0002cafe", "agent_online": True, "index_start": 25, "index_end": 50},
+    ],
+}
+DEVICES = GroupDevices(
+    group="thermo-fleet",
+    state="running",
+    run_id=1,
+    count=50,
+    start=0,
+    devices=[
+        DeviceRow(
+            index=i,
+            device_id=f"thermo-fleet-{i:05d}",
+            agent_id="a0001cafe" if i < 25 else "a0002cafe",
+            status="degraded" if i == 3 else "normal",
+            connected=i != 5,
+            sending=i not in (5, 3),
+            last_at=f"2026-11-25T13:00:{i:02d}.250+00:00",
+            last_payload=f'{{"seq": {100 + i}, "temp": {20 + i / 10:.1f}, "fw": "1.4.2"}}',
+        )
+        for i in range(12)
+    ],
+    watching_since="2026-11-25T12:59:30.000+00:00",
+    last_errors=["ConnectionRefusedError: [Errno 111] Connection refused"],
+)
+TAIL = GroupTail(
+    group="thermo-fleet",
+    state="running",
+    run_id=1,
+    watching_since="2026-11-25T12:59:30.000+00:00",
+    messages=[
+        TailLine(
+            agent_id="a0001cafe",
+            n=i + 1,
+            at=f"2026-11-25T13:00:{i // 3:02d}.{(i % 3) * 300:03d}+00:00",
+            device_id=f"thermo-fleet-{i % 3:05d}",
+            topic=f"lab/thermo-fleet-{i % 3:05d}/telemetry",
+            status="normal",
+            payload=f'{{"seq": {i}, "temp": {18 + i / 4:.2f}, "state": "ok"}}',
+        )
+        for i in range(30)
+    ],
+)
+RANGES = AgentRanges(
+    agent_id="a0001cafe",
+    online=True,
+    ranges=[
+        AgentRange(
+            group=g["name"],
+            run_id=1,
+            index_start=0,
+            index_end=g["count"] // 2,
+            lease_until="2026-11-25T13:02:00+00:00",
+            state="running" if g["state"] == "running" else "stopped",
+            running=g["running"] // 2,
+            sent=g["sent"] // 2,
+            errors=g["errors"],
+            last_error="timeout" if g["errors"] else "",
+        )
+        for g in GROUPS
+    ],
+    errors=["group soak: lease expired, mocks 0-4 stopped (no renewal from the appliance)"],
+)
 
 
 ENTITLEMENTS = {
@@ -105,8 +243,11 @@ QUOTE = {
     "lines": [{"kind": "on_demand", "item": "cn100", "quantity_minutes": 6030, "amount": 90450}],
     "subtotal": 90450,
     "discounts": [{"code": "THANKS500", "amount": 500}],
-    "tax": 8995,
-    "total": 98945,
+    "credit_applied": 500,
+    "net": 89450,
+    "tax": 8945,
+    "previous_balance": 0,
+    "total": 98395,
     "status": "chargeable",
 }
 
@@ -171,7 +312,7 @@ INVOICE_DOC = {
         "credit_applied": 0,
         "net": 360,
         "tax": 36,
-        "tax_rate": 0.1,
+        "tax_rate": "10",
         "previous_balance": 0,
         "total": 396,
         "carried_forward": 0,
@@ -205,3 +346,34 @@ AUDIT = _chained(
         for i in range(12, 0, -1)
     ]
 )
+
+COUPONS = [
+    # As the appliance stores them today: a normalised Decimal ("1E+1" is 10).
+    {
+        "code": "WELCOME10",
+        "percent_off": "1E+1",
+        "amount_off": None,
+        "currency": None,
+        "applies_to": "all",
+        "duration": "once",
+        "months": None,
+    },
+    {
+        "code": "THANKS",
+        "percent_off": None,
+        "amount_off": 500,
+        "currency": "JPY",
+        "applies_to": "on_demand",
+        "duration": "repeating",
+        "months": 3,
+    },
+    {
+        "code": "HALF",
+        "percent_off": "12.5",
+        "amount_off": None,
+        "currency": None,
+        "applies_to": "flat",
+        "duration": "forever",
+        "months": None,
+    },
+]

@@ -29,7 +29,7 @@ async def test_filter_the_fleet(appliance_up) -> None:
 
         await pilot.press("slash", *"kitchen")
         assert table.shown_keys == [board]
-        assert "offline" in str(table.get_cell(board, "state"))
+        assert "offline" in str(table.value(board, "state"))
 
         await pilot.press("enter")  # keep the filter, back to the table
         await pilot.press("escape")  # clear it

@@ -42,7 +42,7 @@ async def test_create_and_start_a_group_and_see_its_rate_move(appliance_up, mosq
         await pilot.press("x")  # stop asks first; Cancel is the default
         await pilot.press("y")
         await until(
-            pilot, lambda: str(screen.query_one("#groups").get_cell("lab", "state")) == "stopped"
+            pilot, lambda: str(screen.query_one("#groups").value("lab", "state")) == "stopped"
         )
 
 

@@ -1,47 +1,113 @@
-"""One agent in full: identity, capacity, revision and its last errors."""
+"""One agent: identity, capacity, revision, the device ranges placed on it and its errors;
+`enter` on a range opens that group."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
 
-from tui.screens.base import DetailScreen
+from appliance.contract.inspect import AgentRange, AgentRanges
+from tui import format as f
+from tui.screens.base import DetailScreen, Failed
+from tui.widgets.table import Col, ResourceTable
 
-FIELDS = (
-    "agent_id",
-    "hostname",
-    "arch",
-    "version",
-    "online",
-    "offline_since",
-    "cores",
-    "mem_mb",
-    "capacity",
-    "assigned",
-    "free",
-    "cpu_percent",
-    "rss_mb",
-    "revision",
-    "reported_revision",
-    "last_seen",
+RANGE_COLUMNS = (
+    Col("group", min=8),
+    Col("devices", num=True),
+    Col("range", min=5),
+    Col("run", num=True, drop=2),
+    Col("state", min=7),
+    Col("running", num=True),
+    Col("sent", num=True),
+    Col("errors", num=True),
+    Col("lease until", min=24, drop=3),
+    Col("last error", min=10, drop=1),
 )
+TIMES = ("offline_since", "last_seen")
+
+
+def range_row(r: AgentRange, at: Any) -> tuple[str | Text, ...]:
+    return (
+        r.group,
+        f.count(r.index_end - r.index_start),
+        f"{r.index_start}-{r.index_end - 1}",
+        str(r.run_id),
+        r.state or "-",
+        f.count(r.running),
+        f.count(r.sent),
+        Text(f.count(r.errors), style="red" if r.errors else ""),
+        at(r.lease_until, seconds=True),
+        Text(r.last_error, style="red"),
+    )
 
 
 class AgentDetail(DetailScreen):
+    POLL_S = 5.0
+    BINDINGS = [Binding("enter", "open_group", "Open group")]
+
     def __init__(self, agent: dict[str, Any]) -> None:
         super().__init__("fleet")
         self.agent = agent
+        self.ranges: AgentRanges | None = None
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(classes="detail"):
-            yield Static(f"[b]Agent {self.agent.get('agent_id')}[/]", classes="dialog-title")
-            for name in FIELDS:
-                if name in self.agent:
-                    yield Static(f"{name:>18}  {self.agent[name]}")
-            errors = self.agent.get("errors") or []
-            yield Static(f"{'errors':>18}  {len(errors)}")
-            for e in errors[-10:]:
-                yield Static(f"{'':>18}  [red]{e}[/]")
+        yield Static("", id="identity", classes="summary")
+        yield ResourceTable(*RANGE_COLUMNS, id="ranges")
+        yield Static("", id="agent-errors", classes="error-line")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show_identity()
+
+    def show_identity(self) -> None:
+        a = self.agent
+        t = self.mm.time
+        state = "[green]online[/]" if a.get("online") else "[red]offline[/]"
+        since = f" since {t.at(a.get('offline_since'))}" if a.get("offline_since") else ""
+        self.query_one("#identity", Static).update(
+            f"[b]Agent {a.get('agent_id')}[/]  {state}{since}  host {a.get('hostname') or '-'}"
+            f"  {a.get('arch') or '-'}  v{a.get('version') or '-'}  cores {a.get('cores', '-')}"
+            f"  RAM {f.count(a.get('mem_mb'))} MB\n"
+            f"mocks {f.count(a.get('assigned'))}/{f.count(a.get('capacity'))}"
+            f"  cpu {a.get('cpu_percent') or 0:.1f}%  rss {a.get('rss_mb') or 0:.1f} MB"
+            f"  revision {a.get('reported_revision', '-')}/{a.get('revision', '-')}"
+            f"  last seen {t.at(a.get('last_seen'), seconds=True)}"
+        )
+
+    async def load(self) -> None:
+        agent_id = self.agent.get("agent_id")
+        agents = await self.call("GET", "/api/v1/agents")
+        if not isinstance(agents, Failed):
+            self.agent = next((a for a in agents if a["agent_id"] == agent_id), self.agent)
+            self.show_identity()
+        ranges = await self.call_as(AgentRanges, "GET", f"/api/v1/agents/{agent_id}/ranges")
+        if not isinstance(ranges, Failed):
+            self.show_ranges(ranges)
+            self.fresh()
+
+    def show_ranges(self, ranges: AgentRanges) -> None:
+        self.ranges = ranges
+        at = self.mm.time.at
+        self.query_one("#ranges", ResourceTable).show(
+            {f"{r.group}:{r.index_start}": range_row(r, at) for r in ranges.ranges}
+        )
+        errors = ranges.errors or [str(e) for e in self.agent.get("errors") or []]
+        lines = [f"[red]{e}[/]" for e in errors[-6:]] or ["no errors"]
+        if not ranges.ranges:
+            lines.insert(0, "no device ranges placed on this agent")
+        self.query_one("#agent-errors", Static).update("\n".join(lines))
+
+    def action_open_group(self) -> None:
+        key = self.query_one("#ranges", ResourceTable).selected_key
+        if key is None:
+            return
+        from tui.screens.group_detail import GroupDetail
+
+        self.app.push_screen(GroupDetail(key.rsplit(":", 1)[0]))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_group()

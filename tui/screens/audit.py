@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from textual.app import ComposeResult
@@ -13,15 +14,21 @@ from textual.widgets import DataTable, Static
 from tui.audit_chain import check
 from tui.screens.base import AppScreen, DetailScreen, Failed
 from tui.widgets.form import Field, FormModal
-from tui.widgets.table import ResourceTable
+from tui.widgets.table import Col, ResourceTable
 
-COLUMNS = ("id", "at", "actor", "action", "target")
+COLUMNS = (
+    Col("id", num=True),
+    Col("at", min=24),
+    Col("actor", min=8),
+    Col("action", min=10),
+    Col("target", min=8),
+)
 
 
-def entry_row(e: dict[str, Any]) -> tuple[str, ...]:
+def entry_row(e: dict[str, Any], at: Callable[..., str]) -> tuple[str, ...]:
     return (
         str(e["id"]),
-        str(e.get("at", ""))[:19].replace("T", " "),
+        at(e.get("at"), seconds=True),
         str(e.get("actor", "")),
         str(e.get("action", "")),
         str(e.get("target", "")),
@@ -32,6 +39,7 @@ class AuditScreen(AppScreen):
     MODE = "audit"
     POLL_S = 10.0
     BINDINGS = [
+        Binding("enter", "open", "Open"),
         Binding("f", "query", "Query"),
         Binding("m", "more", "Older"),
     ]
@@ -55,6 +63,7 @@ class AuditScreen(AppScreen):
             return
         self._next = page.get("next_before_id")
         self.show_entries(page["entries"])
+        self.fresh()
         verdict = await self.call("GET", "/api/v1/audit/verify")
         if not isinstance(verdict, Failed):
             self._verdict = (
@@ -67,7 +76,7 @@ class AuditScreen(AppScreen):
     def show_entries(self, entries: list[dict[str, Any]]) -> None:
         self._entries = sorted(entries, key=lambda e: -int(e["id"]))
         self.query_one("#audit", ResourceTable).show(
-            {str(e["id"]): entry_row(e) for e in self._entries}
+            {str(e["id"]): entry_row(e, self.mm.time.at) for e in self._entries}
         )
         query = " ".join(f"{k}={v}" for k, v in self._query.items()) or "all"
         self.query_one("#chain", Static).update(
@@ -110,7 +119,10 @@ class AuditScreen(AppScreen):
             self.reload()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
+        self.action_open()
+
+    def action_open(self) -> None:
+        key = self.query_one("#audit", ResourceTable).selected_key
         entry = next((e for e in self._entries if str(e["id"]) == key), None)
         if entry is not None:
             self.app.push_screen(AuditEntryScreen(entry))
@@ -124,8 +136,11 @@ class AuditEntryScreen(DetailScreen):
     def compose_body(self) -> ComposeResult:
         e = self.entry
         with VerticalScroll(classes="detail"):
-            yield Static(f"[b]#{e['id']} {e['action']}[/]  {e['at']}", classes="dialog-title")
-            yield Static(f"actor {e['actor']}   target {e['target']}   org {e.get('org_id')}")
+            when = self.mm.time.at(e.get("at"), seconds=True)
+            yield Static(f"[b]#{e['id']} {e['action']}[/]  {when}", classes="dialog-title")
+            yield Static(
+                f"actor {e['actor']}   target {e['target']}   org {e.get('org_id') or '-'}"
+            )
             yield Static(f"hash {e.get('hash')}")
             yield Static("[b]before[/]")
             yield Static(json.dumps(e.get("before"), indent=2, ensure_ascii=False), markup=False)

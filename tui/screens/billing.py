@@ -12,9 +12,19 @@ from textual.widgets import DataTable, Static
 from tui import money
 from tui.screens.base import AppScreen, Failed
 from tui.screens.invoice_actions import InvoiceActions
-from tui.widgets.table import ResourceTable
+from tui.widgets.table import Col, ResourceTable
 
-COLUMNS = ("id", "number", "org", "period", "status", "total", "mode", "attempts", "last error")
+COLUMNS = (
+    Col("id", num=True),
+    Col("number", min=16),
+    Col("org", min=6, drop=3),
+    Col("period", min=7),
+    Col("status", min=15),
+    Col("total", num=True),
+    Col("mode", min=4, drop=4),
+    Col("attempts", num=True, drop=2),
+    Col("last error", min=10, drop=1),
+)
 STATUS_STYLE = {
     "draft": "yellow",
     "approved": "cyan",
@@ -22,6 +32,7 @@ STATUS_STYLE = {
     "failed": "red",
     "requires_action": "red",
     "void": "dim",
+    "refunded": "magenta",
 }
 
 
@@ -50,6 +61,7 @@ class BillingScreen(InvoiceActions, AppScreen):
         "coupons": "admin",
     }
     BINDINGS = [
+        Binding("enter", "open", "Open"),
         *InvoiceActions.ACTION_BINDINGS,
         Binding("N", "charge_now", "Charge now"),
         Binding("l", "card_link", "Card link"),
@@ -74,10 +86,12 @@ class BillingScreen(InvoiceActions, AppScreen):
             return
         account = await self.call("GET", "/api/v1/billing")
         self.show_billing(invoices, {} if isinstance(account, Failed) else account)
+        self.fresh()
 
     def show_billing(self, invoices: list[dict[str, Any]], account: dict[str, Any]) -> None:
         self._invoices = {str(i["id"]): i for i in invoices}
         self.account = account
+        self.card = account.get("card")
         self.query_one("#invoices", ResourceTable).show(
             {str(i["id"]): invoice_row(i) for i in invoices}
         )
@@ -106,11 +120,14 @@ class BillingScreen(InvoiceActions, AppScreen):
         self.show_billing(list(self._invoices.values()), self.account)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
-        if key is not None and str(key) in self._invoices:
+        self.action_open()
+
+    def action_open(self) -> None:
+        key = self.query_one("#invoices", ResourceTable).selected_key
+        if key is not None and key in self._invoices:
             from tui.screens.invoice_detail import InvoiceDetail
 
-            self.app.push_screen(InvoiceDetail(int(str(key))))
+            self.app.push_screen(InvoiceDetail(int(key)))
 
     # --- account actions ---------------------------------------------------------------
 
@@ -130,16 +147,39 @@ class BillingScreen(InvoiceActions, AppScreen):
         self.spawn(self._charge_now, group="action")
 
     async def _charge_now(self) -> None:
+        """Close the month so far and charge it: the confirmation states what and to which
+        card, from the appliance's own quote of the month to date."""
         from tui.widgets.confirm import ConfirmModal
 
+        quote = await self.call("GET", "/api/v1/billing/quote")
+        if isinstance(quote, Failed):
+            return
+        cur = str(quote.get("currency") or self.account.get("currency", ""))
+        total = quote.get("total")
+        if quote.get("status") != "chargeable":
+            why = {
+                "nothing_due": "nothing is due so far this month",
+                "below_minimum": f"{money.fmt(total, cur)} is below the minimum charge "
+                "(it is carried to the month close)",
+            }.get(str(quote.get("status")), str(quote.get("status")))
+            self.status(f"nothing to charge now: {why}", error=True)
+            return
         org = self.account.get("org", "this org")
+        card = self.account.get("card")
+        if not card:
+            self.status("no card registered: l sends a card registration link", error=True)
+            return
         ok = await self.app.push_screen_wait(
             ConfirmModal(
                 f"Close and charge {org} now?",
                 [
-                    f"Org: {org}   currency {self.account.get('currency', '?')}   "
-                    f"mode {self.account.get('mode', '?')}",
-                    "The month so far is invoiced, approved and charged to the saved card.",
+                    f"Org:      {org}   mode {self.account.get('mode', '?')}",
+                    f"Amount:   {money.fmt(total, cur)} (the month so far, tax included)",
+                    f"Card:     {card}",
+                    f"Period:   {quote.get('period')} from "
+                    f"{self.mm.time.at(quote.get('covered_from'))} to now",
+                    "Minutes that pass before the charge are added to it; the month's",
+                    "invoice is approved and charged off-session at once.",
                 ],
                 confirm_label="Charge now",
             )

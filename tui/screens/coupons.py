@@ -9,11 +9,25 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from tui import money
+from tui.format import percent
 from tui.screens.base import DetailScreen, Failed
+from tui.widgets.confirm import ConfirmModal
 from tui.widgets.form import Field, FormModal
-from tui.widgets.table import ResourceTable
+from tui.widgets.table import Col, ResourceTable
 
-COLUMNS = ("code", "off", "applies to", "duration", "redeemed here")
+COLUMNS = (
+    Col("code", min=8),
+    Col("off", min=6),
+    Col("applies to", min=6),
+    Col("duration", min=6, drop=1),
+    Col("redeemed here", min=10),
+)
+
+
+def off_text(c: dict[str, Any], currency: str) -> str:
+    if c.get("percent_off") is not None:
+        return percent(c["percent_off"])
+    return money.fmt(c.get("amount_off"), str(c.get("currency") or currency))
 
 
 class CouponsScreen(DetailScreen):
@@ -23,6 +37,7 @@ class CouponsScreen(DetailScreen):
     def __init__(self, account: dict[str, Any]) -> None:
         super().__init__("billing")
         self.account = account
+        self._coupons: dict[str, dict[str, Any]] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="credit", classes="summary")
@@ -35,25 +50,23 @@ class CouponsScreen(DetailScreen):
             self.account = account
         if not isinstance(coupons, Failed):
             self.show_coupons(coupons)
+            self.fresh()
 
     def show_coupons(self, coupons: list[dict[str, Any]]) -> None:
         cur = str(self.account.get("currency", ""))
         redeemed = {c["code"]: c for c in self.account.get("coupons") or []}
         rows = {}
         for c in coupons:
-            off = (
-                f"{c['percent_off']}%"
-                if c.get("percent_off")
-                else money.fmt(c.get("amount_off"), str(c.get("currency") or cur))
-            )
+            off = off_text(c, cur)
             mine = redeemed.get(c["code"])
             rows[c["code"]] = (
                 c["code"],
                 off,
                 str(c.get("applies_to", "")),
                 str(c.get("duration", "")) + (f" {c['months']}m" if c.get("months") else ""),
-                f"{mine['redeemed_at']} (uses {mine['uses']})" if mine else "",
+                f"{self.mm.time.at(mine['redeemed_at'])} (used {mine['uses']}x)" if mine else "",
             )
+        self._coupons = {c["code"]: c for c in coupons}
         self.query_one("#coupons", ResourceTable).show(rows)
         self.query_one("#credit", Static).update(
             f"[b]{self.account.get('org', '?')}[/]  credit balance "
@@ -67,6 +80,24 @@ class CouponsScreen(DetailScreen):
             self.spawn(self._redeem, code, group="action")
 
     async def _redeem(self, code: str) -> None:
+        c = self._coupons.get(code, {"code": code})
+        cur = str(self.account.get("currency", ""))
+        duration = str(c.get("duration", "?")) + (
+            f" {c['months']} months" if c.get("months") else ""
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmModal(
+                f"Redeem {code} for {self.account.get('org', 'this org')}?",
+                [
+                    f"Org:      {self.account.get('org', '?')}",
+                    f"Coupon:   {code}: {off_text(c, cur)} off {c.get('applies_to', 'all')}",
+                    f"Duration: {duration}",
+                    "It applies to this org's invoices from the next close on.",
+                ],
+                confirm_label="Redeem",
+            )
+        ):
+            return
         if not isinstance(
             await self.call("POST", f"/api/v1/billing/coupons/{code}/redeem"), Failed
         ):
@@ -89,6 +120,22 @@ class CouponsScreen(DetailScreen):
             amount = money.parse(values["amount"], cur)
         except ValueError as e:
             self.status(str(e), error=True)
+            return
+        balance = int(self.account.get("credit_balance") or 0)
+        if not await self.app.push_screen_wait(
+            ConfirmModal(
+                f"Grant {money.fmt(amount, cur)} of credit to {self.account.get('org', '?')}?",
+                [
+                    f"Org:      {self.account.get('org', '?')}",
+                    f"Amount:   {money.fmt(amount, cur)}",
+                    f"Reason:   {values['reason']}",
+                    f"Balance:  {money.fmt(balance, cur)} now, "
+                    f"{money.fmt(balance + amount, cur)} after",
+                    "Credit comes off the next invoices before tax.",
+                ],
+                confirm_label="Grant",
+            )
+        ):
             return
         body = {"amount": amount, "reason": values["reason"], "org_id": self.account.get("org_id")}
         if not isinstance(await self.call("POST", "/api/v1/billing/credits", body), Failed):

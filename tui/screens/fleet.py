@@ -9,13 +9,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from tui import format as f
 from tui.live_model import LiveModel, agent_rates
 from tui.screens.base import AppScreen, Failed
-from tui.widgets.table import ResourceTable
+from tui.widgets.table import Col, ResourceTable
 from tui.widgets.token import TokenModal
 
-COLUMNS = ("agent", "host", "state", "version", "arch", "mocks/cap", "cpu %", "rss MB", "sent/s")
-LIVE_FIELDS = ("online", "capacity", "assigned", "cpu_percent", "rss_mb")
+COLUMNS = (
+    Col("agent", min=13),
+    Col("host", min=6, drop=2),
+    Col("state", min=7),
+    Col("version", min=5, drop=4),
+    Col("arch", min=5, drop=3),
+    Col("mocks/cap", num=True),
+    Col("cpu %", num=True),
+    Col("rss MB", num=True, drop=1),
+    Col("sent/s", num=True),
+)
 
 
 def agent_row(a: dict[str, Any], sent_per_s: float) -> tuple[str | Text, ...]:
@@ -26,10 +36,10 @@ def agent_row(a: dict[str, Any], sent_per_s: float) -> tuple[str | Text, ...]:
         Text("online", style="green") if online else Text("offline", style="red"),
         str(a.get("version") or "-"),
         str(a.get("arch") or "-"),
-        f"{a.get('assigned', 0)}/{a.get('capacity', 0)}",
+        f"{f.count(a.get('assigned', 0))}/{f.count(a.get('capacity', 0))}",
         f"{a.get('cpu_percent') or 0:.1f}",
         f"{a.get('rss_mb') or 0:.1f}",
-        f"{sent_per_s:.1f}",
+        f.rate(sent_per_s),
     )
 
 
@@ -38,8 +48,8 @@ class FleetScreen(AppScreen):
     POLL_S = 5.0
     NEEDS = {"enroll_token": "admin"}
     BINDINGS = [
+        Binding("enter", "detail", "Open"),
         Binding("t", "enroll_token", "Enroll token"),
-        Binding("enter", "detail", "Detail", show=False),
     ]
 
     def __init__(self) -> None:
@@ -59,15 +69,24 @@ class FleetScreen(AppScreen):
         self._agents = {a["agent_id"]: a for a in agents}
         self._groups = groups
         self.on_live(self.mm.model)
+        self.fresh()
 
     def on_live(self, model: LiveModel) -> None:
         merged = {k: dict(v) for k, v in self._agents.items()}
         for agent_id, live in model.agents.items():
             row = merged.setdefault(agent_id, {"agent_id": agent_id})
-            row.update({k: live[k] for k in LIVE_FIELDS if k in live})
-            row.setdefault("hostname", live.get("hostname"))
-        rates = {name: float(g.get("sent_per_s", 0.0)) for name, g in model.groups.items()}
+            row.update(
+                online=live.online,
+                capacity=live.capacity,
+                assigned=live.assigned,
+                cpu_percent=live.cpu_percent,
+                rss_mb=live.rss_mb,
+            )
+            row.setdefault("hostname", live.hostname)
+        rates = {name: g.sent_per_s for name, g in model.groups.items()}
         self.show_agents(list(merged.values()), agent_rates(self._groups, rates))
+        if model.received_at is not None:
+            self.fresh(model.received_at)
         if model.error:
             self.status(model.error, error=True)
 
@@ -79,9 +98,8 @@ class FleetScreen(AppScreen):
         mocks = sum(int(a.get("assigned", 0)) for a in agents)
         capacity = sum(int(a.get("capacity", 0)) for a in agents if a.get("online"))
         self.query_one("#summary", Static).update(
-            f"agents [b]{online}[/]/{len(agents)} online   mocks [b]{mocks}[/]/{capacity}"
-            f"   sent/s [b]{sum(rates.values()):.1f}[/]"
-            + (f"   filter: [i]{table.filter_text}[/]" if table.filter_text else "")
+            f"agents [b]{online}[/]/{len(agents)} online   mocks [b]{f.count(mocks)}[/]/"
+            f"{f.count(capacity)}   sent/s [b]{f.rate(sum(rates.values()))}[/]"
         )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -104,4 +122,4 @@ class FleetScreen(AppScreen):
         if isinstance(answer, Failed):
             return
         self.status("enrollment token created; it is shown once")
-        await self.app.push_screen(TokenModal(answer))
+        await self.app.push_screen(TokenModal(answer, self.mm.time.at(answer.get("expires_at"))))

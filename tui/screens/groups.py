@@ -9,16 +9,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from tui import format as f
 from tui.live_model import LiveModel
 from tui.screens.base import AppScreen, Failed
-from tui.widgets.confirm import ConfirmModal
+from tui.screens.group_actions import GroupActions
 from tui.widgets.form import Field, FormModal
-from tui.widgets.table import ResourceTable
+from tui.widgets.table import Col, ResourceTable
 
-COLUMNS = ("group", "template", "state", "mocks", "sent/s", "sent", "errors", "p50 ms", "p99 ms")
-COLUMNS_PLACED = (*COLUMNS, "agents")
+COLUMNS = (
+    Col("group", min=8),
+    Col("template", min=6, drop=2),
+    Col("state", min=7),
+    Col("mocks", num=True),
+    Col("sent/s", num=True),
+    Col("sent", num=True),
+    Col("errors", num=True),
+    Col("p50 ms", num=True, drop=1),
+    Col("p99 ms", num=True),
+    Col("agents", min=8, drop=3),
+)
 STATE_STYLE = {"running": "green", "stopped": "dim", "failed": "red"}
-LIVE_FIELDS = ("state", "running", "sent", "errors", "sent_per_s", "lateness_ms")
 
 
 def placement_text(g: dict[str, Any]) -> str:
@@ -37,25 +47,45 @@ def group_row(g: dict[str, Any]) -> tuple[str | Text, ...]:
         str(g["name"]),
         str(g.get("template", "")),
         Text(state, style=STATE_STYLE.get(state, "")),
-        f"{g.get('running', 0)}/{g.get('count', 0)}",
-        f"{float(g.get('sent_per_s', 0.0)):.1f}",
-        str(g.get("sent", 0)),
-        Text(str(g.get("errors", 0)), style="red" if g.get("errors") else ""),
-        f"{float(lateness.get('p50', 0.0)):.1f}",
-        f"{float(lateness.get('p99', 0.0)):.1f}",
+        f"{f.count(g.get('running', 0))}/{f.count(g.get('count', 0))}",
+        f.rate(g.get("sent_per_s", 0.0)),
+        f.count(g.get("sent", 0)),
+        Text(f.count(g.get("errors", 0)), style="red" if g.get("errors") else ""),
+        f.ms(lateness.get("p50", 0.0)),
+        f.ms(lateness.get("p99", 0.0)),
         placement_text(g),
     )
 
 
-class GroupsScreen(AppScreen):
+def merge_live(g: dict[str, Any], model: LiveModel) -> dict[str, Any]:
+    """A group's REST document with the feed's newer figures of the same run."""
+    row = dict(g)
+    live = model.groups.get(str(g["name"]))
+    if live is not None and live.run_id == row.get("run_id", live.run_id):
+        row.update(
+            state=live.state,
+            running=live.running,
+            sent=live.sent,
+            errors=live.errors,
+            sent_per_s=live.sent_per_s,
+            lateness_ms={
+                **(row.get("lateness_ms") or {}),
+                "p50": live.lateness_ms.p50,
+                "p99": live.lateness_ms.p99,
+            },
+        )
+    return row
+
+
+class GroupsScreen(GroupActions, AppScreen):
     MODE = "groups"
     POLL_S = 3.0
-    NEEDS = {"new_group": "operator", "start": "operator", "stop": "operator", "scale": "operator"}
+    NEEDS = {**GroupActions.ACTION_ROLES, "new_group": "operator"}
     BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("l", "tail", "Logs"),
+        *GroupActions.ACTION_BINDINGS,
         Binding("n", "new_group", "New"),
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("c", "scale", "Scale"),
     ]
 
     def __init__(self) -> None:
@@ -64,7 +94,7 @@ class GroupsScreen(AppScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="summary", classes="summary")
-        yield ResourceTable(*COLUMNS_PLACED, id="groups")
+        yield ResourceTable(*COLUMNS, id="groups")
 
     async def load(self) -> None:
         groups = await self.call("GET", "/api/v1/groups")
@@ -72,45 +102,64 @@ class GroupsScreen(AppScreen):
             return
         self._groups = {g["name"]: g for g in groups}
         self.on_live(self.mm.model)
+        self.fresh()
 
     def on_live(self, model: LiveModel) -> None:
-        merged = []
-        for name, g in self._groups.items():
-            row = dict(g)
-            live = model.groups.get(name)
-            if live is not None and live.get("run_id", row.get("run_id")) == row.get("run_id"):
-                row.update({k: live[k] for k in LIVE_FIELDS if k in live})
-            merged.append(row)
-        self.show_groups(merged)
+        self.show_groups([merge_live(g, model) for g in self._groups.values()])
+        if model.received_at is not None:
+            self.fresh(model.received_at)
         if model.error:
             self.status(model.error, error=True)
 
     def show_groups(self, groups: list[dict[str, Any]]) -> None:
+        if not self._groups:
+            self._groups = {g["name"]: g for g in groups}
         table = self.query_one("#groups", ResourceTable)
         table.show({g["name"]: group_row(g) for g in groups})
         running = [g for g in groups if g.get("state") == "running"]
+        window = self.mm.model.rate_window_s
         self.query_one("#summary", Static).update(
             f"groups [b]{len(running)}[/]/{len(groups)} running   mocks "
-            f"[b]{sum(int(g.get('running', 0)) for g in running)}[/]   sent/s "
-            f"[b]{sum(float(g.get('sent_per_s', 0.0)) for g in groups):.1f}[/]   errors "
-            f"[b]{sum(int(g.get('errors', 0)) for g in groups)}[/]"
+            f"[b]{f.count(sum(int(g.get('running', 0)) for g in running))}[/]   sent/s "
+            f"[b]{f.rate(sum(float(g.get('sent_per_s', 0.0)) for g in groups))}[/]"
+            + (f" ({window:g}s)" if window else "")
+            + f"   errors [b]{f.count(sum(int(g.get('errors', 0)) for g in groups))}[/]"
         )
 
     def rate_of(self, name: str) -> float:
         """The sent/s the table shows for ``name`` (tests read this)."""
         table = self.query_one("#groups", ResourceTable)
         try:
-            return float(str(table.get_cell(name, "sent/s")))
-        except Exception:
+            return float(str(table.value(name, "sent/s")).replace(",", ""))
+        except (KeyError, ValueError):
             return 0.0
 
-    def _selected(self) -> str | None:
+    # --- GroupActions -------------------------------------------------------------------
+
+    def selected_group(self) -> str | None:
         key = self.query_one("#groups", ResourceTable).selected_key
         if key is None:
             self.status("no group selected", error=True)
         return key
 
-    # --- actions ------------------------------------------------------------------------
+    def group_doc(self, name: str) -> dict[str, Any]:
+        return self._groups.get(name, {})
+
+    def group_changed(self, doc: dict[str, Any]) -> None:
+        self._groups[doc["name"]] = doc
+        self.on_live(self.mm.model)
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        if (name := self.selected_group()) is not None:
+            from tui.screens.group_detail import GroupDetail
+
+            self.app.push_screen(GroupDetail(name))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value in self._groups:
+            self.action_open()
 
     def action_new_group(self) -> None:
         self.spawn(self._new_group, group="action")
@@ -149,47 +198,3 @@ class GroupsScreen(AppScreen):
             table = self.query_one("#groups", ResourceTable)
             if values["name"] in table.shown_keys:
                 table.move_cursor(row=table.get_row_index(values["name"]))
-
-    def action_start(self) -> None:
-        if (name := self._selected()) is not None:
-            self.spawn(self._post, name, "start", group="action")
-
-    def action_stop(self) -> None:
-        if (name := self._selected()) is not None:
-            self.spawn(self._stop, name, group="action")
-
-    async def _stop(self, name: str) -> None:
-        count = self._groups.get(name, {}).get("running", 0)
-        ok = await self.app.push_screen_wait(
-            ConfirmModal(
-                f"Stop group {name}?", [f"{count} mocks will stop sending."], confirm_label="Stop"
-            )
-        )
-        if ok:
-            await self._post(name, "stop")
-
-    async def _post(self, name: str, verb: str, body: Any = None) -> None:
-        answer = await self.call("POST", f"/api/v1/groups/{name}/{verb}", body)
-        if not isinstance(answer, Failed):
-            self._groups[name] = answer
-            self.status(f"{name}: {answer.get('state')} ({verb})")
-            self.on_live(self.mm.model)
-
-    def action_scale(self) -> None:
-        if (name := self._selected()) is not None:
-            self.spawn(self._scale, name, group="action")
-
-    async def _scale(self, name: str) -> None:
-        current = str(self._groups.get(name, {}).get("count", ""))
-        values = await self.app.push_screen_wait(
-            FormModal(f"Scale {name}", [Field("count", "Devices", current, kind="integer")])
-        )
-        if values and values["count"]:
-            await self._post(name, "scale", {"count": int(values["count"])})
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
-        if key is not None and key in self._groups:
-            from tui.screens.group_detail import GroupDetail
-
-            self.app.push_screen(GroupDetail(str(key)))

@@ -1,4 +1,8 @@
-"""Approve, void, adjust, charge: each behind a confirmation that repeats the money."""
+"""Approve, void, adjust, charge, refund: each behind a confirmation that repeats the money.
+
+Before any of them the invoice is read again, so the confirmation states what the
+appliance has now (status, total, card), not what the table showed a while ago.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from tui.screens.base import AppScreen, Failed
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.form import Field, FormModal
 
+VOIDABLE = ("draft", "approved", "failed", "requires_action", "carried")
+CHARGEABLE = ("approved", "failed", "requires_action")
+
 
 class InvoiceActions:
     """Mixed into a screen that has ``selected_invoice()`` and ``invoice_changed(doc)``."""
@@ -20,13 +27,17 @@ class InvoiceActions:
         "void": "admin",
         "adjust": "admin",
         "charge": "admin",
+        "refund": "admin",
     }
     ACTION_BINDINGS: ClassVar[list[Binding]] = [
         Binding("a", "approve", "Approve"),
+        Binding("c", "charge", "Charge/retry"),
         Binding("v", "void", "Void"),
         Binding("j", "adjust", "Adjust"),
-        Binding("c", "charge", "Charge/retry"),
+        Binding("R", "refund", "Refund"),
     ]
+    card: str | None = None
+    """The org's card as the billing account shows it (for the confirmations)."""
 
     def selected_invoice(self) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -42,18 +53,47 @@ class InvoiceActions:
     def _start(self, fn: Any, *args: Any) -> None:
         self._screen.spawn(fn, *args, group="invoice-action", exclusive=True)
 
-    async def _confirm(self, title: str, inv: dict[str, Any], extra: list[str], label: str) -> bool:
-        amount = money.fmt(inv.get("total"), str(inv.get("currency", "")))
-        lines = [
+    async def _fresh(self, inv: dict[str, Any], allowed: tuple[str, ...], verb: str) -> Any:
+        """The invoice as the appliance has it now, if its status allows ``verb``; else None."""
+        doc = await self._screen.call("GET", f"/api/v1/invoices/{inv['id']}")
+        if isinstance(doc, Failed):
+            return None
+        # The card of the invoice's org (a superuser's list holds every org's invoices).
+        account = await self._screen.call("GET", "/api/v1/billing", org_id=doc.get("org_id"))
+        self.card = None if isinstance(account, Failed) else account.get("card")
+        self.invoice_changed(doc)
+        if doc.get("status") not in allowed:
+            self._screen.status(
+                f"{doc.get('number')} is {doc.get('status')}: it cannot be {verb} "
+                f"(only {', '.join(allowed)})",
+                error=True,
+            )
+            return None
+        return doc
+
+    def _lines(self, inv: dict[str, Any], amount: int | None = None) -> list[str]:
+        cur = str(inv.get("currency", ""))
+        total = money.fmt(inv.get("total"), cur)
+        return [
             f"Org:      {inv.get('org', '?')}",
-            f"Invoice:  {inv.get('number', inv.get('id'))}  period {inv.get('period', '?')}",
-            f"Amount:   {amount}",
-            f"Currency: {inv.get('currency', '?')}   mode {inv.get('mode', '?')}",
-            *extra,
+            f"Invoice:  {inv.get('number', inv.get('id'))}  period {inv.get('period', '?')}"
+            f"  status {inv.get('status', '?')}",
+            f"Amount:   {money.fmt(amount, cur) if amount is not None else total}"
+            + (f"  (invoice total {total})" if amount is not None else ""),
+            f"Card:     {self.card or 'none registered'}",
+            f"Currency: {cur or '?'}   mode {inv.get('mode', '?')}",
         ]
-        return bool(
-            await self._screen.app.push_screen_wait(ConfirmModal(title, lines, confirm_label=label))
-        )
+
+    async def _confirm(
+        self,
+        title: str,
+        inv: dict[str, Any],
+        extra: list[str],
+        label: str,
+        amount: int | None = None,
+    ) -> bool:
+        modal = ConfirmModal(title, [*self._lines(inv, amount), *extra], confirm_label=label)
+        return bool(await self._screen.app.push_screen_wait(modal))
 
     async def _post(self, inv: dict[str, Any], verb: str, body: Any, done: str) -> None:
         doc = await self._screen.call("POST", f"/api/v1/invoices/{inv['id']}/{verb}", body)
@@ -73,15 +113,12 @@ class InvoiceActions:
             self._start(self._approve, inv)
 
     async def _approve(self, inv: dict[str, Any]) -> None:
-        if inv.get("status") != "draft":
-            self._screen.status(
-                f"only a draft can be approved (this one is {inv.get('status')})", error=True
-            )
+        if (inv := await self._fresh(inv, ("draft",), "approved")) is None:
             return
         if await self._confirm(
             "Approve and charge this invoice?",
             inv,
-            ["The saved card is charged off-session for exactly this amount."],
+            ["The card is charged off-session for exactly this amount."],
             "Approve",
         ):
             await self._post(inv, "approve", {"expected_total": inv.get("total")}, "approved")
@@ -91,6 +128,8 @@ class InvoiceActions:
             self._start(self._void, inv)
 
     async def _void(self, inv: dict[str, Any]) -> None:
+        if (inv := await self._fresh(inv, VOIDABLE, "voided")) is None:
+            return
         values = await self._screen.app.push_screen_wait(
             FormModal(
                 f"Void {inv.get('number')}",
@@ -101,7 +140,10 @@ class InvoiceActions:
         if not values or not values["reason"]:
             return
         if await self._confirm(
-            "Void this invoice?", inv, [f"Reason:   {values['reason']}"], "Void"
+            "Void this invoice?",
+            inv,
+            [f"Reason:   {values['reason']}", "Nothing is charged; credit and coupons return."],
+            "Void",
         ):
             await self._post(inv, "void", {"reason": values["reason"]}, "voided")
 
@@ -110,6 +152,8 @@ class InvoiceActions:
             self._start(self._adjust, inv)
 
     async def _adjust(self, inv: dict[str, Any]) -> None:
+        if (inv := await self._fresh(inv, ("draft", "approved"), "adjusted")) is None:
+            return
         currency = str(inv.get("currency", ""))
         values = await self._screen.app.push_screen_wait(
             FormModal(
@@ -140,10 +184,50 @@ class InvoiceActions:
             self._start(self._charge, inv)
 
     async def _charge(self, inv: dict[str, Any]) -> None:
-        if inv.get("status") not in ("approved", "failed", "requires_action"):
-            self._screen.status(
-                f"nothing to charge: the invoice is {inv.get('status')}", error=True
-            )
+        if (inv := await self._fresh(inv, CHARGEABLE, "charged")) is None:
             return
         if await self._confirm("Charge this invoice now?", inv, [], "Charge"):
             await self._post(inv, "charge", None, "charged")
+
+    def action_refund(self) -> None:
+        if (inv := self.selected_invoice()) is not None:
+            self._start(self._refund, inv)
+
+    async def _refund(self, inv: dict[str, Any]) -> None:
+        if (inv := await self._fresh(inv, ("paid",), "refunded")) is None:
+            return
+        currency = str(inv.get("currency", ""))
+        left = int(inv.get("total") or 0) - int(inv.get("refunded") or 0)
+        values = await self._screen.app.push_screen_wait(
+            FormModal(
+                f"Refund {inv.get('number')} (up to {money.fmt(left, currency)})",
+                [
+                    Field("amount", f"Amount in {currency}", money.fmt(left, currency).split()[-1]),
+                    Field("reason", "Reason (required)"),
+                ],
+                submit_label="Next",
+            )
+        )
+        if not values or not values["amount"] or not values["reason"]:
+            return
+        try:
+            amount = money.parse(values["amount"], currency)
+        except ValueError as e:
+            self._screen.status(str(e), error=True)
+            return
+        if not 0 < amount <= left:
+            self._screen.status(
+                f"amount: between {money.fmt(1, currency)} and {money.fmt(left, currency)}",
+                error=True,
+            )
+            return
+        if await self._confirm(
+            "Refund this payment to the card?",
+            inv,
+            [f"Reason:   {values['reason']}", "The money goes back to the card it came from."],
+            "Refund",
+            amount=amount,
+        ):
+            await self._post(
+                inv, "refund", {"amount": amount, "reason": values["reason"]}, "refunded"
+            )

@@ -9,12 +9,14 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui import money
+from tui.format import percent
 from tui.screens.base import DetailScreen, Failed
 from tui.screens.invoice_actions import InvoiceActions
+from tui.timefmt import OrgTime
 
 
-def describe(doc: dict[str, Any]) -> list[str]:
-    """The invoice as lines of text (markup), top to bottom as on paper."""
+def describe(doc: dict[str, Any], time: OrgTime) -> list[str]:
+    """The invoice as lines of text (markup), top to bottom as on paper; times in ``time``."""
     cur = str(doc.get("currency", ""))
     inv = doc.get("invoice") or {}
 
@@ -25,7 +27,7 @@ def describe(doc: dict[str, Any]) -> list[str]:
         f"[b]{doc.get('number')}[/]  org [b]{doc.get('org')}[/]  period {doc.get('period')}"
         + ("  (early close)" if doc.get("early") else ""),
         f"status [b]{doc.get('status')}[/]  mode [b]{doc.get('mode')}[/]  currency {cur}"
-        f"  covered {doc.get('covered_from')} → {doc.get('covered_to')}",
+        f"  covered {time.at(doc.get('covered_from'))} → {time.at(doc.get('covered_to'))}",
         "",
         "[b]Lines[/]",
     ]
@@ -35,13 +37,13 @@ def describe(doc: dict[str, Any]) -> list[str]:
             span = f"{mins // 60}h{mins % 60:02d}m"
             what = f"On-Demand {line['item']}  {span} @ {m(line.get('hourly'))}/h"
         else:
-            what = f"Flat {line.get('item')} from {line.get('start')}"
+            what = f"Flat {line.get('item')} from {time.at(line.get('start'))}"
         out.append(f"  {what:<56} {m(line.get('amount')):>16}")
     if not inv.get("lines"):
         out.append("  (no usage)")
     out.append(f"  {'subtotal':<56} {m(inv.get('subtotal')):>16}")
     for d in inv.get("discounts") or []:
-        label = f"coupon {d['code']} ({d.get('applies_to', '')})"
+        label = f"coupon {d['code']}" + (f" ({d['applies_to']})" if d.get("applies_to") else "")
         out.append(f"  {label:<56} {m(-d['amount']):>16}")
     for n in inv.get("not_applied") or []:
         out.append(
@@ -52,7 +54,10 @@ def describe(doc: dict[str, Any]) -> list[str]:
     for a in doc.get("adjustments") or []:
         out.append(f"  [dim]adjustment {m(a.get('amount'))}: {a.get('reason')}[/]")
     out.append(f"  {'net':<56} {m(inv.get('net')):>16}")
-    out.append(f"  {'tax ' + str(inv.get('tax_rate', '')):<56} {m(inv.get('tax')):>16}")
+    rate = inv.get("tax_rate")
+    out.append(
+        f"  {'tax ' + (percent(rate) if rate is not None else ''):<56} {m(inv.get('tax')):>16}"
+    )
     if inv.get("previous_balance"):
         out.append(f"  {'previous balance':<56} {m(inv['previous_balance']):>16}")
     out.append(f"  [b]{'TOTAL':<56} {m(doc.get('total')):>16}[/]")
@@ -60,15 +65,19 @@ def describe(doc: dict[str, Any]) -> list[str]:
         out.append(f"  carried forward (below the minimum charge): {m(inv['carried_forward'])}")
     out.append("")
     out.append(
-        f"attempts {doc.get('attempts')}  next retry {doc.get('next_retry_at') or '-'}"
+        f"attempts {doc.get('attempts')}  next retry {time.at(doc.get('next_retry_at'))}"
         f"  payment {doc.get('payment_intent') or '-'}"
     )
+    if doc.get("refunded"):
+        out.append(f"refunded {m(doc.get('refunded'))}")
     if doc.get("last_error"):
         out.append(f"[red]last payment error: {doc['last_error']}[/]")
     if doc.get("action_url"):
         out.append(f"customer action needed: {doc['action_url']}")
     if doc.get("approved_by"):
-        out.append(f"approved by {doc['approved_by']} at {doc.get('approved_at')}")
+        out.append(f"approved by {doc['approved_by']} at {time.at(doc.get('approved_at'))}")
+    if doc.get("paid_at"):
+        out.append(f"paid at {time.at(doc.get('paid_at'))}")
     return out
 
 
@@ -88,11 +97,17 @@ class InvoiceDetail(InvoiceActions, DetailScreen):
     async def load(self) -> None:
         doc = await self.call("GET", f"/api/v1/invoices/{self.invoice_id}")
         if not isinstance(doc, Failed):
+            account = await self.call("GET", "/api/v1/billing", org_id=doc.get("org_id"))
+            if not isinstance(account, Failed):
+                self.card = account.get("card")
             self.show_invoice(doc)
+            self.fresh()
 
     def show_invoice(self, doc: dict[str, Any]) -> None:
         self.doc = doc
-        self.query_one("#invoice", Static).update("\n".join(describe(doc)))
+        lines = describe(doc, self.mm.time)
+        lines.append(f"card {self.card or 'none registered'}")
+        self.query_one("#invoice", Static).update("\n".join(lines))
 
     def selected_invoice(self) -> dict[str, Any] | None:
         return self.doc or None

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tui import format as f
 from tui.live_model import LiveModel
 from tui.screens.base import AppScreen
 from tui.widgets.group_spark import GroupSpark
@@ -21,11 +22,14 @@ class LiveScreen(AppScreen):
     def on_live(self, model: LiveModel) -> None:
         t = model.totals
         self.query_one("#summary", Static).update(
-            f"agents online [b]{t.get('agents_online', len(model.agents))}[/]   groups running "
-            f"[b]{t.get('groups_running', '-')}[/]   mocks [b]{t.get('mocks_running', '-')}[/]   "
-            f"sent/s [b]{t.get('sent_per_s', 0.0)}[/]   errors [b]{t.get('errors', 0)}[/]"
+            f"agents [b]{t.agents_online}[/] online  groups [b]{t.groups_running}[/] running"
+            f"  mocks [b]{f.count(t.mocks_running)}[/]  sent/s [b]{f.rate(t.sent_per_s)}[/]"
+            + (f" ({model.rate_window_s:g}s)" if model.rate_window_s else "")
+            + f"  errors [b]{f.count(t.errors)}[/]"
             + (f"   [red]{model.error}[/]" if model.error else "")
         )
+        if model.received_at is not None:
+            self.fresh(model.received_at)
         box = self.query_one("#sparks", VerticalScroll)
         flt = self.query_one("#filter").value.strip().lower()  # type: ignore[attr-defined]
         names = [n for n in model.groups if not flt or flt in n.lower()]

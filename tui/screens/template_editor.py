@@ -1,4 +1,5 @@
-"""One template as YAML: validate locally (error at its line), preview seeded, save (PUT)."""
+"""One template as YAML: the appliance checks it (the wrong field's line is selected),
+previews it seeded (nothing is sent), and saves it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static, TextArea
 
+from appliance.contract.templates import FieldProblem, PreviewResult, TemplateCheck
 from tui import template_tools as tt
 from tui.screens.base import DetailScreen, Failed
 
 
 class TemplateEditor(DetailScreen):
-    NEEDS = {"save": "operator"}
+    NEEDS = {"save": "operator", "validate": "operator", "preview": "operator"}
+    # ctrl+p stays the command palette's; Tab leaves the editor (indent with spaces).
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("ctrl+t", "validate", "Validate", priority=True),
-        Binding("ctrl+p", "preview", "Preview", priority=True),
+        Binding("ctrl+t", "validate", "Check", priority=True),
+        Binding("ctrl+r", "preview", "Preview", priority=True),
         Binding("escape", "back", "Back", priority=True),
     ]
 
@@ -27,15 +30,17 @@ class TemplateEditor(DetailScreen):
         super().__init__("templates")
         self.template_name = name
         self._text = tt.to_text(spec) if spec else tt.SKELETON
+        self.problem: FieldProblem | None = None
+        self.preview_rows: list[str] = []
 
     def compose_body(self) -> ComposeResult:
         yield Static(
-            f"[b]Template {self.template_name}[/]  ctrl+t validate · ctrl+p preview · "
-            "ctrl+s save · esc back",
+            f"[b]Template {self.template_name}[/]  ctrl+t check · ctrl+r preview · ctrl+s save"
+            " · tab leaves the editor · esc back",
             classes="summary",
         )
         with Horizontal(id="editor-row"):
-            yield TextArea(self._text, id="editor", show_line_numbers=True, tab_behavior="indent")
+            yield TextArea(self._text, id="editor", show_line_numbers=True, tab_behavior="focus")
             with Vertical(id="preview-pane"):
                 with Horizontal(id="seed-row"):
                     yield Label("seed ")
@@ -44,65 +49,82 @@ class TemplateEditor(DetailScreen):
         yield Static("", id="field-error", classes="error-line")
 
     def on_mount(self) -> None:
+        super().on_mount()
         self.query_one("#editor", TextArea).focus()
 
     @property
     def text(self) -> str:
         return self.query_one("#editor", TextArea).text
 
-    def show_field_error(self, error: tt.FieldError | None) -> None:
+    def show_problem(self, problem: FieldProblem | None) -> None:
+        self.problem = problem
         box = self.query_one("#field-error", Static)
         editor = self.query_one("#editor", TextArea)
-        if error is None:
+        if problem is None:
             box.update("[green]valid[/]")
             return
-        box.update(f"[red]{error}[/]")
-        if error.line is not None:
-            row = error.line
+        box.update(f"[red]{problem.sentence()}[/]", layout=True)
+        if problem.line is not None and 0 < problem.line <= editor.document.line_count:
+            row = problem.line - 1
             editor.selection = editor.selection.__class__(
                 (row, 0), (row, len(editor.document.get_line(row)))
             )
             editor.scroll_cursor_visible(center=True)
             editor.focus()
 
-    def action_validate(self) -> dict[str, Any] | None:
-        result = tt.validate(self.template_name, self.text)
-        if isinstance(result, tt.FieldError):
-            self.show_field_error(result)
+    async def check(self) -> TemplateCheck | None:
+        """The appliance's verdict on the draft; shows the problem, None if it could not ask."""
+        answer = await self.call_as(
+            TemplateCheck,
+            "POST",
+            "/api/v1/templates/validate",
+            {"name": self.template_name, "text": self.text},
+        )
+        if isinstance(answer, Failed):
             return None
-        self.show_field_error(None)
-        return result
+        self.show_problem(answer.error)
+        return answer
+
+    def action_validate(self) -> None:
+        self.spawn(self.check, group="check", exclusive=True)
 
     def action_preview(self) -> None:
-        spec = self.action_validate()
-        if spec is not None:
-            self.spawn(self._preview, spec, group="preview", exclusive=True)
+        self.spawn(self._preview, group="preview", exclusive=True)
 
-    async def _preview(self, spec: dict[str, Any]) -> None:
+    async def _preview(self) -> None:
         raw_seed = self.query_one("#seed", Input).value.strip()
         seed = int(raw_seed) if raw_seed.lstrip("-").isdigit() else 1
-        rows = await tt.preview(self.template_name, spec, seed=seed)
-        lines = [
-            f"{r['t']:>7.3f}s {r['device']} [{r['status']}]\n  "
-            + (json.dumps(r["payload"]) if "payload" in r else f"raw {r.get('raw')!r}")
-            for r in rows
+        answer = await self.call_as(
+            PreviewResult,
+            "POST",
+            "/api/v1/templates/preview",
+            {"name": self.template_name, "text": self.text, "seed": seed},
+        )
+        if isinstance(answer, Failed):
+            return
+        self.show_problem(answer.error)
+        if not answer.valid:
+            return
+        self.preview_rows = [
+            f"{m.t:>7.3f}s {m.device} [{m.status}]\n  "
+            + (json.dumps(m.payload) if m.raw is None else f"raw {m.raw!r}")
+            for m in answer.messages
         ]
-        self.query_one("#preview", TextArea).text = "\n".join(lines) or "(nothing sent)"
-        self.status(f"preview: first {len(rows)} messages, seed {seed}; nothing was sent")
+        self.query_one("#preview", TextArea).text = "\n".join(self.preview_rows) or "(nothing sent)"
+        self.status(
+            f"preview: first {len(answer.messages)} messages, seed {seed}; nothing was sent"
+        )
 
     def action_save(self) -> None:
-        spec = self.action_validate()
-        if spec is None:
-            return
-        raw = tt.parse_text(self.template_name, self.text)
-        self.spawn(self._save, raw, group="save", exclusive=True)
+        self.spawn(self._save, group="save", exclusive=True)
 
-    async def _save(self, raw: Any) -> None:
-        answer = await self.call("PUT", f"/api/v1/templates/{self.template_name}", raw)
+    async def _save(self) -> None:
+        checked = await self.check()
+        if checked is None or not checked.valid or checked.spec is None:
+            return
+        answer = await self.call("PUT", f"/api/v1/templates/{self.template_name}", checked.spec)
         if isinstance(answer, Failed):
             if answer.error.status == 400:
-                self.show_field_error(
-                    tt.from_detail(self.template_name, self.text, answer.error.detail)
-                )
+                self.show_problem(FieldProblem(message=answer.error.detail))
             return
         self.status(f"saved {self.template_name} (version {answer.get('version')})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.app import ComposeResult
@@ -10,12 +11,19 @@ from textual.widgets import DataTable
 
 from tui.screens.base import AppScreen, Failed
 from tui.widgets.form import Field, FormModal
-from tui.widgets.table import ResourceTable
+from tui.widgets.table import Col, ResourceTable
 
-COLUMNS = ("template", "version", "transport", "interval", "fields", "updated")
+COLUMNS = (
+    Col("template", min=8),
+    Col("version", num=True),
+    Col("transport", min=10),
+    Col("interval", min=5, drop=2),
+    Col("fields", num=True, drop=1),
+    Col("updated", min=20, drop=3),
+)
 
 
-def template_row(t: dict[str, Any]) -> tuple[str, ...]:
+def template_row(t: dict[str, Any], at: Callable[[Any], str]) -> tuple[str, ...]:
     spec = t.get("spec") or {}
     transport = spec.get("transport") or {}
     kind = next(iter(transport), "?")
@@ -26,7 +34,7 @@ def template_row(t: dict[str, Any]) -> tuple[str, ...]:
         f"{kind} {target}".strip(),
         str(spec.get("interval", "")),
         str(len(spec.get("payload") or {})),
-        str(t.get("updated_at", ""))[:19].replace("T", " "),
+        at(t.get("updated_at")),
     )
 
 
@@ -34,7 +42,7 @@ class TemplatesScreen(AppScreen):
     MODE = "templates"
     POLL_S = 10.0
     NEEDS = {"new_template": "operator"}
-    BINDINGS = [Binding("n", "new_template", "New")]
+    BINDINGS = [Binding("enter", "open", "Edit"), Binding("n", "new_template", "New")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,17 +55,21 @@ class TemplatesScreen(AppScreen):
         templates = await self.call("GET", "/api/v1/templates")
         if not isinstance(templates, Failed):
             self.show_templates(templates)
+            self.fresh()
 
     def show_templates(self, templates: list[dict[str, Any]]) -> None:
         self._templates = {t["name"]: t for t in templates}
         self.query_one("#templates", ResourceTable).show(
-            {t["name"]: template_row(t) for t in templates}
+            {t["name"]: template_row(t, self.mm.time.at) for t in templates}
         )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
+        self.action_open()
+
+    def action_open(self) -> None:
+        key = self.query_one("#templates", ResourceTable).selected_key
         if key is not None and key in self._templates:
-            self._open(str(key), self._templates[str(key)].get("spec") or {})
+            self._open(key, self._templates[key].get("spec") or {})
 
     def _open(self, name: str, spec: dict[str, Any] | None) -> None:
         from tui.screens.template_editor import TemplateEditor

@@ -12,10 +12,20 @@ from textual.widgets import Static
 from tui import money
 from tui.money import fmt
 from tui.screens.base import AppScreen, Failed
-from tui.widgets.table import ResourceTable
+from tui.widgets.table import Col, ResourceTable
 
-ENT_COLUMNS = ("entitlement", "capacity", "running now", "hours this month", "price")
-GROUP_COLUMNS = ("group", "device-hours", "device-seconds")
+ENT_COLUMNS = (
+    Col("entitlement", min=10),
+    Col("capacity", num=True),
+    Col("running", num=True),
+    Col("hours", num=True),
+    Col("price", min=8),
+)
+GROUP_COLUMNS = (
+    Col("group", min=8),
+    Col("device-hours", num=True),
+    Col("device-seconds", num=True, drop=1),
+)
 
 
 def month_start(timezone: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -71,6 +81,7 @@ class UsageScreen(AppScreen):
         )
         hours = {} if isinstance(intervals, Failed) else hours_by_entitlement(intervals)
         self.show_usage(ents, usage, catalog, hours, start)
+        self.fresh()
         quote = await self.call("GET", "/api/v1/billing/quote")
         if isinstance(quote, Failed):
             forbidden = quote.error.status == 403
@@ -79,16 +90,21 @@ class UsageScreen(AppScreen):
             self.show_quote(quote)
 
     def show_quote(self, quote: dict[str, Any] | None, why: str = "") -> None:
+        """The month-to-date quote, line by line so it adds up: subtotal − discounts −
+        credit = net; + tax + previous balance = total."""
         if quote is None:
             text = f"quote at today's close: {why}"
         else:
             cur = str(quote.get("currency", ""))
+            discounts = sum(int(d.get("amount", 0)) for d in quote.get("discounts") or [])
+            credit = int(quote.get("credit_applied") or 0)
+            previous = int(quote.get("previous_balance") or 0)
             text = (
-                f"quote if {quote.get('period')} closed now: subtotal "
-                f"{fmt(quote.get('subtotal'), cur)}   discounts "
-                f"{fmt(sum(d.get('amount', 0) for d in quote.get('discounts', [])), cur)}   "
-                f"tax {fmt(quote.get('tax'), cur)}   total [b]{fmt(quote.get('total'), cur)}[/]"
-                f"   ({quote.get('status')})"
+                f"if {quote.get('period')} closed now: subtotal {fmt(quote.get('subtotal'), cur)}"
+                f" − discounts {fmt(discounts, cur)} − credit {fmt(credit, cur)}"
+                f" = net {fmt(quote.get('net'), cur)}; + tax {fmt(quote.get('tax'), cur)}"
+                + (f" + previous balance {fmt(previous, cur)}" if previous else "")
+                + f" = total [b]{fmt(quote.get('total'), cur)}[/] ({quote.get('status')})"
             )
         self.query_one("#quote", Static).update(text)
 
@@ -106,7 +122,7 @@ class UsageScreen(AppScreen):
                 name + (" (default)" if name == ents.get("default") else ""),
                 str(e.get("capacity", "")),
                 str(e.get("running", 0)),
-                f"{hours.get(name, 0.0):.2f}",
+                f"{hours.get(name, 0.0):,.2f}",
                 price_of(name, catalog),
             )
         free = ents.get("free_tier") or {}
@@ -116,12 +132,13 @@ class UsageScreen(AppScreen):
                 str(free.get("capacity", "")),
                 "-",
                 "-",
-                f"free until {str(free.get('until', ''))[:10]}",
+                f"free until {self.mm.time.date(free.get('until'))}",
             )
         for w in ents.get("flat") or []:
             key = f"flat:{w.get('plan')}:{w.get('id')}"
             rows[key] = (
-                f"flat {w.get('plan')} {str(w.get('start', ''))[:10]}→{str(w.get('end', ''))[:10]}",
+                f"flat {w.get('plan')} {self.mm.time.date(w.get('start'))}→"
+                f"{self.mm.time.date(w.get('end'))}",
                 str(w.get("capacity", "")),
                 str(w.get("state", "")),
                 "-",
@@ -130,10 +147,10 @@ class UsageScreen(AppScreen):
         self.query_one("#entitlements", ResourceTable).show(rows)
         groups = usage.get("groups") or {}
         self.query_one("#usage-groups", ResourceTable).show(
-            {n: (n, f"{s / 3600:.2f}", f"{s:.0f}") for n, s in sorted(groups.items())}
+            {n: (n, f"{s / 3600:,.2f}", f"{s:,.0f}") for n, s in sorted(groups.items())}
         )
         self.query_one("#summary", Static).update(
-            f"this month since {since:%Y-%m-%d %H:%M %Z}   device-hours "
+            f"this month since {self.mm.time.at(since)}   device-hours "
             f"[b]{float(usage.get('device_seconds', 0)) / 3600:.2f}[/]   currency "
             f"{catalog.get('currency', '?')}"
         )

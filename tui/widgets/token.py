@@ -17,14 +17,15 @@ class TokenModal(ModalScreen[None]):
         Binding("c", "copy", "Copy command"),
     ]
 
-    def __init__(self, answer: dict[str, Any]) -> None:
+    def __init__(self, answer: dict[str, Any], expires: str = "") -> None:
         super().__init__(classes="modal")
         self.answer = answer
+        self.expires = expires or str(answer.get("expires_at", "?"))
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("Enrollment token (shown once)", classes="dialog-title")
-            yield Static(f"expires {self.answer.get('expires_at', '?')}")
+            yield Static(f"expires {self.expires}")
             yield Static("Run on the board:")
             yield Static(str(self.answer.get("command", "")), id="command", classes="command")
             with Horizontal(classes="dialog-buttons"):

@@ -3,9 +3,11 @@ database, driven through Litestar's test client, with a token per role."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar.testing import TestClient
@@ -20,7 +22,8 @@ from appliance.orgs.service import ensure_demo_org
 @dataclass
 class Api:
     client: TestClient
-    tokens: dict[str, str]  # role -> token of the demo org ("admin" is the superuser)
+    tokens: dict[str, str]
+    """role -> token of the demo org: "admin" is the superuser, "org_admin" an admin who is not."""
     org: models.Org
 
     def headers(self, role: str | None) -> dict[str, str]:
@@ -32,7 +35,8 @@ class Api:
 
 def admin_caller(org: models.Org) -> auth.Caller:
     """The demo org's superuser admin, for seeding through the services."""
-    user = accounts.ensure_admin(org, "admin", superuser=True)
+    user = accounts.superuser_of(org)
+    assert user is not None
     return auth.Caller(
         org_id=org.id,
         role="admin",
@@ -43,22 +47,33 @@ def admin_caller(org: models.Org) -> auth.Caller:
     )
 
 
-@pytest.fixture
-def api(appliance_db: str, mosquitto, tmp_path: Path) -> Iterator[Api]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
+@contextlib.contextmanager
+def running_api(appliance_db: str, mqtt_url: str, data_dir: Path, **settings: Any) -> Iterator[Api]:
+    """The app on ``appliance_db`` with the demo org bootstrapped and a token per role."""
+    config = Settings(
+        data_dir=data_dir,
         db_url=appliance_db,
-        mqtt_url=mosquitto.url,
+        mqtt_url=mqtt_url,
         embedded_broker=False,
         http_port=1,  # never bound: the test client calls the app in-process
+        **settings,
     )
-    settings.data_dir.mkdir(parents=True)
-    org, _ = ensure_demo_org(settings.admin_token_path)
-    tokens = {"admin": settings.admin_token_path.read_text().strip()}
+    config.data_dir.mkdir(parents=True)
+    org, _ = ensure_demo_org(config.admin_token_path)
+    tokens = {"admin": config.admin_token_path.read_text().strip()}
     boss = admin_caller(org)
     for role in ("viewer", "operator"):
         tokens[role] = accounts.create_user(boss, f"a-{role}", role)["token"]
-    app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=True) as client:
-        yield Api(client, tokens, org)
-    clock.reset()
+    tokens["org_admin"] = accounts.create_user(boss, "a-org-admin", "admin")["token"]
+    app = create_app(config)
+    try:
+        with TestClient(app, raise_server_exceptions=True) as client:
+            yield Api(client, tokens, org)
+    finally:
+        clock.reset()
+
+
+@pytest.fixture
+def api(appliance_db: str, mosquitto, tmp_path: Path) -> Iterator[Api]:
+    with running_api(appliance_db, mosquitto.url, tmp_path / "data") as running:
+        yield running

@@ -1,7 +1,8 @@
 """Every route of the app says who may call it: 401 without a token, 403 below its role.
 
 The routes are enumerated from the app itself, so a route added later is covered
-without touching this file; only a route meant to be public must be named here.
+without touching this file; only a route meant to be public must be named here,
+and a superuser-only route must bring a request that works for the superuser.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ ADMIN_ONLY = {
 }
 """At least these need the admin role (more may declare it with ``opt={"role": "admin"}``)."""
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+SUPERUSER_ONLY: dict[tuple[str, str], dict] = {
+    ("POST", "/api/v1/orgs"): {"json": {"name": "matrix"}},
+    ("POST", "/api/v1/invoices/close"): {},
+    ("POST", "/api/v1/billing/credits"): {"json": {"amount": 100, "reason": "thank you"}},
+    ("POST", "/api/v1/billing/coupons"): {"json": {"code": "MATRIX10", "percent_off": 10}},
+}
+"""Every route declaring ``opt={"superuser": True}``, with a request the superuser may make.
+
+A new superuser-only route must be added here, so the matrix below proves an org admin
+is refused it and the superuser is served."""
 
 
 def concrete(path: str) -> str:
@@ -112,11 +123,47 @@ def test_an_operator_runs_things_but_does_not_administer(api: Api) -> None:
 
 
 def test_an_admin_passes_every_guard(api: Api) -> None:
-    for method, path, handler in private(api):
-        r = api.call(method, concrete(path), "admin")
-        assert r.status_code < 500, (method, path, r.status_code, r.text)
-        if not handler.opt.get("superuser"):
-            assert r.status_code not in (401, 403), (method, path, r.status_code, r.text)
+    for role in ("admin", "org_admin"):
+        for method, path, handler in private(api):
+            r = api.call(method, concrete(path), role)
+            assert r.status_code < 500, (role, method, path, r.status_code, r.text)
+            if not handler.opt.get("superuser"):
+                assert r.status_code not in (401, 403), (role, method, path, r.text)
+
+
+def superuser_only(api: Api) -> set[tuple[str, str]]:
+    return {(m, p) for m, p, h in endpoints(api) if h.opt.get("superuser")}
+
+
+def test_every_superuser_only_route_is_in_the_matrix(api: Api) -> None:
+    assert superuser_only(api) == set(SUPERUSER_ONLY)
+
+
+def test_an_org_admin_is_refused_what_only_the_superuser_may_do(api: Api) -> None:
+    for method, path in sorted(superuser_only(api)):
+        kw = SUPERUSER_ONLY[(method, path)]
+        r = api.call(method, path, "org_admin", **kw)
+        assert r.status_code == 403, (method, path, r.status_code, r.text)
+        assert "superuser" in r.json()["detail"]
+        r = api.call(method, path, "admin", **kw)
+        assert 200 <= r.status_code < 300, (method, path, r.status_code, r.text)
+
+
+def test_reaching_other_orgs_or_making_superusers_is_the_superusers_alone(api: Api) -> None:
+    other = api.call("POST", "/api/v1/orgs", json={"name": "other"}).json()["id"]
+    calls = [
+        ("GET", "/api/v1/invoices", {"params": {"all_orgs": "true"}}),
+        ("GET", "/api/v1/audit", {"params": {"all_orgs": "true"}}),
+        ("GET", "/api/v1/billing", {"params": {"org_id": other}}),
+        ("GET", "/api/v1/billing/quote", {"params": {"org_id": other}}),
+        ("POST", "/api/v1/users", {"json": {"name": "root2", "role": "admin", "superuser": True}}),
+    ]
+    for method, path, kw in calls:
+        r = api.call(method, path, "org_admin", **kw)
+        assert r.status_code == 403, (method, path, kw, r.status_code, r.text)
+        assert "superuser" in r.json()["detail"]
+        r = api.call(method, path, "admin", **kw)
+        assert 200 <= r.status_code < 300, (method, path, kw, r.status_code, r.text)
 
 
 def test_public_routes_and_the_schema_answer_without_a_token(api: Api) -> None:
@@ -129,10 +176,10 @@ def test_public_routes_and_the_schema_answer_without_a_token(api: Api) -> None:
     assert r.status_code in (400, 401)
 
 
-@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin", "org_admin"])
 def test_me_tells_the_caller_who_they_are(api: Api, role: str) -> None:
     me = api.call("GET", "/api/v1/me", role).json()
-    assert me["role"] == role and me["org"] == "demo"
+    assert me["role"] == role.removeprefix("org_") and me["org"] == "demo"
     assert me["superuser"] is (role == "admin")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance import db, models
+from appliance.audit import anchor
 from appliance.audit import service as audit
 from appliance.audit.models import AuditEntry, AuditHead
 
@@ -93,12 +95,13 @@ def test_the_query_is_newest_first_filtered_and_paged(org: models.Org) -> None:
         audit.query(org.id, limit=0)
 
 
-def verify_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def verify_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "appliance.cli", "audit", "verify", *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -108,6 +111,7 @@ def sqlite_log(tmp_path: Path):
     path.parent.mkdir()
     db.connect(f"sqlite:///{path}")
     db.migrate()
+    anchor.configure(path.parent)  # as the appliance does at start: audit.key, audit.anchor
     for i in range(6):
         audit.record("thing.do", actor="user:a", target=f"t{i}", after={"i": i})
     db.database.close()
@@ -118,7 +122,14 @@ def test_verify_cli_says_ok(sqlite_log: Path) -> None:
     done = verify_cli("--data-dir", str(sqlite_log.parent))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok: 6 rows"
-    assert verify_cli("--db-url", f"sqlite:///{sqlite_log}").stdout.strip() == "ok: 6 rows"
+    url = f"sqlite:///{sqlite_log}"
+    both = verify_cli("--db-url", url, "--data-dir", str(sqlite_log.parent))
+    assert both.stdout.strip() == "ok: 6 rows"
+    # The key is in the data dir, not the database: without it nothing can be vouched for.
+    elsewhere = sqlite_log.parent.parent / "elsewhere"
+    keyless = verify_cli("--db-url", url, env={"MOCKMOCK_DATA_DIR": str(elsewhere)})
+    assert keyless.returncode == 2
+    assert keyless.stderr.startswith("error: --data-dir: no audit key at"), keyless.stderr
 
 
 @pytest.mark.parametrize(
@@ -147,7 +158,7 @@ def test_verify_cli_names_the_first_broken_row(sqlite_log: Path, sql: str, expec
     assert done.stdout.strip().startswith(expected), done.stdout
 
 
-def test_rehashing_a_tampered_row_still_breaks_the_next_link(sqlite_log: Path) -> None:
+def test_rehashing_a_tampered_row_breaks_its_seal(sqlite_log: Path) -> None:
     db.connect(f"sqlite:///{sqlite_log}")
     try:
         row = AuditEntry.get_by_id(3)
@@ -162,7 +173,7 @@ def test_rehashing_a_tampered_row_still_breaks_the_next_link(sqlite_log: Path) -
         db.database.close()
     done = verify_cli("--data-dir", str(sqlite_log.parent))
     assert done.returncode == 1
-    assert done.stdout.startswith("broken at row 4: prev_hash does not match row 3")
+    assert done.stdout.startswith("broken at row 3: its seal does not match the audit key")
 
 
 def test_verify_cli_bad_input_is_one_line(tmp_path: Path) -> None:
