@@ -119,7 +119,7 @@ def test_the_standby_takes_over_and_the_mocks_never_stop(
                  "the standby to take over", standby.proc.log())  # fmt: skip
             assert time.monotonic() - killed < TAKEOVER_LIMIT_S
             time.sleep(RUN_AFTER_KILL_S)  # leases run out 4 times over unless renewed
-            assert len(watch.devices_since(time.monotonic() - 2)) == DEVICES
+            assert len(watch.devices_since(time.monotonic() - 3)) == DEVICES
 
             standby.api("POST", "/api/v1/groups/rep/stop")
             wait(lambda: standby.api("GET", "/api/v1/groups/rep")["agents_stopped"] >= 1, 20,
@@ -132,7 +132,8 @@ def test_the_standby_takes_over_and_the_mocks_never_stop(
             per_device[topic].append(at)
         # No device ever stopped: not when the leader died, not when its leases ran out.
         assert len(per_device) == DEVICES
-        assert max(max_gap(times) for times in per_device.values()) < 2.5
+        # (A device stopped by an expired lease would be silent for seconds: 6 s leases.)
+        assert max(max_gap(times) for times in per_device.values()) < 3.0
 
         # Usage: every record reached a replica (one lost with the dead replica is sent
         # again by the agent until acknowledged), and it equals the traffic.
