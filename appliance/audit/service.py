@@ -25,7 +25,7 @@ from typing import Any
 
 import peewee as pw
 
-from appliance import clock
+from appliance import bulk, clock
 from appliance.audit import anchor as anchoring
 from appliance.audit.models import GENESIS, AuditEntry, AuditHead
 from appliance.db import database
@@ -184,8 +184,7 @@ def record_many(entries: list[Entry]) -> list[int]:
             seal = anchor.seal(digest) if anchor is not None else None
             rows.append({**row, "prev_hash": prev, "hash": digest, "seal": seal})
             prev = digest
-        for i in range(0, n, 200):
-            AuditEntry.insert_many(rows[i : i + 200]).execute()
+        bulk.insert_rows(AuditEntry, rows, chunk=200)
         AuditHead.update(hash=prev).where(AuditHead.id == 1).execute()
         if anchor is not None:
             anchor.after_commit()

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import peewee as pw
 
-from appliance import clock, models
+from appliance import bulk, clock, models
 from appliance.audit import service as audit
 from appliance.db import database
 from appliance.entitlements import catalog
@@ -463,15 +463,12 @@ def _close_batch(
             for code in codes:
                 used[code] = used.get(code, 0) + 1
     invoice_rows = [row for *_, row in closes if row is not None]
-    invoice_ids: dict[tuple[int, str], int] = {}
-    for i in range(0, len(invoice_rows), 200):
-        for inv_id, org_id, period in (
-            Invoice.insert_many(invoice_rows[i : i + 200])
-            .returning(Invoice.id, Invoice.org, Invoice.period)
-            .tuples()
-            .execute()
-        ):
-            invoice_ids[(org_id, period)] = inv_id
+    invoice_ids = {
+        (org_id, period): inv_id
+        for inv_id, org_id, period in bulk.insert_rows(
+            Invoice, invoice_rows, returning=(Invoice.id, Invoice.org, Invoice.period), chunk=200
+        )
+    }
     if crash_point:
         faults.point("month_close_mid")
     close_rows = [
@@ -483,8 +480,7 @@ def _close_batch(
         }
         for org, period, rated, _ in closes
     ]
-    for i in range(0, len(close_rows), 500):  # the unique (org, period): exactly once
-        PeriodClose.insert_many(close_rows[i : i + 500]).execute()
+    bulk.insert_rows(PeriodClose, close_rows)  # the unique (org, period): exactly once
     changed = [a for i, a in accounts.items() if (a.credit_balance, a.carried_balance) != before[i]]
     if changed:
         BillingAccount.bulk_update(

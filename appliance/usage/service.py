@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee as pw
 
 from agent import wire
-from appliance import models
+from appliance import bulk, models
 from appliance.db import database
 
 
@@ -76,13 +76,11 @@ def ingest_many(items: list[tuple[str, wire.UsageRecord]]) -> dict[str, int]:
 
 def _store_many(new: list[tuple[models.Agent, wire.UsageRecord]]) -> None:
     ur = models.UsageRecord
-    ids: dict[tuple[int, int], int] = {}
-    for i in range(0, len(new), 500):
-        rows = [{"agent": agent.id, "seq": rec.seq} for agent, rec in new[i : i + 500]]
-        for pk, agent_pk, seq in (
-            ur.insert_many(rows).returning(ur.id, ur.agent, ur.seq).tuples().execute()
-        ):
-            ids[(agent_pk, seq)] = pk
+    records = [{"agent": agent.id, "seq": rec.seq} for agent, rec in new]
+    ids = {
+        (agent_pk, seq): pk
+        for pk, agent_pk, seq in bulk.insert_rows(ur, records, returning=(ur.id, ur.agent, ur.seq))
+    }
     group_ids = sorted({line.group_id for _, rec in new for line in rec.lines})
     org_of = dict(
         models.Group.select(models.Group.id, models.Group.org)
@@ -107,8 +105,7 @@ def _store_many(new: list[tuple[models.Agent, wire.UsageRecord]]) -> None:
         and line.end_ms > line.start_ms
         and line.devices > 0
     ]
-    for i in range(0, len(rows), 500):
-        models.Usage.insert_many(rows[i : i + 500]).execute()
+    bulk.insert_rows(models.Usage, rows)
 
 
 def _contiguous_many(acked: dict[int, int]) -> dict[int, int]:

@@ -17,6 +17,7 @@ import pytest
 from playhouse.test_utils import count_queries
 
 from appliance import clock, models
+from appliance.audit import anchor
 from appliance.audit import service as audit
 from appliance.audit.models import AuditEntry
 from appliance.db import database
@@ -138,3 +139,12 @@ def test_a_batch_costs_the_same_queries_for_ten_orgs_as_for_forty(closing) -> No
         assert service.close_due(cfg).closed == 80
     assert large.count == small.count
     assert service.close_due(cfg).closed == 0  # and a rerun closes nothing
+
+
+def test_batched_audit_rows_are_sealed_and_anchored(closing, tmp_path) -> None:
+    anchor.configure(tmp_path)  # what the appliance does at start: its data dir's key
+    seed(12)
+    assert service.close_due(Billing(batch=5)).closed == 24
+    closes = AuditEntry.select().where(AuditEntry.action == "invoice.close")
+    assert closes.count() == 24 and all(e.seal for e in closes)
+    assert audit.verify().ok  # every seal matches and the anchored row is the newest
