@@ -14,7 +14,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
-from appliance import __version__, at_rest, db
+from appliance import __version__, at_rest, db, leader
 from appliance import ca as test_ca
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
@@ -119,6 +119,10 @@ def create_app(settings: Settings) -> Litestar:
         await asyncio.to_thread(prepare_database, settings)
         bus: Bus = app.state.bus
         await asyncio.to_thread(bus.use_own_credentials, settings.data_dir)
+        if settings.mqtt_url and settings.mqtt_shared:  # replicas split agent traffic
+            from appliance import cluster
+
+            bus.share = await asyncio.to_thread(cluster.share_group)
         broker = None
         if settings.embedded_broker and not settings.mqtt_url:
             from appliance.broker import EmbeddedBroker
@@ -130,8 +134,13 @@ def create_app(settings: Settings) -> Litestar:
             broker = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port, verify)
             await broker.start()
         bus.start()
-        sched = scheduling.build(settings, bus)
-        sched.start()
+        # The scheduler runs on the leader only: always this process on SQLite.
+        jobs = scheduling.Scheduling(settings, bus)
+        leadership = leader.for_database(
+            db.database.obj, jobs.on_change, poll_s=settings.leader_poll_seconds
+        )
+        app.state.leadership = leadership
+        await leadership.start()
         agent_task = None
         local = None
         if settings.local_agent:
@@ -148,7 +157,7 @@ def create_app(settings: Settings) -> Litestar:
             if local is not None and agent_task is not None:
                 local.stop()
                 await asyncio.gather(agent_task, return_exceptions=True)
-            sched.shutdown(wait=False)
+            await leadership.stop()
             await bus.stop()
             if broker is not None:
                 await broker.stop()

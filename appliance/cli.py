@@ -161,6 +161,21 @@ def _check_settings(settings: Settings) -> None:
         fail(e.message)
 
 
+def _claim_database(settings: Settings) -> Any:
+    """A replica needs PostgreSQL; a SQLite database is owned by one process (the
+    returned lock file, held until exit)."""
+    from appliance import leader
+
+    url = settings.database_url
+    try:
+        leader.check_replica(url, settings.replica)
+        if leader.is_postgres(url) or ":///" not in url or url.endswith(":memory:"):
+            return None
+        return leader.claim_sqlite(Path(url.split(":///", 1)[1]))
+    except ApplianceError as e:
+        fail(e.message)
+
+
 def _check_mail(settings: Settings) -> None:
     from appliance.notify.service import parse_admins
     from appliance.notify.smtp import SmtpConfig
@@ -175,11 +190,12 @@ def _check_mail(settings: Settings) -> None:
     parse_admins(settings.billing_admins)
 
 
-def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:
+def _run_server(settings: Settings, *, live: bool, tui: bool, owner: Any = None) -> None:
     _check_settings(settings)
     _check_port(settings.http_host, settings.http_port, "--http-port")
     if settings.embedded_broker and not settings.mqtt_url:
         _check_port(settings.mqtt_host, settings.mqtt_port, "--mqtt-port")
+    owner = owner or _claim_database(settings)
     try:
         from appliance.app import preflight
 
@@ -187,6 +203,9 @@ def _run_server(settings: Settings, *, live: bool, tui: bool) -> None:
         asyncio.run(_serve(settings, live=live, tui=tui))
     except ApplianceError as e:
         fail(e.message)
+    finally:
+        if owner is not None:
+            owner.close()
 
 
 @main.command()
@@ -300,6 +319,13 @@ def _demo_billing(settings: Settings) -> tuple[Any, Settings]:
 @click.option("--tls-cert", default=None, help="Certificate (PEM) for HTTPS on the API.")
 @click.option("--tls-key", default=None, help="Private key of --tls-cert.")
 @click.option("--db-url", default=None, help="sqlite:///path or postgresql://user@host/db.")
+@click.option(
+    "--replica",
+    is_flag=True,
+    default=None,
+    help="One of several serve processes on one PostgreSQL and broker (refuses SQLite); "
+    "one of them, the elected leader, runs the scheduler [env: MOCKMOCK_REPLICA].",
+)
 def serve(
     data_dir: Path | None,
     http_host: str | None,
@@ -314,6 +340,7 @@ def serve(
     tls_cert: str | None,
     tls_key: str | None,
     db_url: str | None,
+    replica: bool | None,
 ) -> None:
     """The appliance alone, on an external broker (production)."""
     settings = Settings.from_env(
@@ -331,6 +358,7 @@ def serve(
         tls_key=tls_key,
         db_url=db_url,
         embedded_broker=False,
+        replica=replica,
     )
     if not settings.mqtt_url:
         fail(
@@ -339,17 +367,24 @@ def serve(
         )
     at_rest.protect(settings.data_dir)
     _check_settings(settings)
-    from appliance import db_errors
+    import peewee
+
+    from appliance import db_errors, leader
     from appliance.orgs.service import ensure_demo_org
 
+    owner = _claim_database(settings)
     try:
-        db_errors.prepare(settings)
+        # Replicas starting together migrate (and seed) one after the other.
+        with leader.migration_lock(settings.database_url):
+            db_errors.prepare(settings)
+            _, created = ensure_demo_org(settings.admin_token_path)
     except ApplianceError as e:
         fail(e.message)
-    _, created = ensure_demo_org(settings.admin_token_path)
+    except (peewee.DatabaseError, peewee.ImproperlyConfigured, ImportError) as e:
+        fail(db_errors.explain(settings.database_url, e))
     if created:
         click.echo(f"admin token written to {settings.admin_token_path} (mode 0600)")
-    _run_server(settings, live=False, tui=False)
+    _run_server(settings, live=False, tui=False, owner=owner)
 
 
 @main.command()

@@ -36,6 +36,10 @@ class Settings:
     """Client certificate (PEM file) for a broker that asks for one (mutual TLS)."""
     mqtt_key: str = ""
     """Private key of mqtt_cert."""
+    mqtt_shared: bool = True
+    """On an external broker, read agent traffic through MQTT 5 shared subscriptions
+    (replicas split it; the group's random name is kept in the database). Off: plain
+    MQTT 3.1.1 subscriptions, for a single appliance on an older broker."""
     agent_mqtt_url: str = ""
     """The broker URL handed to enrolling agents (what a Pi can reach). Empty: mqtt_url."""
     mosquitto_dir: str = ""
@@ -49,6 +53,10 @@ class Settings:
     """How long an agent keeps running mocks without hearing from the appliance."""
     lease_renew_seconds: int = 30
     offline_grace_seconds: int = 30
+    replica: bool = False
+    """One of several ``serve`` processes on one PostgreSQL (refuses SQLite)."""
+    leader_poll_seconds: int = 2
+    """How often a standby tries the scheduler lock and the leader checks it still holds it."""
     """How long an agent may be offline before its device ranges move to other agents."""
     stripe_api_key: str = ""
     """sk_test_... or sk_live_...: the prefix is the Stripe mode. Empty: no charging."""

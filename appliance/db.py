@@ -187,6 +187,13 @@ def _v9_notify(db: peewee.Database) -> None:
     db.create_tables(NOTIFY, safe=True)
 
 
+def _v10_scale(db: peewee.Database) -> None:
+    """What replicas share through the database (the bus share group)."""
+    from appliance.cluster import TABLES as CLUSTER
+
+    db.create_tables(CLUSTER, safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     _v1,
     _v2_fleet_access,
@@ -197,6 +204,7 @@ MIGRATIONS: list[Migration] = [
     _v7_bus_usage,
     _v8_engine_reports,
     _v9_notify,
+    _v10_scale,
 ]
 """Append new steps; never edit or reorder a released one."""
 

@@ -74,12 +74,18 @@ def _catalog(catalog: Catalog, currency: str) -> None:
             "catalog.currency",
             f"{catalog.currency} prices cannot bill a {currency} invoice (never converted)",
         )
+    # Paths are rendered only for an entry that fails: a month close checks the
+    # same few dozen good entries for every org it rates.
     for name, tier in catalog.on_demand.items():
+        if name.strip() and tier.capacity >= 1 and tier.hourly >= 0:
+            continue
         where = ["catalog", "on_demand", name]
         _name(render_path(where), name)
         _at_least(render_path([*where, "capacity"]), tier.capacity, 1)
         _at_least(render_path([*where, "hourly"]), tier.hourly, 0)
     for name, plan in catalog.flat.items():
+        if name.strip() and plan.capacity >= 1 and plan.days >= 1 and plan.price >= 0:
+            continue
         where = ["catalog", "flat", name]
         _name(render_path(where), name)
         _at_least(render_path([*where, "capacity"]), plan.capacity, 1)

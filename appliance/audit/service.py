@@ -25,7 +25,7 @@ from typing import Any
 
 import peewee as pw
 
-from appliance import clock
+from appliance import bulk, clock
 from appliance.audit import anchor as anchoring
 from appliance.audit.models import GENESIS, AuditEntry, AuditHead
 from appliance.db import database
@@ -136,6 +136,59 @@ def record(
         if anchor is not None:
             anchor.after_commit()
     return int(row["id"])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry for :func:`record_many`; the fields of :func:`record`."""
+
+    action: str
+    actor: str
+    target: str = ""
+    org_id: int | None = None
+    before: Any = None
+    after: Any = None
+
+
+def record_many(entries: list[Entry]) -> list[int]:
+    """Append entries in order with one head update (in the caller's transaction).
+
+    The same chain as one :func:`record` per entry, for work done in batches (the
+    month close of thousands of orgs) where four statements per entry would be
+    most of the time.
+    """
+    if not entries:
+        return []
+    at = clock.utcnow()
+    n = len(entries)
+    anchor = anchoring.current()
+    with write_transaction():
+        locked = AuditHead.update(seq=AuditHead.seq + n).where(AuditHead.id == 1).execute()
+        if not locked:
+            AuditHead.insert(id=1, seq=n, hash=GENESIS).execute()
+        head = AuditHead.get_by_id(1)
+        prev = head.hash
+        rows = []
+        for i, e in enumerate(entries):
+            row = {
+                "id": head.seq - n + 1 + i,
+                "at": at,
+                "actor": e.actor[:255],
+                "org_id": e.org_id,
+                "action": e.action[:255],
+                "target": e.target[:255],
+                "before": _json(e.before),
+                "after": _json(e.after),
+            }
+            digest = entry_hash(prev, row)
+            seal = anchor.seal(digest) if anchor is not None else None
+            rows.append({**row, "prev_hash": prev, "hash": digest, "seal": seal})
+            prev = digest
+        bulk.insert_rows(AuditEntry, rows, chunk=200)
+        AuditHead.update(hash=prev).where(AuditHead.id == 1).execute()
+        if anchor is not None:
+            anchor.after_commit()
+    return [int(r["id"]) for r in rows]
 
 
 @dataclass(frozen=True)

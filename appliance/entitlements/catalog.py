@@ -33,6 +33,9 @@ _ON_DEMAND: dict[str, tuple[int, int, int]] = {
     "cn5000": (5_000, 18_000, 15_000),
     "cn10000": (10_000, 32_000, 27_000),
     "cn20000": (20_000, 60_000, 50_000),
+    # Fleets of a scaled-out appliance (a hundred thousand mocks under one control plane).
+    "cn50000": (50_000, 140_000, 118_000),
+    "cn100000": (100_000, 260_000, 220_000),
 }
 
 # plan: (capacity, days, price JPY, price USD cents)

@@ -59,6 +59,24 @@ def opened(row: models.Assignment, at_ms: int | None = None) -> None:
     )
 
 
+def opened_many(rows: Iterable[dict[str, int]], at_ms: int | None = None) -> None:
+    """Ranges just inserted (``Assignment`` rows as dicts of ids): assigned from now."""
+    since = now_ms() if at_ms is None else at_ms
+    spans = [
+        dict(
+            agent=r["agent"],
+            group=r["group"],
+            run_id=r["run_id"],
+            index_start=r["index_start"],
+            index_end=r["index_end"],
+            since_ms=since,
+        )
+        for r in rows
+    ]
+    for i in range(0, len(spans), 500):
+        AssignmentSpan.insert_many(spans[i : i + 500]).execute()
+
+
 def closed(row: models.Assignment, at_ms: int | None = None) -> None:
     """``row`` is about to be deleted (or changed): its range ends now."""
     s = AssignmentSpan

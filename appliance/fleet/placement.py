@@ -13,6 +13,10 @@ Callers hold the transaction; every function returns the agent ids whose desired
 state changed, for the bus to republish. Every change of an assignment is also
 written to its history (appliance.fleet.history), which decides what usage an
 agent may bill.
+
+Replicas place concurrently (an API call on one, failover on the leader): every
+placing transaction first takes :func:`lock_org`, so one org's placements run one
+at a time and no two replicas hand out the same range or the same free capacity.
 """
 
 from __future__ import annotations
@@ -28,6 +32,20 @@ from appliance.errors import Conflict
 from appliance.fleet import history
 
 log = logging.getLogger(__name__)
+
+
+PLACEMENT_LOCK = 0x6D6D_504C  # "mmPL": advisory-lock namespace, with the org id as second key
+
+
+def lock_org(org_id: int) -> None:
+    """Serialise the placing transactions of one org, until the caller's commit.
+
+    PostgreSQL: a transaction-level advisory lock, taken before any row is read
+    (no row locks, so no deadlock with foreign-key checks). SQLite: every write
+    transaction already holds the database's write lock from BEGIN.
+    """
+    if isinstance(database.obj, pw.PostgresqlDatabase):
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (PLACEMENT_LOCK, org_id))
 
 
 def split(count: int, free: list[int]) -> list[int]:
@@ -88,25 +106,31 @@ def _assign(
     if n <= 0:
         return touched, start
     at = start
+    rows = []
     for (agent, _), share in zip(room, split(n, [f for _, f in room]), strict=True):
         if share == 0:
             continue
-        row = models.Assignment.create(
-            group=group,
-            agent=agent,
-            run_id=group.run_id,
-            index_start=at,
-            index_end=at + share,
-            lease_until=lease_until,
+        rows.append(
+            dict(
+                group=group.id,
+                agent=agent.id,
+                run_id=group.run_id,
+                index_start=at,
+                index_end=at + share,
+                lease_until=lease_until,
+            )
         )
-        history.opened(row)
         at += share
         touched.add(agent.agent_id)
+    for i in range(0, len(rows), 500):  # one statement per 500 ranges, not one per agent
+        models.Assignment.insert_many(rows[i : i + 500]).execute()
+    history.opened_many(rows)
     return touched, at
 
 
 def place(group: models.Group, start: int, end: int, lease_until: float) -> set[str]:
     """Place all of [start, end) or raise Conflict (the caller's transaction rolls back)."""
+    lock_org(group.org_id)
     if not _any_online(group.org_id):
         raise Conflict(f"group {group.name!r}: no agent of this org is online")
     touched, placed = _assign(group, start, end, lease_until)
@@ -131,6 +155,7 @@ def rescale(group: models.Group, old: int, new: int, lease_until: float) -> set[
     """Grow by placing [old, new), or shrink by trimming everything at or above ``new``."""
     if new > old:
         return place(group, old, new, lease_until)
+    lock_org(group.org_id)
     touched: set[str] = set()
     a = models.Assignment
     rows = list(
@@ -154,22 +179,29 @@ def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> 
     """Move the ranges of agents offline for longer than ``grace_s`` to online agents."""
     cutoff = (now or models.utcnow()) - dt.timedelta(seconds=grace_s)
     touched: set[str] = set()
-    with database.atomic():
-        a = models.Assignment
-        stranded = list(
-            a.select(a, models.Agent, models.Group)
-            .join(models.Agent)
-            .switch(a)
-            .join(models.Group)
-            .where(
-                models.Group.state == "running",
-                a.run_id == models.Group.run_id,
-                models.Agent.online == False,  # noqa: E712
-                models.Agent.offline_since.is_null(False),
-                models.Agent.offline_since <= cutoff,
-            )
-            .order_by(models.Group.id, a.index_start)
+    a = models.Assignment
+    stranded_q = (
+        a.select(a, models.Agent, models.Group)
+        .join(models.Agent)
+        .switch(a)
+        .join(models.Group)
+        .where(
+            models.Group.state == "running",
+            a.run_id == models.Group.run_id,
+            models.Agent.online == False,  # noqa: E712
+            models.Agent.offline_since.is_null(False),
+            models.Agent.offline_since <= cutoff,
         )
+        .order_by(models.Group.id, a.index_start)
+    )
+    with database.atomic():
+        if isinstance(database.obj, pw.PostgresqlDatabase):
+            orgs = sorted({row.group.org_id for row in stranded_q})
+            if not orgs:
+                return touched
+            for org_id in orgs:  # in order: two lockers of several orgs never deadlock
+                lock_org(org_id)
+        stranded = list(stranded_q)  # read again under the locks
         until = clock.system_seconds() + lease_s
         for row in stranded:
             moved_to, placed = _assign(row.group, row.index_start, row.index_end, until)

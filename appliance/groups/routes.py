@@ -80,7 +80,7 @@ async def put_route_named_template(
 
 @get("/api/v1/groups")
 async def list_groups(caller: auth.CallerParam) -> list[dict[str, Any]]:
-    return await call(service.list_docs, models.Group, service.group_doc, caller.org_id)
+    return await call(service.list_groups, caller.org_id)
 
 
 @get("/api/v1/groups/{name:str}")

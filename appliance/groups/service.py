@@ -20,7 +20,7 @@ from appliance.errors import ApplianceError, Conflict, NotFound
 from appliance.fleet import history, placement
 from appliance.targets import service as targets
 from appliance.targets.policy import Rules
-from appliance.usage.service import group_device_ms
+from appliance.usage.service import group_device_ms, sum_device_ms
 
 
 def put_template(
@@ -130,6 +130,7 @@ def scale_group(org_id: int, name: str, count: int, lease_s: int) -> tuple[model
     if count < 1:
         raise ApplianceError("count: must be >= 1")
     with database.atomic():
+        placement.lock_org(org_id)  # one placing transaction of this org at a time
         group = get_group(org_id, name)
         old = group.count
         if count == old:
@@ -175,6 +176,7 @@ def start_group(
     tpl = get_group(org_id, name).template
     targets.check_template(org_id, json.loads(tpl.body), f"templates.{tpl.name}", rules)
     with database.atomic():
+        placement.lock_org(org_id)  # one placing transaction of this org at a time
         group = get_group(org_id, name)
         if group.state == "running":
             return group, set()
@@ -192,6 +194,7 @@ def start_group(
 
 def stop_group(org_id: int, name: str) -> tuple[models.Group, set[str]]:
     with database.atomic():
+        placement.lock_org(org_id)  # one placing transaction of this org at a time
         group = get_group(org_id, name)
         touched = {
             a.agent.agent_id
@@ -237,12 +240,83 @@ def running_now(group: models.Group, stats: list[models.GroupStats]) -> int:
     return sum(s.running for s in stats if s.run_id == group.run_id and s.agent.online)
 
 
-def group_doc(group: models.Group) -> dict[str, Any]:
-    stats = list(
-        models.GroupStats.select(models.GroupStats, models.Agent)
-        .join(models.Agent)
-        .where(models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id)
+def list_groups(org_id: int) -> list[dict[str, Any]]:
+    """An org's groups by name, as their API documents: four queries, whatever their number.
+
+    The TUI polls this every few seconds; one query per group and figure would
+    grow with the fleet (see tests/integration/test_list_queries.py).
+    """
+    g = models.Group
+    rows = list(
+        g.select(g, models.Template, models.Org)
+        .join(models.Template)
+        .switch(g)
+        .join(models.Org)
+        .where(g.org == org_id)
+        .order_by(g.name)
     )
+    stats: dict[int, list[models.GroupStats]] = {r.id: [] for r in rows}
+    placed: dict[int, list[models.Assignment]] = {r.id: [] for r in rows}
+    device_ms: dict[int, int] = {}
+    if rows:
+        current_run = (models.GroupStats.group == g.id) & (models.GroupStats.run_id == g.run_id)
+        for s in (
+            models.GroupStats.select(models.GroupStats, models.Agent)
+            .join(models.Agent)
+            .switch(models.GroupStats)
+            .join(g, on=current_run)
+            .where(g.org == org_id)
+        ):
+            stats[s.group_id].append(s)
+        a = models.Assignment
+        for row in (
+            a.select(a, models.Agent)
+            .join(models.Agent)
+            .switch(a)
+            .join(g)
+            .where(g.org == org_id)
+            .order_by(a.index_start)
+        ):
+            placed[row.group_id].append(row)
+        u = models.Usage
+        device_ms = dict(
+            u.select(u.group, sum_device_ms())
+            .join(g, on=(u.group == g.id) & (u.run_id == g.run_id))
+            .where(g.org == org_id)
+            .group_by(u.group)
+            .tuples()
+        )
+    return [
+        group_doc(
+            r, stats=stats[r.id], assignments=placed[r.id], device_ms=int(device_ms.get(r.id) or 0)
+        )
+        for r in rows
+    ]
+
+
+def group_doc(
+    group: models.Group,
+    *,
+    stats: list[models.GroupStats] | None = None,
+    assignments: list[models.Assignment] | None = None,
+    device_ms: int | None = None,
+) -> dict[str, Any]:
+    """The API document of one group; the keywords take what :func:`list_groups` read."""
+    if stats is None:
+        stats = list(
+            models.GroupStats.select(models.GroupStats, models.Agent)
+            .join(models.Agent)
+            .where(models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id)
+        )
+    if assignments is None:
+        assignments = list(
+            models.Assignment.select(models.Assignment, models.Agent)
+            .join(models.Agent)
+            .where(models.Assignment.group == group.id)
+            .order_by(models.Assignment.index_start)
+        )
+    if device_ms is None:
+        device_ms = group_device_ms(group.id, group.run_id)
     hist = wire.Histogram()
     merged = wire.GroupReport(group_id=group.id, run_id=group.run_id, running=0)
     for s in stats:
@@ -257,10 +331,7 @@ def group_doc(group: models.Group) -> dict[str, Any]:
             "index_end": a.index_end,
             "lease_until": a.lease_until,
         }
-        for a in models.Assignment.select(models.Assignment, models.Agent)
-        .join(models.Agent)
-        .where(models.Assignment.group == group.id)
-        .order_by(models.Assignment.index_start)
+        for a in assignments
     ]
     # One row per agent process (incarnation): counters add up across restarts; an
     # agent is done with the run when every process of it says stopped.
@@ -288,7 +359,7 @@ def group_doc(group: models.Group) -> dict[str, Any]:
             1 for rows in per_agent.values() if all(s.state == "stopped" for s in rows)
         ),
         "last_errors": [s.last_error for s in stats if s.last_error],
-        "device_seconds": group_device_ms(group.id, group.run_id) / 1000,
+        "device_seconds": int(device_ms) / 1000,
         "placement": placed,
         # Merged across agents: faults, statuses, transitions, commands, verify.
         **behaviour(merged),

@@ -29,8 +29,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 import peewee as pw
 
-from appliance import clock, models
+from appliance import bulk, clock, models
 from appliance.audit import service as audit
+from appliance.db import database
 from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound
@@ -179,6 +180,34 @@ def _coupons(org_id: int) -> tuple[list[CouponSpec], dict[str, int]]:
     return specs, used
 
 
+def _coupons_many(org_ids: list[int]) -> dict[int, tuple[list[CouponSpec], dict[str, int]]]:
+    """:func:`_coupons` of several orgs in one query."""
+    out: dict[int, tuple[list[CouponSpec], dict[str, int]]] = {i: ([], {}) for i in org_ids}
+    rows = (
+        Redemption.select(Redemption, Coupon)
+        .join(Coupon)
+        .where(Redemption.org.in_(org_ids))
+        .order_by(Redemption.redeemed_at, Redemption.id)
+    )
+    for r in rows:
+        c = r.coupon
+        specs, used = out[r.org_id]
+        specs.append(
+            CouponSpec(
+                code=c.code,
+                applies_to=c.applies_to,
+                duration=c.duration,
+                redeemed_at=clock.aware(r.redeemed_at),
+                percent_off=Decimal(c.percent_off) if c.percent_off is not None else None,
+                amount_off=c.amount_off,
+                currency=c.currency,
+                months=c.months,
+            )
+        )
+        used[c.code] = r.uses
+    return out
+
+
 def scenario_for(
     org: models.Org,
     acc: BillingAccount,
@@ -186,9 +215,18 @@ def scenario_for(
     covered_from: dt.datetime,
     covered_to: dt.datetime,
     tax_rate: Decimal,
+    *,
+    inputs: dict[str, list[dict[str, str]]] | None = None,
+    coupons: tuple[list[CouponSpec], dict[str, int]] | None = None,
+    prices: Catalog | None = None,
 ) -> Scenario:
-    """What billing rates for ``org`` over [covered_from, covered_to) of ``period``."""
-    inputs = entitlements.billing_inputs(org.id, covered_from, covered_to)
+    """What billing rates for ``org`` over [covered_from, covered_to) of ``period``.
+
+    ``inputs``, ``coupons`` and ``prices``: what the month close read once for a
+    whole batch.
+    """
+    if inputs is None:
+        inputs = entitlements.billing_inputs(org.id, covered_from, covered_to)
     lo, hi = clock.aware(covered_from), clock.aware(covered_to)
     usage = []
     for row in inputs["on_demand"]:
@@ -200,17 +238,17 @@ def scenario_for(
         FlatPurchase(plan=row["plan"], start=dt.datetime.fromisoformat(row["start"]))
         for row in inputs["flat"]
     ]
-    coupons, used = _coupons(org.id)
+    specs, used = coupons if coupons is not None else _coupons(org.id)
     return Scenario(
         currency=org.currency,
         period=period,
         timezone=org.timezone,
         tax_rate=tax_rate,
-        catalog=msgspec.convert(catalog.for_currency(org.currency), Catalog),
+        catalog=prices or msgspec.convert(catalog.for_currency(org.currency), Catalog),
         registered_at=clock.aware(org.registered_at),
         on_demand=usage,
         flat=flat,
-        coupons=coupons,
+        coupons=specs,
         coupons_used=used,
         credit_balance=acc.credit_balance,
         carried_forward=acc.carried_balance,
@@ -338,23 +376,6 @@ def _draft(
     return rated, inv
 
 
-def close_period(cfg: Billing, org: models.Org, period: str, *, actor: str) -> Invoice | None:
-    """The month close of one org and period (in the caller's transaction).
-
-    Raises IntegrityError when it was closed before (the unique PeriodClose).
-    """
-    start, end = period_bounds(period, org.timezone)
-    covered_from, billed = billed_before(_early_parts(org.id, period), start)
-    with audit.write_transaction():  # a savepoint inside the batch
-        closed = PeriodClose.create(org=org.id, period=period, outcome="pending")
-        rated, inv = _draft(cfg, org, period, 0, covered_from, end, actor, billed=billed)
-        notify.invoice_drafted(inv, cfg.link_base)
-        closed.outcome = rated.status
-        closed.invoice_id = inv.id if inv else None
-        closed.save()
-    return inv
-
-
 @dataclass
 class CloseReport:
     closed: int = 0
@@ -366,9 +387,15 @@ class CloseReport:
 
 
 def close_due(cfg: Billing, now: dt.datetime | None = None, *, actor: str = "") -> CloseReport:
-    """Close every (org, month) that is due and not closed yet: the job and its catch-up."""
+    """Close every (org, month) that is due and not closed yet: the job and its catch-up.
+
+    In batches of ``cfg.batch`` closes, each one transaction (:func:`_close_batch`).
+    Replicas may run it at once: their batches take turns (:data:`CLOSE_LOCK`), and
+    each skips what an earlier batch closed; the unique ``PeriodClose`` rows stay
+    the guarantee.
+    """
     now = now or clock.now()
-    orgs = list(models.Org.select())
+    orgs = list(models.Org.select().order_by(models.Org.id))
     wanted = [(org, p) for org in orgs for p in due_periods(org, now)]
     report = CloseReport()
     if not wanted:
@@ -379,24 +406,212 @@ def close_due(cfg: Billing, now: dt.datetime | None = None, *, actor: str = "") 
         q = PeriodClose.select(PeriodClose.org, PeriodClose.period).where(
             PeriodClose.period.in_(labels[i : i + 500])
         )
-        done |= {(r.org_id, r.period) for r in q}
+        done |= set(q.tuples())
     todo = [(org, p) for org, p in wanted if (org.id, p) not in done]
     report.skipped = len(wanted) - len(todo)
     for b, i in enumerate(range(0, len(todo), cfg.batch)):
         with audit.write_transaction():
-            for n, (org, period) in enumerate(todo[i : i + cfg.batch]):
-                try:
-                    inv = close_period(cfg, org, period, actor=actor or audit.SCHEDULER)
-                except pw.IntegrityError:  # closed by a racing run: theirs stands
-                    report.skipped += 1
-                    continue
-                report.closed += 1
-                report.invoices += inv is not None and inv.status == "draft"
-                if b == 1 and n == 0:
-                    faults.point("month_close_mid")
+            closed, invoices = _close_batch(
+                cfg, todo[i : i + cfg.batch], actor or audit.SCHEDULER, crash_point=b == 1
+            )
+        report.closed += closed
+        report.invoices += invoices
+        report.skipped += len(todo[i : i + cfg.batch]) - closed
     if report.closed:
         log.info("month close: %s", report.doc())
     return report
+
+
+CLOSE_LOCK = 0x6D6D_434C_4F53  # "mmCLOS": PostgreSQL advisory lock of a month-close batch
+
+
+def _close_batch(
+    cfg: Billing, batch: list[tuple[models.Org, str]], actor: str, *, crash_point: bool = False
+) -> tuple[int, int]:
+    """Close the (org, period) pairs of one batch (in the caller's transaction).
+
+    Under the batch lock (SQLite: the write lock, taken at BEGIN), drop the pairs
+    closed meanwhile; read what the rest need, one query per kind for the whole
+    batch; rate in memory (an org's months in order, each on the account the
+    previous one left); write one insert per table. Returns (closes, drafts).
+    """
+    if isinstance(database.obj, pw.PostgresqlDatabase):
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CLOSE_LOCK,))
+    closed_before = set(
+        PeriodClose.select(PeriodClose.org, PeriodClose.period)
+        .where(
+            PeriodClose.org.in_(sorted({org.id for org, _ in batch})),
+            PeriodClose.period.in_(sorted({p for _, p in batch})),
+        )
+        .tuples()
+    )
+    mine = [(org, p) for org, p in batch if (org.id, p) not in closed_before]
+    if not mine:
+        return 0, 0
+    org_ids = sorted({org.id for org, _ in mine})
+    accounts = _accounts_for(org_ids)
+    before = {i: (a.credit_balance, a.carried_balance) for i, a in accounts.items()}
+    parts: dict[tuple[int, str], list[Invoice]] = {}
+    for inv in Invoice.select().where(
+        Invoice.org.in_(org_ids),
+        Invoice.period.in_(sorted({p for _, p in mine})),
+        Invoice.part > 0,
+    ):
+        parts.setdefault((inv.org_id, inv.period), []).append(inv)
+    # Each close rates the month from its first day (less what early closes billed:
+    # billing.carry), so a month's minutes are rounded once, however often it was closed.
+    spans = []
+    carried: list[tuple[dt.datetime, dict[str, int]]] = []
+    for org, period in mine:
+        start, end = period_bounds(period, org.timezone)
+        spans.append((org, start, end))
+        carried.append(billed_before(parts.get((org.id, period), []), start))
+    inputs = entitlements.billing_inputs_many(spans)
+    coupons = _coupons_many(org_ids)
+    prices: dict[str, Catalog] = {}  # one (read-only) catalog per currency for the batch
+    uses: dict[int, list[str]] = {}  # coupon codes applied, per org
+    closes: list[tuple[models.Org, str, Rated, dict[str, Any] | None]] = []
+    for (org, period), (_, start, covered_to), facts, (covered_from, billed) in zip(
+        mine, spans, inputs, carried, strict=True
+    ):
+        acc = accounts[org.id]
+        whole = scenario_for(
+            org,
+            acc,
+            period,
+            start,
+            covered_to,
+            cfg.tax_rate,
+            inputs=facts,
+            coupons=coupons[org.id],
+            prices=prices.get(org.currency)
+            or prices.setdefault(
+                org.currency, msgspec.convert(catalog.for_currency(org.currency), Catalog)
+            ),
+        )
+        scenario = carry.for_close(
+            whole, covered_from=covered_from, upto=covered_to, billed=billed, final=True
+        )
+        try:
+            rated = rate(scenario)
+        except BillingInputError as e:  # recorded facts that cannot be rated: say which org
+            raise ApplianceError(f"org {org.name}: period {period}: {e}") from None
+        row = None
+        if rated.status != "nothing_due" or rated.subtotal > 0 or rated.previous_balance > 0:
+            row = dict(
+                org=org.id,
+                number=_number(org.id, period, 0),
+                period=period,
+                part=0,
+                covered_from=_naive(covered_from),
+                covered_to=_naive(covered_to),
+                mode=org.stripe_mode,
+                currency=org.currency,
+                status=_status_for(rated),
+                total=rated.total,
+                document=encode_invoice(rated).decode(),
+                scenario=msgspec.json.encode(scenario).decode(),
+            )
+        closes.append((org, period, rated, row))
+        # The org's next month in this batch rates on what this one leaves.
+        acc.credit_balance, acc.carried_balance = rated.credit_remaining, rated.carried_forward
+        codes = [d.code for d in rated.discounts]
+        if codes:
+            uses.setdefault(org.id, []).extend(codes)
+            _, used = coupons[org.id]
+            for code in codes:
+                used[code] = used.get(code, 0) + 1
+    invoice_rows = [row for *_, row in closes if row is not None]
+    invoice_ids = {
+        (org_id, period): inv_id
+        for inv_id, org_id, period in bulk.insert_rows(
+            Invoice, invoice_rows, returning=(Invoice.id, Invoice.org, Invoice.period), chunk=200
+        )
+    }
+    if crash_point:
+        faults.point("month_close_mid")
+    close_rows = [
+        {
+            "org": org.id,
+            "period": period,
+            "outcome": rated.status,
+            "invoice_id": invoice_ids.get((org.id, period)),
+        }
+        for org, period, rated, _ in closes
+    ]
+    bulk.insert_rows(PeriodClose, close_rows)  # the unique (org, period): exactly once
+    changed = [a for i, a in accounts.items() if (a.credit_balance, a.carried_balance) != before[i]]
+    if changed:
+        BillingAccount.bulk_update(
+            changed,
+            fields=[BillingAccount.credit_balance, BillingAccount.carried_balance],
+            batch_size=200,
+        )
+    if uses:  # a statement per (coupon, times used in this batch), not per org
+        bumps: dict[tuple[str, int], list[int]] = {}
+        for org_id, codes in uses.items():
+            for code in set(codes):
+                bumps.setdefault((code, codes.count(code)), []).append(org_id)
+        coupon_ids = dict(
+            Coupon.select(Coupon.code, Coupon.id)
+            .where(Coupon.code.in_(sorted({code for code, _ in bumps})))
+            .tuples()
+        )
+        for (code, times), org_ids in bumps.items():
+            Redemption.update(uses=Redemption.uses + times).where(
+                Redemption.org.in_(org_ids), Redemption.coupon == coupon_ids[code]
+            ).execute()
+    audit.record_many(
+        [
+            audit.Entry(
+                "invoice.close",
+                actor=actor,
+                org_id=org.id,
+                target=(
+                    f"invoice:{invoice_ids[(org.id, period)]}"
+                    if row is not None
+                    else f"period:{period}"
+                ),
+                after={
+                    "period": period,
+                    "part": 0,
+                    "status": rated.status,
+                    "invoice": row["number"] if row is not None else None,
+                    "total": rated.total,
+                    "currency": rated.currency,
+                },
+            )
+            for org, period, rated, row in closes
+        ]
+    )
+    notify.invoices_drafted(
+        [
+            (org, invoice_ids[(org.id, period)], row)
+            for org, period, _, row in closes
+            if row is not None and row["status"] == "draft"
+        ],
+        cfg.link_base,
+    )
+    drafts = sum(1 for *_, row in closes if row is not None and row["status"] == "draft")
+    return len(closes), drafts
+
+
+def _accounts_for(org_ids: list[int]) -> dict[int, BillingAccount]:
+    """The billing accounts of ``org_ids`` (made where missing), locked on PostgreSQL so a
+    credit granted meanwhile waits for the close instead of being overwritten."""
+
+    def read() -> dict[int, BillingAccount]:
+        q = BillingAccount.select().where(BillingAccount.org.in_(org_ids))
+        if isinstance(database.obj, pw.PostgresqlDatabase):
+            q = q.order_by(BillingAccount.id).for_update()
+        return {a.org_id: a for a in q}
+
+    found = read()
+    missing = [i for i in org_ids if i not in found]
+    if not missing:
+        return found
+    BillingAccount.insert_many([{"org": i} for i in missing]).on_conflict_ignore().execute()
+    return read()
 
 
 def close_early(cfg: Billing, org_id: int, *, actor: str) -> Invoice:

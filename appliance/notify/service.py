@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import peewee as pw
 
-from appliance import clock, models
+from appliance import bulk, clock, models
 from appliance.audit import service as audit
 from appliance.errors import ApplianceError
 from appliance.notify import messages
@@ -158,6 +158,41 @@ def invoice_drafted(inv: Any, base_url: str) -> None:
         org.name, inv.number, inv.total, inv.currency, inv.period, inv.id, base_url
     )
     _queue(inv.org_id, f"draft_ready:{inv.id}", "draft_ready", "admins", inv, text)
+
+
+def invoices_drafted(drafts: list[tuple[Any, int, dict[str, Any]]], base_url: str) -> None:
+    """:func:`invoice_drafted` for a month close's batch of new drafts ((org, invoice id,
+    invoice row)): one insert and one audit write for the batch, not one per org."""
+    if not drafts:
+        return
+    rows, entries = [], []
+    for org, inv_id, row in drafts:
+        subject, body = messages.draft_ready(
+            org.name, row["number"], row["total"], row["currency"], row["period"], inv_id, base_url
+        )
+        rows.append(
+            dict(
+                org=org.id,
+                key=f"draft_ready:{inv_id}",
+                kind="draft_ready",
+                audience="admins",
+                invoice_id=inv_id,
+                subject=subject[:500],
+                body=body,
+            )
+        )
+        entries.append(
+            audit.Entry(
+                "notice.queued",
+                actor=audit.SCHEDULER,
+                org_id=org.id,
+                target=f"invoice:{inv_id}",
+                after={"kind": "draft_ready", "to": "admins", "subject": subject},
+            )
+        )
+    # New invoices: their keys cannot have been queued before.
+    bulk.insert_rows(Notice, rows)
+    audit.record_many(entries)
 
 
 # ---- delivery -------------------------------------------------------------------------

@@ -26,6 +26,8 @@ class Health(msgspec.Struct):
     bus_connected: bool
     agents_online: int
     problems: list[str]
+    scheduler: str = "standby"
+    """leader | standby: one leader among replicas runs the scheduler (appliance.leader)."""
 
 
 def _database() -> tuple[bool, int, str]:
@@ -38,7 +40,7 @@ def _database() -> tuple[bool, int, str]:
     return True, online, ""
 
 
-def check(database_url: str, bus_connected: bool) -> Health:
+def check(database_url: str, bus_connected: bool, scheduler: str = "standby") -> Health:
     ok, online, problem = _database()
     problems = [problem] if problem else []
     if not bus_connected:
@@ -51,4 +53,5 @@ def check(database_url: str, bus_connected: bool) -> Health:
         bus_connected=bus_connected,
         agents_online=online,
         problems=problems,
+        scheduler=scheduler,
     )

@@ -29,13 +29,21 @@ CLOSE_UNAUTHORIZED = 4401  # the 4000-4999 range is the application's; 4401 mirr
 @get("/api/v1/health")
 async def health(state: State) -> Health:
     """Liveness: 200 while the process serves; ``status`` ok, or degraded with ``problems``."""
-    return await call(healthcheck.check, state.settings.database_url, state.bus.connected.is_set())
+    return await call(
+        healthcheck.check, state.settings.database_url, state.bus.connected.is_set(), _role(state)
+    )
+
+
+def _role(state: State) -> str:
+    return state.leadership.role if "leadership" in state else "standby"
 
 
 @get("/api/v1/ready", opt={"public": True})
 async def ready(state: State) -> Response[Health]:
     """Readiness: 200 when the database and the control bus are up, else 503."""
-    h = await call(healthcheck.check, state.settings.database_url, state.bus.connected.is_set())
+    h = await call(
+        healthcheck.check, state.settings.database_url, state.bus.connected.is_set(), _role(state)
+    )
     return Response(h, status_code=200 if h.status == "ok" else 503)
 
 

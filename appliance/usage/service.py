@@ -8,7 +8,7 @@ counted for that range. Everything else is refused and audited, and the record
 is still acknowledged: an agent must not resend a refused record forever.
 
 Per-line bounds keep every sum far below int64, and the sums themselves never
-overflow (``_sum_ms``), so no forged number can break a report.
+overflow (``sum_device_ms``), so no forged number can break a report.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import peewee as pw
 
 from agent import wire
-from appliance import models
+from appliance import bulk, models
 from appliance.db import database
 from appliance.fleet import history
 from appliance.usage.models import UsageEpoch
@@ -45,38 +45,63 @@ def ingest(
     its journal's ack mark commit together, so a crash mid-ingest leaves either all of
     it or none of it.
     """
+    with database.atomic():
+        return ingest_many([(agent_id, rec)], now_ms=now_ms).get(agent_id)
+
+
+def ingest_many(
+    items: list[tuple[str, wire.UsageRecord]], *, now_ms: int | None = None
+) -> dict[str, wire.UsageAck]:
+    """:func:`ingest` of many records in one transaction (one commit, one fsync, for
+    what queued up on the bus meanwhile): the newest ack per agent. The rules are
+    :func:`ingest`'s, record by record in arrival order."""
+    now = history.now_ms() if now_ms is None else now_ms
+    acks: dict[str, wire.UsageAck] = {}
+    with database.atomic():
+        agents = {
+            row.agent_id: row
+            for row in models.Agent.select().where(
+                models.Agent.agent_id.in_(sorted({agent_id for agent_id, _ in items}))
+            )
+        }
+        for agent_id, rec in items:
+            agent = agents.get(agent_id)
+            if agent is None:
+                continue
+            ack = _ingest_one(agent, rec, now)
+            if ack is not None:
+                acks[agent_id] = ack
+    return acks
+
+
+def _ingest_one(agent: models.Agent, rec: wire.UsageRecord, now: int) -> wire.UsageAck | None:
     if not _EPOCH.fullmatch(rec.epoch) or not 1 <= rec.seq <= MAX_SEQ:
         log.warning(
-            "agent %s: dropped a usage record with seq %r epoch %r", agent_id, rec.seq, rec.epoch
+            "agent %s: dropped a usage record with seq %r epoch %r",
+            agent.agent_id,
+            rec.seq,
+            rec.epoch,
         )
         return None
-    now = history.now_ms() if now_ms is None else now_ms
-    with database.atomic():
-        agent = models.Agent.get_or_none(models.Agent.agent_id == agent_id)
-        if agent is None:
-            return None
-        journal = UsageEpoch.get_or_none(
-            UsageEpoch.agent == agent.id, UsageEpoch.epoch == rec.epoch
+    journal = UsageEpoch.get_or_none(UsageEpoch.agent == agent.id, UsageEpoch.epoch == rec.epoch)
+    acked = 0 if journal is None else journal.acked_seq
+    if rec.seq > acked:
+        r = models.UsageRecord
+        exists = (
+            r.select().where(r.agent == agent.id, r.epoch == rec.epoch, r.seq == rec.seq).exists()
         )
-        acked = 0 if journal is None else journal.acked_seq
-        if rec.seq > acked:
-            r = models.UsageRecord
-            exists = (
-                r.select()
-                .where(r.agent == agent.id, r.epoch == rec.epoch, r.seq == rec.seq)
-                .exists()
-            )
-            if not exists:
-                _store(agent, rec, now)
-            new = _contiguous(agent.id, rec.epoch, acked)
-            if journal is None:
-                UsageEpoch.create(agent=agent.id, epoch=rec.epoch, acked_seq=new)
-            elif new != acked:
-                UsageEpoch.update(acked_seq=new).where(UsageEpoch.id == journal.id).execute()
-            if new != agent.acked_seq:
-                models.Agent.update(acked_seq=new).where(models.Agent.id == agent.id).execute()
-            acked = new
-        return wire.UsageAck(seq=acked, epoch=rec.epoch)
+        if not exists:
+            _store(agent, rec, now)
+        new = _contiguous(agent.id, rec.epoch, acked)
+        if journal is None:
+            UsageEpoch.create(agent=agent.id, epoch=rec.epoch, acked_seq=new)
+        elif new != acked:
+            UsageEpoch.update(acked_seq=new).where(UsageEpoch.id == journal.id).execute()
+        if new != agent.acked_seq:
+            models.Agent.update(acked_seq=new).where(models.Agent.id == agent.id).execute()
+            agent.acked_seq = new
+        acked = new
+    return wire.UsageAck(seq=acked, epoch=rec.epoch)
 
 
 def _judge(
@@ -173,7 +198,7 @@ def _store(agent: models.Agent, rec: wire.UsageRecord, now: int) -> None:
             )
         )
     if rows:
-        models.Usage.insert_many(rows).execute()
+        bulk.insert_rows(models.Usage, rows)
     if len(rec.lines) > MAX_LINES:
         refused.append({"lines": len(rec.lines) - MAX_LINES, "reason": "too many lines"})
     if refused:
@@ -229,7 +254,7 @@ def _contiguous(agent_pk: int, epoch: str, acked: int) -> int:
     return acked
 
 
-def _sum_ms() -> pw.Function:
+def sum_device_ms() -> pw.Function:
     """SUM(device_ms) that cannot overflow: TOTAL on SQLite (whose SUM raises past int64),
     SUM on PostgreSQL (numeric for bigint)."""
     if isinstance(database.obj, pw.SqliteDatabase):
@@ -240,7 +265,7 @@ def _sum_ms() -> pw.Function:
 def sum_ms_by_group(group_ids: list[int]) -> dict[int, int]:
     """Device-milliseconds per group, every run."""
     rows = (
-        models.Usage.select(models.Usage.group, _sum_ms())
+        models.Usage.select(models.Usage.group, sum_device_ms())
         .where(models.Usage.group.in_(group_ids))
         .group_by(models.Usage.group)
         .tuples()
@@ -249,7 +274,7 @@ def sum_ms_by_group(group_ids: list[int]) -> dict[int, int]:
 
 
 def group_device_ms(group_id: int, run_id: int | None = None) -> int:
-    q = models.Usage.select(_sum_ms()).where(models.Usage.group == group_id)
+    q = models.Usage.select(sum_device_ms()).where(models.Usage.group == group_id)
     if run_id is not None:
         q = q.where(models.Usage.run_id == run_id)
     return int(q.scalar() or 0)
@@ -258,7 +283,7 @@ def group_device_ms(group_id: int, run_id: int | None = None) -> int:
 def summary(org_id: int) -> dict[str, object]:
     """Device-seconds per group and for the org (all time)."""
     rows = (
-        models.Usage.select(models.Group.name, _sum_ms())
+        models.Usage.select(models.Group.name, sum_device_ms())
         .join(models.Group)
         .where(models.Usage.org == org_id)
         .group_by(models.Group.name)

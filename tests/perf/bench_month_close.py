@@ -1,6 +1,7 @@
-"""Benchmark: the month close for N orgs with usage, on SQLite. Prints seconds.
+"""Benchmark: the month close for N orgs with usage, on SQLite or PostgreSQL. Prints seconds.
 
     uv run python -m tests.perf.bench_month_close --orgs 10000
+    uv run python -m tests.perf.bench_month_close --orgs 10000 --pg   # a private PostgreSQL
 
 Each org has two On-Demand intervals and one flat-plan start in October 2026;
 the close (the same ``service.close_due`` the scheduler calls) drafts one
@@ -10,6 +11,7 @@ invoice per org in batches, each batch one transaction, with an audit entry per 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import tempfile
@@ -75,9 +77,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--pg", action="store_true", help="on a private PostgreSQL (initdb on a free port)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        db.connect(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        if args.pg:
+            from tests.fixtures.postgres import start_private_postgres, temporary_database
+
+            cluster = start_private_postgres()
+            stack.callback(cluster.stop)
+            url = stack.enter_context(temporary_database(cluster.dsn))
+        else:
+            url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        db.connect(url)
+        stack.callback(db.database.close)
         db.migrate()
         seed(args.orgs)
         clock.travel_to(dt.datetime(2026, 11, 1, 0, 6, tzinfo=TOKYO))
@@ -93,6 +108,7 @@ def main() -> None:
         print(
             json.dumps(
                 {
+                    "database": url.split(":", 1)[0],
                     "orgs": args.orgs,
                     "batch": args.batch,
                     "seconds": round(seconds, 2),
@@ -101,7 +117,6 @@ def main() -> None:
                 }
             )
         )
-        db.database.close()
 
 
 if __name__ == "__main__":
