@@ -9,12 +9,12 @@ shuts them down when it stops leading.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from appliance import clock
 from appliance.entitlements import jobs as entitlement_jobs
 from appliance.fleet import placement
 from appliance.groups import service as groups
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def build(settings: Settings, bus: Bus) -> AsyncIOScheduler:
     sched = AsyncIOScheduler(timezone="UTC")
-    now = dt.datetime.now(dt.UTC)
+    now = clock.system()  # APScheduler runs on the machine clock
 
     async def renew_leases() -> None:
         agents = await asyncio.to_thread(groups.renew_leases, settings.lease_seconds)

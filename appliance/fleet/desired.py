@@ -14,14 +14,13 @@ the retained state ends up the newest.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import peewee as pw
 
 from agent import wire
-from appliance import models
+from appliance import clock, models
 from appliance.db import database
 
 CHUNK = 500  # agents per statement (IN lists stay small)
@@ -37,7 +36,7 @@ def next_states(agent_ids: Iterable[str]) -> dict[str, wire.Desired]:
     ids = sorted(set(agent_ids))
     out: dict[str, wire.Desired] = {}
     templates: dict[int, dict[str, Any]] = {}
-    now = time.time()
+    now = clock.system_seconds()  # issued_at: compared with the agents' clocks
     for chunk in _chunks(ids):
         with database.atomic():
             a = models.Agent
