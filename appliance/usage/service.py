@@ -45,63 +45,86 @@ def ingest(
     its journal's ack mark commit together, so a crash mid-ingest leaves either all of
     it or none of it.
     """
-    with database.atomic():
-        return ingest_many([(agent_id, rec)], now_ms=now_ms).get(agent_id)
+    return ingest_many([(agent_id, rec)], now_ms=now_ms).get(agent_id)
+
+
+Key = tuple[int, str]  # (agent row id, journal epoch)
+Range = tuple[int, int, int, int]  # (agent row id, group id, run id, first index)
 
 
 def ingest_many(
     items: list[tuple[str, wire.UsageRecord]], *, now_ms: int | None = None
 ) -> dict[str, wire.UsageAck]:
-    """:func:`ingest` of many records in one transaction (one commit, one fsync, for
-    what queued up on the bus meanwhile): the newest ack per agent. The rules are
-    :func:`ingest`'s, record by record in arrival order."""
+    """:func:`ingest` of many records in one transaction: the newest ack per agent.
+
+    What queued up on the bus meanwhile is one commit (one fsync) and a fixed number
+    of statements whatever its size, which is what lets one appliance keep up with a
+    fleet. The rules are those of ingesting the records one by one, in arrival order:
+    unknown agents get nothing; a record at or below its journal's ack, or stored
+    already, adds nothing; each line is judged against the agent's assignment spans
+    and the usage already counted for its range.
+    """
     now = history.now_ms() if now_ms is None else now_ms
-    acks: dict[str, wire.UsageAck] = {}
+    valid = []
+    for agent_id, rec in items:
+        if _EPOCH.fullmatch(rec.epoch) and 1 <= rec.seq <= MAX_SEQ:
+            valid.append((agent_id, rec))
+        else:
+            log.warning(
+                "agent %s: dropped a usage record with seq %r epoch %r",
+                agent_id,
+                rec.seq,
+                rec.epoch,
+            )
+    if not valid:
+        return {}
+    a, ur, ue = models.Agent, models.UsageRecord, UsageEpoch
     with database.atomic():
         agents = {
             row.agent_id: row
-            for row in models.Agent.select().where(
-                models.Agent.agent_id.in_(sorted({agent_id for agent_id, _ in items}))
+            for row in a.select(a.id, a.agent_id, a.org, a.acked_seq).where(
+                a.agent_id.in_(sorted({agent_id for agent_id, _ in valid}))
             )
         }
-        for agent_id, rec in items:
-            agent = agents.get(agent_id)
-            if agent is None:
-                continue
-            ack = _ingest_one(agent, rec, now)
-            if ack is not None:
-                acks[agent_id] = ack
-    return acks
-
-
-def _ingest_one(agent: models.Agent, rec: wire.UsageRecord, now: int) -> wire.UsageAck | None:
-    if not _EPOCH.fullmatch(rec.epoch) or not 1 <= rec.seq <= MAX_SEQ:
-        log.warning(
-            "agent %s: dropped a usage record with seq %r epoch %r",
-            agent.agent_id,
-            rec.seq,
-            rec.epoch,
-        )
-        return None
-    journal = UsageEpoch.get_or_none(UsageEpoch.agent == agent.id, UsageEpoch.epoch == rec.epoch)
-    acked = 0 if journal is None else journal.acked_seq
-    if rec.seq > acked:
-        r = models.UsageRecord
-        exists = (
-            r.select().where(r.agent == agent.id, r.epoch == rec.epoch, r.seq == rec.seq).exists()
-        )
-        if not exists:
-            _store(agent, rec, now)
-        new = _contiguous(agent.id, rec.epoch, acked)
-        if journal is None:
-            UsageEpoch.create(agent=agent.id, epoch=rec.epoch, acked_seq=new)
-        elif new != acked:
-            UsageEpoch.update(acked_seq=new).where(UsageEpoch.id == journal.id).execute()
-        if new != agent.acked_seq:
-            models.Agent.update(acked_seq=new).where(models.Agent.id == agent.id).execute()
-            agent.acked_seq = new
-        acked = new
-    return wire.UsageAck(seq=acked, epoch=rec.epoch)
+        mine = [(agents[agent_id], rec) for agent_id, rec in valid if agent_id in agents]
+        if not mine:
+            return {}
+        pks = sorted({agent.id for agent, _ in mine})
+        epochs = sorted({rec.epoch for _, rec in mine})
+        journals: dict[Key, UsageEpoch] = {
+            (j.agent_id, j.epoch): j
+            for j in ue.select().where(ue.agent.in_(pks), ue.epoch.in_(epochs))
+        }
+        acked = {key: j.acked_seq for key, j in journals.items()}
+        fresh = [(ag, rec) for ag, rec in mine if rec.seq > acked.get((ag.id, rec.epoch), 0)]
+        stored: set[tuple[int, str, int]] = set()
+        if fresh:
+            stored = {
+                (pk, epoch or "", seq)
+                for pk, epoch, seq in ur.select(ur.agent, ur.epoch, ur.seq)
+                .where(
+                    ur.agent.in_(pks),
+                    ur.epoch.in_(epochs),
+                    ur.seq.in_(sorted({rec.seq for _, rec in fresh})),
+                )
+                .tuples()
+            }
+        new = []
+        for ag, rec in fresh:
+            key = (ag.id, rec.epoch, rec.seq)
+            if key not in stored:
+                stored.add(key)
+                new.append((ag, rec))
+        if new:
+            _store_many(new, now)
+        moved = _contiguous_many({(ag.id, rec.epoch) for ag, rec in fresh}, acked)
+        last_epoch = {ag.id: rec.epoch for ag, rec in fresh}  # arrival order: the last wins
+        _save_acks(agents, journals, acked, moved, last_epoch)
+        acked.update(moved)
+        return {
+            ag.agent_id: wire.UsageAck(seq=acked.get((ag.id, rec.epoch), 0), epoch=rec.epoch)
+            for ag, rec in mine
+        }
 
 
 def _judge(
@@ -142,54 +165,59 @@ def _covers(span: history.AssignmentSpan, line: wire.UsageLine, now: int) -> boo
     return span.since_ms - SKEW_MS <= line.start_ms and line.end_ms <= until + SKEW_MS
 
 
-def _overlaps_stored(agent_pk: int, line: wire.UsageLine, index_start: int) -> bool:
-    # Rows of one range never overlap, so only the last one starting before this line
-    # ends can reach into it (one index seek, whatever the history's length).
-    u = models.Usage
-    row = (
-        u.select(u.end_ms)
-        .where(
-            u.agent == agent_pk,
-            u.group == line.group_id,
-            u.run_id == line.run_id,
-            u.index_start == index_start,
-            u.start_ms < line.end_ms,
+def _store_many(new: list[tuple[models.Agent, wire.UsageRecord]], now: int) -> None:
+    """Judge and store the lines of new records: three reads and three writes in all."""
+    ur = models.UsageRecord
+    records = [{"agent": ag.id, "epoch": rec.epoch, "seq": rec.seq} for ag, rec in new]
+    ids = {
+        (pk, epoch or "", seq): rid
+        for rid, pk, epoch, seq in bulk.insert_rows(
+            ur, records, returning=(ur.id, ur.agent, ur.epoch, ur.seq)
         )
-        .order_by(u.start_ms.desc())
-        .first()
-    )
-    return row is not None and row.end_ms > line.start_ms
-
-
-def _store(agent: models.Agent, rec: wire.UsageRecord, now: int) -> None:
-    record = models.UsageRecord.create(agent=agent.id, epoch=rec.epoch, seq=rec.seq)
-    lines = rec.lines[:MAX_LINES]
-    spans = history.spans(agent.id, {line.group_id for line in lines})
-    org_of = {s.group_id: agent.org_id for s in spans}  # spans are of the agent's org only
-    # What this record already had accepted per range: its own lines may overlap too.
-    taken: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    }
+    lines = [(ag, rec, line) for ag, rec in new for line in rec.lines[:MAX_LINES]]
+    spans: dict[int, list[history.AssignmentSpan]] = {}
+    taken: dict[Range, list[tuple[int, int]]] = {}
+    if lines:
+        s = history.AssignmentSpan
+        for span in s.select().where(
+            s.agent.in_(sorted({ag.id for ag, _ in new})),
+            s.group.in_(sorted({line.group_id for _, _, line in lines})),
+        ):
+            spans.setdefault(span.agent_id, []).append(span)
+        # Usage already counted that these lines could overlap (rows of one range never
+        # overlap each other; only rows inside the lines' time span can reach into them).
+        u = models.Usage
+        for row in u.select(u.agent, u.group, u.run_id, u.index_start, u.start_ms, u.end_ms).where(
+            u.agent.in_(sorted(spans)),
+            u.group.in_(sorted({line.group_id for _, _, line in lines})),
+            u.start_ms < max(line.end_ms for _, _, line in lines),
+            u.end_ms > min(line.start_ms for _, _, line in lines),
+        ):
+            key = (row.agent_id, row.group_id, row.run_id, row.index_start)
+            taken.setdefault(key, []).append((row.start_ms, row.end_ms))
     rows: list[dict[str, Any]] = []
-    refused: list[dict[str, Any]] = []
-    for line in lines:
-        why, index_start = _judge(line, spans, now)
+    refused: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
+    for ag, rec, line in lines:
+        why, index_start = _judge(line, spans.get(ag.id, []), now)
         if why is None:
-            mine = taken.setdefault((line.group_id, line.run_id, index_start), [])
-            if any(s < line.end_ms and line.start_ms < e for s, e in mine) or (
-                _overlaps_stored(agent.id, line, index_start)
-            ):
+            counted = taken.setdefault((ag.id, line.group_id, line.run_id, index_start), [])
+            if any(s < line.end_ms and line.start_ms < e for s, e in counted):
                 why = "overlaps usage already counted for this range"
             else:
-                mine.append((line.start_ms, line.end_ms))
+                counted.append((line.start_ms, line.end_ms))
         if why is not None:
-            refused.append({**_describe(line), "reason": why})
+            refused.setdefault((ag.id, rec.epoch, rec.seq), []).append(
+                {**_describe(line), "reason": why}
+            )
             continue
         rows.append(
             dict(
-                record=record.id,
-                org=org_of[line.group_id],
+                record=ids[(ag.id, rec.epoch, rec.seq)],
+                org=ag.org_id,  # spans are of the agent's own org only
                 group=line.group_id,
                 run_id=line.run_id,
-                agent=agent.id,
+                agent=ag.id,
                 index_start=index_start,
                 devices=line.devices,
                 start_ms=line.start_ms,
@@ -197,12 +225,20 @@ def _store(agent: models.Agent, rec: wire.UsageRecord, now: int) -> None:
                 device_ms=line.device_ms,
             )
         )
-    if rows:
-        bulk.insert_rows(models.Usage, rows)
-    if len(rec.lines) > MAX_LINES:
-        refused.append({"lines": len(rec.lines) - MAX_LINES, "reason": "too many lines"})
+    bulk.insert_rows(models.Usage, rows)
+    for ag, rec in new:
+        if len(rec.lines) > MAX_LINES:
+            refused.setdefault((ag.id, rec.epoch, rec.seq), []).append(
+                {"lines": len(rec.lines) - MAX_LINES, "reason": "too many lines"}
+            )
     if refused:
-        _audit_refused(agent, rec, refused)
+        _audit_refused(
+            [
+                (ag, rec, refused[k])
+                for ag, rec in new
+                if (k := (ag.id, rec.epoch, rec.seq)) in refused
+            ]
+        )
 
 
 def _describe(line: wire.UsageLine) -> dict[str, int]:
@@ -217,41 +253,89 @@ def _describe(line: wire.UsageLine) -> dict[str, int]:
 
 
 def _audit_refused(
-    agent: models.Agent, rec: wire.UsageRecord, refused: list[dict[str, Any]]
+    refusals: list[tuple[models.Agent, wire.UsageRecord, list[dict[str, Any]]]],
 ) -> None:
     from appliance.audit import service as audit
 
-    log.warning(
-        "agent %s: refused %d usage line(s) of record %s/%d (%s)",
-        agent.agent_id,
-        len(refused),
-        rec.epoch or "-",
-        rec.seq,
-        refused[0]["reason"],
-    )
-    audit.record(
-        "usage.refused",
-        actor=f"agent:{agent.agent_id}",
-        org_id=agent.org_id,
-        target=f"agent:{agent.agent_id}",
-        after={"epoch": rec.epoch, "seq": rec.seq, "refused": refused[:20], "count": len(refused)},
-    )
+    entries = []
+    for agent, rec, refused in refusals:
+        log.warning(
+            "agent %s: refused %d usage line(s) of record %s/%d (%s)",
+            agent.agent_id,
+            len(refused),
+            rec.epoch or "-",
+            rec.seq,
+            refused[0]["reason"],
+        )
+        entries.append(
+            audit.Entry(
+                "usage.refused",
+                actor=f"agent:{agent.agent_id}",
+                org_id=agent.org_id,
+                target=f"agent:{agent.agent_id}",
+                after={
+                    "epoch": rec.epoch,
+                    "seq": rec.seq,
+                    "refused": refused[:20],
+                    "count": len(refused),
+                },
+            )
+        )
+    audit.record_many(entries)
 
 
-def _contiguous(agent_pk: int, epoch: str, acked: int) -> int:
-    r = models.UsageRecord
-    seqs = (
-        r.select(r.seq)
-        .where(r.agent == agent_pk, r.epoch == epoch, r.seq > acked)
-        .order_by(r.seq)
-        .limit(10_000)
+def _contiguous_many(keys: set[Key], acked: dict[Key, int]) -> dict[Key, int]:
+    """The highest contiguous stored seq of each journal, from its ack on."""
+    if not keys:
+        return {}
+    ur = models.UsageRecord
+    out = {key: acked.get(key, 0) for key in keys}
+    rows = (
+        ur.select(ur.agent, ur.epoch, ur.seq)
+        .where(
+            ur.agent.in_(sorted({pk for pk, _ in keys})),
+            ur.epoch.in_(sorted({epoch for _, epoch in keys})),
+            ur.seq > min(out.values()),
+        )
+        .order_by(ur.agent, ur.epoch, ur.seq)
         .tuples()
     )
-    for (seq,) in seqs:
-        if seq != acked + 1:
-            break
-        acked = seq
-    return acked
+    for pk, epoch, seq in rows:
+        key = (pk, epoch or "")
+        if key in out and seq == out[key] + 1:
+            out[key] = seq
+    return out
+
+
+def _save_acks(
+    agents: dict[str, models.Agent],
+    journals: dict[Key, UsageEpoch],
+    acked: dict[Key, int],
+    moved: dict[Key, int],
+    last_epoch: dict[int, str],
+) -> None:
+    ue, a = UsageEpoch, models.Agent
+    created = [
+        {"agent": pk, "epoch": epoch, "acked_seq": seq}
+        for (pk, epoch), seq in moved.items()
+        if (pk, epoch) not in journals
+    ]
+    bulk.insert_rows(ue, created)
+    changed = [journals[key] for key, seq in moved.items() if key in journals and seq != acked[key]]
+    for j in changed:
+        j.acked_seq = moved[(j.agent_id, j.epoch)]
+    if changed:
+        ue.bulk_update(changed, fields=[ue.acked_seq], batch_size=200)
+    # Agent.acked_seq: what GET /agents shows, of the journal the agent used last.
+    by_pk = {ag.id: ag for ag in agents.values()}
+    dirty = []
+    for pk, epoch in last_epoch.items():
+        seq = moved[(pk, epoch)]
+        if by_pk[pk].acked_seq != seq:
+            by_pk[pk].acked_seq = seq
+            dirty.append(by_pk[pk])
+    if dirty:
+        a.bulk_update(dirty, fields=[a.acked_seq], batch_size=200)
 
 
 def sum_device_ms() -> pw.Function:
