@@ -13,8 +13,10 @@ from playhouse.test_utils import count_queries
 
 from agent import wire
 from appliance import models
+from appliance.fleet import history
 from appliance.fleet import service as fleet
 from appliance.groups import service as groups
+from appliance.targets.policy import Rules
 from appliance.usage import service as usage
 from tests.unit.appliance.factories import group, online_agent
 
@@ -25,7 +27,7 @@ def fleet_of(org: models.Org, n_groups: int, n_agents: int) -> None:
         g = group(org, f"g{i:03d}", 10 * n_agents, entitlement="" if i % 2 else "on_demand:cn1000")
         if i % 3 == 0:
             continue  # some groups never ran
-        groups.start_group(org.id, g.name, 60)
+        groups.start_group(org.id, g.name, 60, Rules())
         g = models.Group.get_by_id(g.id)
         for seq, agent_id in enumerate(agents, start=1):
             report = wire.GroupReport(
@@ -38,10 +40,20 @@ def fleet_of(org: models.Org, n_groups: int, n_agents: int) -> None:
                 last_error="boom" if i == 4 else "",
             )
             fleet.on_reported(agent_id, wire.Reported(revision=1, groups=[report]))
-            line = wire.UsageLine(
-                group_id=g.id, run_id=g.run_id, devices=10, start_ms=0, end_ms=1000 * (i + 1)
-            )
             agent = models.Agent.get(models.Agent.agent_id == agent_id)
+            # Usage of the range it was just assigned, ending now: the appliance bills it.
+            rng = models.Assignment.get(
+                models.Assignment.group == g.id, models.Assignment.agent == agent.id
+            )
+            now = history.now_ms()
+            line = wire.UsageLine(
+                group_id=g.id,
+                run_id=g.run_id,
+                devices=rng.index_end - rng.index_start,
+                start_ms=now - 100 * (i + 1),
+                end_ms=now,
+                index_start=rng.index_start,
+            )
             usage.ingest(agent_id, wire.UsageRecord(seq=agent.acked_seq + 1, lines=[line]))
             assert seq
 

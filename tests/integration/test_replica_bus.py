@@ -29,6 +29,7 @@ from appliance.entitlements.models import EntitlementInterval
 from appliance.errors import Conflict
 from appliance.fleet import desired
 from appliance.groups import service as groups
+from appliance.targets.policy import Rules
 from tests.unit.appliance.factories import group, online_agent
 
 pytestmark = pytest.mark.mqtt
@@ -135,7 +136,7 @@ def test_concurrent_starts_never_share_a_range_or_overbook_an_agent(org: models.
         def start(name: str, key: str, outcomes=outcomes, gate=gate) -> None:
             gate.wait()
             try:
-                outcomes[key] = groups.start_group(org.id, name, 60)[0].run_id
+                outcomes[key] = groups.start_group(org.id, name, 60, Rules())[0].run_id
             except Conflict as e:
                 outcomes[key] = e
             finally:
@@ -207,7 +208,7 @@ async def test_racing_replicas_leave_the_newest_desired_state_retained(
         group(org, f"r{i}", 30)
     for i in range(8):
         # Each change is published by one replica while the other republishes everything.
-        touched = (await asyncio.to_thread(groups.start_group, org.id, f"r{i}", 60))[1]
+        touched = (await asyncio.to_thread(groups.start_group, org.id, f"r{i}", 60, Rules()))[1]
         await asyncio.gather(
             replicas[i % 2].publish_desired(touched), replicas[1 - i % 2].publish_desired(agents)
         )
