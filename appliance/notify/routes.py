@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import get, put
 from litestar.datastructures import State
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody, Parameter
 
 from appliance import auth
 from appliance.api import call
 from appliance.audit.http import actor_of
-from appliance.errors import ApplianceError
 from appliance.notify import service
 from appliance.notify.service import BillingEmail, BillingEmailOut, NoticeOut
 
@@ -33,7 +34,7 @@ async def list_notices(
     caller: auth.CallerParam,
     state: State,
     all_orgs: FromQuery[bool] = False,
-    limit: FromQuery[int] = 100,
+    limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
 ) -> list[NoticeOut]:
     """Billing notices newest first, with whether (and to whom) each was sent.
 
@@ -42,8 +43,6 @@ async def list_notices(
     """
     if all_orgs:
         caller.require_superuser()
-    if not 1 <= limit <= 500:
-        raise ApplianceError("limit: must be between 1 and 500")
     s = state.settings
     admins = service.parse_admins(s.billing_admins)
     return await call(
