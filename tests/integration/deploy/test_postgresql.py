@@ -149,7 +149,7 @@ def test_backup_and_restore_with_pg_dump(
     restore = ["restore", str(out), "--data-dir", str(restored), "--db-url", target]
     done = subprocess.run(mockmock(*restore), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    verify = ["audit", "verify", "--db-url", target]
+    verify = ["audit", "verify", "--db-url", target, "--data-dir", str(restored)]
     done = subprocess.run(mockmock(*verify), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr
     # A second restore into the same (now used) database is refused.
