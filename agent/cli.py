@@ -258,7 +258,7 @@ def bench(
         identity.configure(identity.Identities(identity.LocalIssuer(ca_dir), cache))
 
     from agent.bench import BenchFailed, format_table, load, run_bench
-    from agent.template import parse_duration_ms
+    from agent.spec import parse_duration_ms
 
     seconds = {}
     for name, text in (("--duration", duration), ("--connect-timeout", connect_timeout)):

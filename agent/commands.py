@@ -15,6 +15,7 @@ import msgspec
 import orjson
 
 from agent.errors import ScenarioError
+from agent.spec import convert, parse_duration_ms
 
 
 class _CommandsDoc(msgspec.Struct, forbid_unknown_fields=True):
@@ -37,8 +38,6 @@ class Commands:
 
 
 def parse_commands(raw: Any, path: str, check_topic: Any, statuses: list[str]) -> Commands | None:
-    from agent.template import convert, parse_duration_ms
-
     if raw is None:
         return None
     doc = convert(raw, _CommandsDoc, path)

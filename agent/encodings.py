@@ -17,6 +17,7 @@ import msgspec
 import orjson
 
 from agent.errors import ScenarioError
+from agent.spec import convert
 
 KINDS = ("json", "raw", "hex", "msgpack", "cbor", "protobuf")
 
@@ -90,7 +91,6 @@ def parse_encoding(raw: Any, path: str) -> Encoding:
         if raw not in simple:
             raise ScenarioError(path, f"unknown encoding {raw!r} (known: {', '.join(KINDS)})")
         return Encoding(raw, dumps=simple[raw])
-    from agent.template import convert
 
     doc = convert(raw, _EncodingDoc, path).protobuf
     ppath = f"{path}.protobuf"

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from agent.errors import ScenarioError
+from agent.spec import convert, parse_duration_ms
 
 FAULT_NAMES = (
     "out_of_range",
@@ -120,8 +121,6 @@ def _share(value: float, path: str) -> float:
 
 
 def _seconds(value: Any, path: str, *, signed: bool = False, positive: bool = False) -> float:
-    from agent.template import parse_duration_ms
-
     sign = 1
     if signed and isinstance(value, str) and value.strip()[:1] in "+-":
         sign = -1 if value.strip()[0] == "-" else 1
@@ -164,7 +163,6 @@ def _fields(
 def parse_faults(raw: Any, path: str, payload: dict[str, Any], bounded: set[str]) -> Faults:
     """Validate ``faults:``; ``payload`` are the template's fields, ``bounded`` those
     with numeric bounds (the only ones out_of_range can push out)."""
-    from agent.template import convert
 
     if raw is None:
         return Faults()

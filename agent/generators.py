@@ -23,15 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 import orjson
 
 from agent.errors import ScenarioError
-
-if TYPE_CHECKING:
-    from agent.template import Field, Template
+from agent.spec import Field, convert, parse_duration_ms
 
 Value = Callable[[float], Any]
 
@@ -253,8 +251,6 @@ class _Bad(ValueError):
 
 
 def _duration(value: Any, name: str) -> int:
-    from agent.template import parse_duration_ms
-
     try:
         return parse_duration_ms(value)
     except ValueError as e:
@@ -315,6 +311,22 @@ def parse_format(text: Any, path: str) -> FormatSpec:
     return FormatSpec(text, tuple(dict.fromkeys(refs)))
 
 
+def parse_field(raw: Any, path: str) -> Field:
+    """One payload field: ``{generator: params}``, or a bare value (a constant)."""
+    if not isinstance(raw, dict):
+        # Scalars and lists are constants: `fw: "1.4.2"` is `fw: {const: "1.4.2"}`.
+        return Field("const", check_generator_params("const", raw, path))
+    if len(raw) != 1:
+        raise ScenarioError(
+            path, f"must name exactly one generator, got {len(raw)} keys ({', '.join(raw)})"
+        )
+    ((name, params),) = raw.items()
+    if name not in GENERATORS:
+        known = ", ".join(sorted(GENERATORS))
+        raise ScenarioError(path, f"unknown generator {name!r} (known: {known})")
+    return Field(name, check_generator_params(name, params, f"{path}.{name}"))
+
+
 def check_format_refs(fields: dict[str, Field], path: str) -> None:
     """Every format field of a message names only its siblings or the device's own
     names (a field that is itself a format, or absent, cannot be named)."""
@@ -354,7 +366,6 @@ def _row_time(value: Any) -> float:
 
 def check_generator_params(name: str, params: Any, path: str) -> Any:
     """Validate one generator's parameters; errors name ``path.field``."""
-    from agent.template import convert, parse_field
 
     typ = GENERATORS[name]
     if name == "format":
@@ -829,8 +840,12 @@ class DevicePayload:
         return self.dumps(self.next(now))
 
 
+class _HasPayload(Protocol):
+    payload: dict[str, Field]
+
+
 def compile_payload(
-    template: Template, *, group: str, index: int, device_id: str, seed: int | None
+    template: _HasPayload, *, group: str, index: int, device_id: str, seed: int | None
 ) -> DevicePayload:
     rng = device_rng(seed, group, index)
     return compile_fields(template.payload, rng=rng, device_id=device_id)

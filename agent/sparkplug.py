@@ -24,15 +24,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from agent.errors import ScenarioError
 from agent.generators import DevicePayload, compile_fields, device_rng
-
-if TYPE_CHECKING:
-    from agent.template import Field
+from agent.spec import Field, convert
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +65,6 @@ def _check_id(value: str, path: str) -> None:
 
 
 def parse_sparkplug(raw: Any, path: str, parse_field: Any) -> Sparkplug | None:
-    from agent.template import convert
-
     if raw is None:
         return None
     doc = convert(raw, _SparkplugDoc, path)

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from agent.errors import ScenarioError
+from agent.spec import Field, convert, parse_duration_ms
 from agent.timing import Cron, CronError
-
-if TYPE_CHECKING:
-    from agent.template import Field
 
 DEFAULT_STATUS = "normal"
 _TRIGGERS = ("after", "cron", "on_message", "probability")
@@ -100,10 +98,9 @@ def parse_statuses(
 ) -> StatusModel:
     """Validate ``statuses``, ``initial`` and ``transitions`` of a template at ``path``.
 
-    The helpers come from the template parser so that field, interval and topic
+    The helpers are the template parser's (``agent.spec``) so that field, interval and topic
     rules (and their messages) are the same everywhere.
     """
-    from agent.template import convert
 
     if raw_statuses is None:
         if raw_initial is not None:
@@ -166,8 +163,6 @@ def parse_statuses(
 
 
 def _transition(body: Any, p: str, names: list[str], index_of: Any, check_topic: Any) -> Transition:
-    from agent.template import convert, parse_duration_ms
-
     doc = convert(body, _TransitionDoc, p)
     to = index_of(doc.to, f"{p}.to")
     froms = [doc.from_] if isinstance(doc.from_, str) else doc.from_

@@ -28,6 +28,7 @@ import msgspec
 from agent.encodings import JSON, Encoding, check_payload, parse_encoding, try_encode
 from agent.errors import ScenarioError
 from agent.generators import sample_values
+from agent.spec import convert
 
 MAX_STREAMS = 16
 
@@ -65,8 +66,6 @@ def parse_streams(
     check_topic: Callable[[str, str], None],
     check_fields: Callable[[dict[str, Any], str], None],
 ) -> tuple[Stream, ...]:
-    from agent.template import convert
-
     if raw is None:
         return ()
     if not isinstance(raw, dict) or not raw:

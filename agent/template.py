@@ -8,7 +8,6 @@ A scenario (YAML or JSON) holds ``templates`` (device types) and ``groups``
 
 from __future__ import annotations
 
-import math
 import re
 import string
 from dataclasses import dataclass, field, replace
@@ -25,16 +24,14 @@ from agent.encodings import JSON, Encoding, check_payload, parse_encoding, try_e
 from agent.errors import AgentError, ScenarioError
 from agent.faults import Faults, parse_faults
 from agent.generators import (
-    GENERATORS,
     bounds,
     check_format_refs,
-    check_generator_params,
+    parse_field,
     read_replay_file,
     sample_values,
 )
 from agent.limits import (
     MAX_COUNT,
-    MAX_DURATION_MS,
     Seed,
     check_document,
     check_text,
@@ -42,6 +39,7 @@ from agent.limits import (
     placeholder_problem,
 )
 from agent.sparkplug import Sparkplug, parse_sparkplug
+from agent.spec import Field, convert, parse_duration_ms
 from agent.statuses import StatusModel, parse_statuses
 from agent.streams import Stream, parse_streams
 from agent.timing import Cron, CronError, zone
@@ -51,8 +49,6 @@ DEFAULT_ID_PATTERN = "{group}-{index:05d}"
 SCHEMA_VERSIONS = (1,)
 TOPIC_FIELDS = {"device_id", "group", "index"}
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}
 # The one table of transport URL schemes: (transport, TLS, default port).
 SCHEMES = {
     "mqtt": ("mqtt", False, 1883),
@@ -62,31 +58,6 @@ SCHEMES = {
     "http": ("http", False, 80),
     "https": ("http", True, 443),
 }
-
-
-def parse_duration_ms(value: Any) -> int:
-    """``500ms``, ``1s``, ``2m``, ``1h``; a bare number means seconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration like 500ms, 1s or 2m")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return _bounded_ms(value * 1000)
-    if not isinstance(value, str):
-        raise ValueError("must be a duration like 500ms, 1s or 2m")
-    m = _DURATION.match(value)
-    if not m:
-        text = value.strip()
-        if text.startswith("-"):
-            raise ValueError(f"must not be negative, got {value!r}")
-        raise ValueError(f"must be a duration like 500ms, 1s or 2m, got {value!r}")
-    return _bounded_ms(float(m.group(1)) * _UNIT_MS[m.group(2)])
-
-
-def _bounded_ms(ms: float) -> int:
-    if not math.isfinite(ms) or ms > MAX_DURATION_MS:
-        raise ValueError(f"must be at most {MAX_DURATION_MS // 86_400_000} days")
-    return round(ms)
 
 
 # -- schema (what users write) -------------------------------------------------
@@ -270,12 +241,6 @@ class Transport:
 
 
 @dataclass(frozen=True)
-class Field:
-    generator: str
-    params: Any
-
-
-@dataclass(frozen=True)
 class Timing:
     arrival: str = "fixed"  # fixed | poisson
     burst: tuple[int, int] | None = None  # (messages, every ms)
@@ -328,54 +293,6 @@ class Scenario:
 
 
 # -- validation ----------------------------------------------------------------
-
-_REWRITES = [
-    (re.compile(r"^Expected `(\w+)` >= (\S+)$"), r"must be >= \2"),
-    (re.compile(r"^Expected `(\w+)` <= (\S+)$"), r"must be <= \2"),
-    (re.compile(r"^Expected `(\w+)` > (\S+)$"), r"must be > \2"),
-    (re.compile(r"^Expected `(.+)`, got `(\w+)`$"), r"expected \1, got \2"),
-    (re.compile(r"^Object missing required field `(\w+)`$"), r"missing required field '\1'"),
-    (re.compile(r"^Object contains unknown field `(.*)`$", re.S), r"unknown field '\1'"),
-    (re.compile(r"^Invalid enum value (.+)$"), r"must be one of the allowed values, got \1"),
-    (re.compile(r"^Expected `str` matching regex '(.*)'$"), r"must match \1"),
-    (re.compile(r"^Expected `\w+` of length <= (\d+)$"), r"must be at most \1 long"),
-    (re.compile(r"^Expected `\w+` of length >= (\d+)$"), r"must be at least \1 long"),
-]
-
-
-def _join(path: str, sub: str) -> str:
-    if not sub:
-        return path
-    if not path:
-        return sub
-    return path + sub if sub.startswith("[") else f"{path}.{sub}"
-
-
-def _split_msgspec(err: msgspec.ValidationError) -> tuple[str, str]:
-    return split_message(str(err))
-
-
-def split_message(text: str) -> tuple[str, str]:
-    """msgspec says "Expected `int`, got `str` - at `$.count`"; we want (count, message)."""
-    sub = ""
-    m = re.match(r"^(.*) - at `\$(.*)`$", text, re.S)
-    if m:
-        text, sub = m.group(1), m.group(2).lstrip(".")
-    for pattern, repl in _REWRITES:
-        if pattern.match(text):
-            text = pattern.sub(repl, text)
-            break
-    # Keys come from users: a newline in one must not break the one-line error.
-    return sub, text.replace("`", "").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def convert(raw: Any, typ: Any, path: str) -> Any:
-    """msgspec.convert with errors re-raised as ScenarioError under ``path``."""
-    try:
-        return msgspec.convert(raw, typ)
-    except msgspec.ValidationError as e:
-        sub, message = _split_msgspec(e)
-        raise ScenarioError(_join(path, sub), message) from None
 
 
 def _check_pattern(pattern: str, path: str, *, printable: bool = True) -> None:
@@ -592,22 +509,6 @@ def _http_spec(doc: _HttpDoc, path: str) -> HttpSpec:
         ca=doc.ca,
         insecure=doc.insecure,
     )
-
-
-def parse_field(raw: Any, path: str) -> Field:
-    """One payload field: ``{generator: params}``, or a bare value (a constant)."""
-    if not isinstance(raw, dict):
-        # Scalars and lists are constants: `fw: "1.4.2"` is `fw: {const: "1.4.2"}`.
-        return Field("const", check_generator_params("const", raw, path))
-    if len(raw) != 1:
-        raise ScenarioError(
-            path, f"must name exactly one generator, got {len(raw)} keys ({', '.join(raw)})"
-        )
-    ((name, params),) = raw.items()
-    if name not in GENERATORS:
-        known = ", ".join(sorted(GENERATORS))
-        raise ScenarioError(path, f"unknown generator {name!r} (known: {known})")
-    return Field(name, check_generator_params(name, params, f"{path}.{name}"))
 
 
 def parse_template(name: str, raw: Any, path: str | None = None) -> Template:

@@ -27,7 +27,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.errors import ScenarioError
 from agent.limits import MAX_DEPTH, check_document, control_character
-from agent.template import split_message
+from agent.spec import split_message
 from appliance.errors import ApplianceError, TooLarge
 
 MAX_BODY = 10 * 1024 * 1024

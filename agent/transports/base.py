@@ -63,21 +63,3 @@ class Sender(Protocol):
 
     async def close(self) -> None:
         """Disconnect cleanly (no LWT)."""
-
-
-def open_sender(
-    transport: Any, device_ids: list[str], options: SenderOptions | None = None
-) -> Sender:
-    """Build the sender a template's transport asks for."""
-    options = options or SenderOptions()
-    if transport.mqtt is not None:
-        from agent.transports.mqtt import MqttSender
-
-        return MqttSender(transport.mqtt, device_ids, options)
-    if getattr(transport, "http", None) is not None:
-        from agent.transports.http import HttpSender
-
-        return HttpSender(transport.http, device_ids, options)
-    from agent.errors import AgentError
-
-    raise AgentError("template has no transport this agent supports")

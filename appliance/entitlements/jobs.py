@@ -3,7 +3,8 @@
 At start (and after every clock jump, and whenever a window is bought) the
 planner reads the coming window edges from the database and puts one date job
 at each; every job, and a periodic safety net, calls the same
-``service.apply_due()``. The first run happens at start-up, which is how a
+:func:`apply_due`: the entitlement service applies the window edges and reports
+what no longer fits, the groups service stops it. The first run happens at start-up, which is how a
 window edge missed while the appliance was down is caught up (exactly once:
 ``apply_due`` guards each edge with a unique marker row).
 """
@@ -11,12 +12,14 @@ window edge missed while the appliance was down is caught up (exactly once:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.base import BaseScheduler
 
 from appliance.entitlements import service
+from appliance.groups import service as groups
 from appliance.planned_jobs import PlannedJobs
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,12 @@ Publish = Callable[[set[str]], Awaitable[None]]
 SAFETY_NET_SECONDS = 30
 
 _running: list[EntitlementJobs] = []
+
+
+def apply_due(now: dt.datetime | None = None) -> set[str]:
+    """Apply the due window edges, then stop what they left over capacity; agents to republish."""
+    service.apply_due(now)
+    return groups.stop_over_capacity(now)
 
 
 class EntitlementJobs(PlannedJobs):
@@ -51,7 +60,7 @@ class EntitlementJobs(PlannedJobs):
         """Apply what is due, publish the changed desired states, re-plan the edges."""
         self._loop = asyncio.get_running_loop()
         async with self._lock:
-            touched = await asyncio.to_thread(service.apply_due)
+            touched = await asyncio.to_thread(apply_due)
             if touched:
                 await self.publish(touched)
             self.plan(await asyncio.to_thread(service.pending_times))

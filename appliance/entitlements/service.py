@@ -5,9 +5,11 @@
 - ``run_started``/``run_stopped``: the group service calls them inside its
   start/stop transaction; they open and close an :class:`EntitlementInterval`.
 - ``apply_due()``: the one code path for time: activates and ends flat
-  windows (each exactly once, even when caught up after downtime), stops
-  groups their entitlement no longer admits, closes orphaned intervals. The
-  scheduler calls it at every window edge and periodically; so does start-up.
+  windows (each exactly once, even when caught up after downtime), closes
+  orphaned intervals. ``over_capacity()`` reports the groups their entitlement
+  no longer admits; entitlements report, a job stops: ``jobs.apply_due`` runs
+  both and has the groups service stop them. The scheduler calls it at every
+  window edge and periodically; so does start-up.
 - ``billing_inputs(org, start, end)``: the ``on_demand``/``flat`` lists of
   DESIGN §4.1 for a period.
 """
@@ -18,6 +20,7 @@ import datetime as dt
 import logging
 import zoneinfo
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from appliance import clock, models, once
@@ -305,13 +308,27 @@ def _end(w: FlatWindow, now: dt.datetime) -> None:
     )
 
 
-def _enforce(now: dt.datetime) -> set[str]:
-    """Stop running groups their entitlement no longer admits (newest runs first)."""
-    from appliance.groups import service as groups  # groups imports this module
+@dataclass(frozen=True)
+class Overage:
+    """A running group its entitlement no longer admits: stopping it is the caller's job."""
 
-    touched: set[str] = set()
-    org_ids = _orgs_running()
-    for org_id in sorted(org_ids):
+    org_id: int
+    org_name: str
+    group: str
+    entitlement: str
+    count: int
+    reason: str
+
+
+def over_capacity(now: dt.datetime | None = None) -> list[Overage]:
+    """Running groups to stop so every entitlement is back within capacity (newest first).
+
+    Only reads: the groups service stops them (``groups.service.stop_over_capacity``), so
+    this module never imports the one that calls it on every start and scale.
+    """
+    now = _naive(now) if now is not None else clock.utcnow()
+    over: list[Overage] = []
+    for org_id in sorted(_orgs_running()):
         org = models.Org.get_by_id(org_id)
         by_ent: dict[str, list[models.Group]] = defaultdict(list)
         for g, held in _held(org_id):
@@ -326,22 +343,10 @@ def _enforce(now: dt.datetime) -> set[str]:
             for g in running:
                 if used <= cap:
                     break
-                _, agents = groups.stop_group(org_id, g.name)
-                touched |= agents
+                reason = why or f"entitlement {ent} now admits {cap} mocks"
+                over.append(Overage(org_id, org.name, g.name, ent, g.count, reason))
                 used -= g.count
-                audit.record(
-                    "group.stop",
-                    actor=audit.SCHEDULER,
-                    org_id=org_id,
-                    target=f"group:{g.name}",
-                    before={"state": "running", "entitlement": ent, "count": g.count},
-                    after={
-                        "state": "stopped",
-                        "reason": why or f"entitlement {ent} now admits {cap} mocks",
-                    },
-                )
-                log.warning("stopped group %s of org %s: %s", g.name, org.name, why)
-    return touched
+    return over
 
 
 def _close_orphans(now: dt.datetime) -> None:
@@ -365,8 +370,12 @@ def _close_orphans(now: dt.datetime) -> None:
         EntitlementInterval.update(end=end).where(EntitlementInterval.id == r.id).execute()
 
 
-def apply_due(now: dt.datetime | None = None) -> set[str]:
-    """Apply every window edge that is due, each exactly once; returns agents to republish."""
+def apply_due(now: dt.datetime | None = None) -> None:
+    """Apply every window edge that is due, each exactly once; close orphaned intervals.
+
+    Groups that no longer fit are reported by :func:`over_capacity`; the entitlement job
+    stops them right after (``entitlements.jobs.apply_due``).
+    """
     now = _naive(now) if now is not None else clock.utcnow()
     starting = FlatWindow.select().where(FlatWindow.state == "scheduled", FlatWindow.start <= now)
     for w in list(starting.order_by(FlatWindow.start)):
@@ -380,9 +389,7 @@ def apply_due(now: dt.datetime | None = None) -> set[str]:
         once.apply_once(
             f"flat.end:{w.id}", lambda w=w: _end(FlatWindow.get_by_id(w.id), now), due_at=w.end
         )
-    touched = _enforce(now)
     _close_orphans(now)
-    return touched
 
 
 def pending_times(now: dt.datetime | None = None, limit: int = 200) -> list[dt.datetime]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from agent.errors import ScenarioError
 from agent.report import behaviour
 from agent.template import parse_template
 from appliance import clock, models
+from appliance.audit import service as audit
 from appliance.db import database
 from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
@@ -21,6 +24,8 @@ from appliance.fleet import history, placement
 from appliance.targets import service as targets
 from appliance.targets.policy import Rules
 from appliance.usage.service import group_device_ms, sum_device_ms
+
+log = logging.getLogger(__name__)
 
 
 def put_template(
@@ -209,6 +214,24 @@ def stop_group(org_id: int, name: str) -> tuple[models.Group, set[str]]:
         history.group_ended(group.id)
         models.Assignment.delete().where(models.Assignment.group == group.id).execute()
     return group, touched
+
+
+def stop_over_capacity(now: dt.datetime | None = None) -> set[str]:
+    """Stop the groups their entitlement no longer admits; the agents to republish to."""
+    touched: set[str] = set()
+    for over in entitlements.over_capacity(now):
+        _, agents = stop_group(over.org_id, over.group)
+        touched |= agents
+        audit.record(
+            "group.stop",
+            actor=audit.SCHEDULER,
+            org_id=over.org_id,
+            target=f"group:{over.group}",
+            before={"state": "running", "entitlement": over.entitlement, "count": over.count},
+            after={"state": "stopped", "reason": over.reason},
+        )
+        log.warning("stopped group %s of org %s: %s", over.group, over.org_name, over.reason)
+    return touched
 
 
 def renew_leases(lease_s: int) -> set[str]:

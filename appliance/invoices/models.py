@@ -129,6 +129,10 @@ class StripeEvent(BaseModel):
         table_name = "stripe_event"
 
 
+LINK_DAYS = 7
+"""How long a customer link is valid (the notices quote it)."""
+
+
 class LinkToken(BaseModel):
     """A customer link (card page, payment confirmation); only the SHA-256 is stored."""
 

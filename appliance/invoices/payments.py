@@ -31,6 +31,7 @@ from appliance.errors import ApplianceError, Conflict, NotFound, Unauthorized
 from appliance.invoices import faults, outcome, states
 from appliance.invoices.context import Billing
 from appliance.invoices.models import (
+    LINK_DAYS,
     ChargeAttempt,
     Invoice,
     LinkToken,
@@ -52,7 +53,6 @@ from billing.stripe_adapter import (
 
 log = logging.getLogger(__name__)
 
-LINK_DAYS = 7
 RECONCILE_GRACE = dt.timedelta(seconds=60)
 """A pending attempt this process started is left alone this long (its call may be slow)."""
 

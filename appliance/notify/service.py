@@ -134,7 +134,7 @@ def _queue(org_id: int, key: str, kind: str, audience: str, invoice: Any, text: 
 def charge_recorded(inv: Any, attempt: Any) -> None:
     """After a charge attempt's outcome: a pay link (SCA) or a failed-payment notice."""
     if inv.status == "requires_action" and inv.action_url and attempt.state == "requires_action":
-        from appliance.invoices.payments import LINK_DAYS
+        from appliance.invoices.models import LINK_DAYS
 
         text = messages.pay_link(inv.number, inv.total, inv.currency, inv.action_url, LINK_DAYS)
         _queue(inv.org_id, f"pay_link:{inv.id}:{attempt.attempt}", "pay_link", "org", inv, text)

@@ -8,7 +8,7 @@ import pytest
 
 from appliance import clock, models, once
 from appliance.audit.models import AuditEntry
-from appliance.entitlements import catalog
+from appliance.entitlements import catalog, jobs
 from appliance.entitlements import service as ent
 from appliance.entitlements.models import EntitlementInterval, FlatWindow
 from appliance.errors import ApplianceError, Conflict
@@ -142,8 +142,17 @@ def test_free_tier_admits_f_mocks_for_365_days(acme: models.Org) -> None:
     end = acme.registered_at + dt.timedelta(days=365)
     assert clock.aware(end) in [clock.aware(t) for t in ent.pending_times()]
     clock.freeze(end)
+    # The entitlement side only reports; the job has the groups service stop it.
     ent.apply_due()
+    over = ent.over_capacity()
+    assert [(o.group, o.entitlement, o.count) for o in over] == [
+        ("small", "free", catalog.FREE_CAPACITY)
+    ]
+    assert "free tier ended" in over[0].reason
+    assert models.Group.get(models.Group.name == "small").state == "running"
+    jobs.apply_due()
     assert models.Group.get(models.Group.name == "small").state == "stopped"
+    assert ent.over_capacity() == []
     with pytest.raises(Conflict, match="the free tier ended on"):
         start(acme, "small")
     stopped = AuditEntry.get(AuditEntry.action == "group.stop")
@@ -161,8 +170,8 @@ def test_flat_window_starts_and_ends_exactly_once(acme: models.Org) -> None:
         start(acme, "f")
 
     clock.freeze(begin)
-    ent.apply_due()
-    ent.apply_due()  # a second tick at the same edge changes nothing
+    jobs.apply_due()
+    jobs.apply_due()  # a second tick at the same edge changes nothing
     assert FlatWindow.get_by_id(w["id"]).state == "active"
     assert EntitlementInterval.select().where(EntitlementInterval.kind == "flat").count() == 1
     start(acme, "f")
@@ -171,8 +180,8 @@ def test_flat_window_starts_and_ends_exactly_once(acme: models.Org) -> None:
         start(acme, "g")
 
     clock.freeze(begin + dt.timedelta(days=30))
-    ent.apply_due()
-    ent.apply_due()
+    jobs.apply_due()
+    jobs.apply_due()
     assert FlatWindow.get_by_id(w["id"]).state == "ended"
     assert models.Group.get(models.Group.name == "f").state == "stopped"
     assert [e.action for e in AuditEntry.select().order_by(AuditEntry.id)] == [
@@ -192,8 +201,8 @@ def test_edges_missed_while_down_are_caught_up_once_even_run_twice(acme: models.
     w = ent.buy_flat(acme.id, "flat100-30d", T0 + H, actor=ACTOR)
     # The appliance was down from before the start until after the end.
     clock.freeze(T0 + dt.timedelta(days=40))
-    assert ent.apply_due() == set()
-    assert ent.apply_due() == set()  # a second catch-up (a restart, another replica)
+    assert jobs.apply_due() == set()
+    assert jobs.apply_due() == set()  # a second catch-up (a restart, another replica)
     assert FlatWindow.get_by_id(w["id"]).state == "ended"
     actions = [e.action for e in AuditEntry.select().where(AuditEntry.action.startswith("flat."))]
     assert actions == ["flat.buy", "flat.start", "flat.end"]
@@ -222,12 +231,12 @@ def test_buying_names_the_bad_field(acme: models.Org) -> None:
 def test_a_window_can_be_cancelled_only_before_it_starts(acme: models.Org) -> None:
     later = ent.buy_flat(acme.id, "flat10-30d", T0 + 24 * H, actor=ACTOR)
     now = ent.buy_flat(acme.id, "flat10-30d", None, actor=ACTOR)
-    ent.apply_due()
+    jobs.apply_due()
     assert ent.cancel_flat(acme.id, later["id"], actor=ACTOR)["state"] == "cancelled"
     with pytest.raises(Conflict, match="already started"):
         ent.cancel_flat(acme.id, now["id"], actor=ACTOR)
     clock.freeze(T0 + 48 * H)
-    ent.apply_due()
+    jobs.apply_due()
     assert FlatWindow.get_by_id(later["id"]).state == "cancelled"  # never activates
 
 
@@ -246,6 +255,6 @@ def test_an_interval_left_open_by_a_vanished_group_is_closed(acme: models.Org) -
     start(acme, "a")
     clock.freeze(T0 + H)
     models.Group.delete().where(models.Group.id == g.id).execute()
-    ent.apply_due()
+    jobs.apply_due()
     row = EntitlementInterval.get()
     assert clock.aware(row.end) == T0 + H
