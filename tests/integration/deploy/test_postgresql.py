@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance import db
+from appliance.migrations import MIGRATIONS
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.ports import free_port
 from tests.fixtures.postgres import database_url
@@ -118,8 +119,8 @@ def test_serve_creates_then_keeps_the_schema(
             app.proc.stop()
     conn = db.connect(owned_database)
     try:
-        assert db.current_version() == len(db.MIGRATIONS)
-        assert db.SchemaVersion.select().count() == len(db.MIGRATIONS)
+        assert db.current_version() == len(MIGRATIONS)
+        assert db.SchemaVersion.select().count() == len(MIGRATIONS)
     finally:
         conn.close()
 

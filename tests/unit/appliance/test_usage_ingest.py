@@ -7,6 +7,7 @@ import pytest
 from agent import wire
 from appliance import db, models
 from appliance.fleet import history
+from appliance.migrations import MIGRATIONS
 from appliance.usage import service as usage
 from tests.unit.appliance import factories
 
@@ -80,4 +81,4 @@ def test_unknown_agent_and_foreign_group_are_not_billed(agent_and_group) -> None
 
 def test_migrations_are_idempotent(appliance_db: str) -> None:
     before = db.current_version()
-    assert db.migrate() == before == len(db.MIGRATIONS)
+    assert db.migrate() == before == len(MIGRATIONS)
