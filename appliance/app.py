@@ -82,35 +82,6 @@ def preflight(settings: Settings) -> None:
             raise ApplianceError(str(e)) from None
 
 
-def _local_agent_config(settings: Settings) -> Any:
-    """Reuse the in-process agent's identity across restarts of ``mockmock up``."""
-    from agent.errors import AgentError
-    from agent.runtime import AgentConfig
-    from appliance.fleet import service as fleet
-    from appliance.orgs.service import ensure_demo_org
-
-    org, _ = ensure_demo_org(settings.admin_token_path)
-    agent_dir = settings.data_dir / "agent"
-    try:
-        cfg = AgentConfig.load(agent_dir)
-        if fleet.agent_by_id(cfg.agent_id) is not None:
-            cfg.mqtt_url = fleet.public_mqtt_url(settings.bus_url)
-            return cfg
-    except AgentError:
-        pass
-    # The same path as a board: a one-time token traded for an id and bus credentials.
-    enrolled = fleet.local_agent(org.id, capacity=20_000, mqtt_url=settings.bus_url)
-    cfg = AgentConfig(
-        agent_id=enrolled.agent_id,
-        mqtt_url=enrolled.mqtt_url,
-        username=enrolled.username,
-        password=enrolled.password,
-        capacity=20_000,
-    )
-    cfg.save(agent_dir)
-    return cfg
-
-
 def create_app(settings: Settings) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -141,22 +112,24 @@ def create_app(settings: Settings) -> Litestar:
         )
         app.state.leadership = leadership
         await leadership.start()
-        agent_task = None
         local = None
-        if settings.local_agent:
-            from agent.runtime import Agent
+        if settings.local_agent:  # a child process, as on a board (appliance.fleet.local_agent)
+            from appliance.fleet import local_agent
 
-            cfg = await asyncio.to_thread(_local_agent_config, settings)
-            cfg.appliance_url = cfg.appliance_url or settings.url  # its certificates (ca.py)
-            local = Agent(cfg, settings.data_dir / "agent")
-            agent_task = asyncio.create_task(local.run(), name="local-agent")
+            cfg = await asyncio.to_thread(local_agent.prepare_config, settings)
+            local = local_agent.LocalAgent(local_agent.agent_dir(settings))
+            local.start()
+            try:
+                await local.wait_online(cfg.agent_id)  # "ready" means a group can start
+            except BaseException:  # a failed or interrupted start leaves no agent behind
+                await local.stop()
+                raise
         app.state.local_agent = local
         try:
             yield
         finally:
-            if local is not None and agent_task is not None:
-                local.stop()
-                await asyncio.gather(agent_task, return_exceptions=True)
+            if local is not None:
+                await local.stop()
             await leadership.stop()
             await bus.stop()
             if broker is not None:

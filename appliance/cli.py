@@ -76,6 +76,14 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
         )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # Before the server starts: a SIGTERM while it starts (and its local agent with it)
+    # stops everything in order instead of killing the process half-started.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     serve_task = asyncio.create_task(server.serve())
     while not server.started:
         if serve_task.done():
@@ -90,12 +98,6 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
     from appliance.db_errors import redacted
 
     click.echo(f"control bus: {redacted(settings.bus_url)}")
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     extra: list[asyncio.Task[Any]] = []
     if tui:
         from tui.app import run_tui_async

@@ -1,13 +1,16 @@
 """From scenario file to real MQTT traffic, through real processes.
 
 `mockmock up` (embedded broker + local agent) drives 50 mocks at a separately
-started Mosquitto; an independent subscriber checks what arrives.
+started Mosquitto; an independent subscriber checks what arrives. Its local agent is a
+child process (`mockmock-agent run`), stopped with `up`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -182,3 +185,45 @@ def test_bad_scenario_is_one_line_exit_2_and_starts_nothing(
     assert "Traceback" not in done.stderr
     assert appliance_up.api("GET", "/api/v1/groups") == []
     assert appliance_up.api("GET", "/api/v1/templates") == []
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that does not reap (a container's init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _local_agent(app: Appliance) -> int:
+    """The PID of `up`'s local agent, once it is online."""
+    pid_file = app.data_dir / "agent" / "agent.pid"
+    app.wait_for(lambda: app.api("GET", "/api/v1/health")["agents_online"] == 1, what="agent")
+    return int(pid_file.read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_up_runs_its_agent_as_a_child_process_that_stops_with_it(
+    appliance_up: Appliance, sig: signal.Signals
+) -> None:
+    assert appliance_up.proc.proc is not None
+    up = appliance_up.proc.proc.pid
+    agent = _local_agent(appliance_up)
+    assert agent != up
+    cmdline = Path(f"/proc/{agent}/cmdline").read_bytes().split(b"\0")
+    # What a board runs: `mockmock-agent run` with the enrolled data dir.
+    assert cmdline[1:6] == [b"-m", b"agent.cli", b"run", b"--data-dir",
+                            str(appliance_up.data_dir / "agent").encode()]  # fmt: skip
+    assert Path(f"/proc/{agent}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(up)
+    assert os.getpgid(agent) == agent  # its own group: stopped by PID with its children
+
+    appliance_up.proc.proc.send_signal(sig)
+    appliance_up.proc.proc.wait(30)
+    deadline = time.monotonic() + 10
+    while _alive(agent) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(agent), appliance_up.proc.log()
+    if sig != signal.SIGKILL:  # stopped in order: it said goodbye and cleaned up
+        assert not (appliance_up.data_dir / "agent" / "agent.pid").exists()
+        assert appliance_up.proc.proc.returncode == 0, appliance_up.proc.log()
