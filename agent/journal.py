@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS reports (
 """
 
 
+PRUNE_BATCH = 5_000
+"""Records one prune may drop; the agent prunes every minute, so this outpaces the fastest
+usage interval (20 records a second) many times over."""
+
+
 class JournalCorrupt(AgentError):
     """The journal file cannot be read; the message says how to recover."""
 
@@ -324,11 +329,19 @@ class Journal:
 
     # ---- upkeep ---------------------------------------------------------------
 
-    def prune(self, keep_seconds: float = 7 * 86400) -> int:
-        """Drop acknowledged records and old incarnations' counters older than that."""
+    def prune(self, keep_seconds: float = 7 * 86400, limit: int = PRUNE_BATCH) -> int:
+        """Drop acknowledged records and old incarnations' counters older than that.
+
+        At most ``limit`` records, oldest first: the journal is synchronous on the agent's
+        loop, so one call must not stall the sends; the next call takes the rest.
+        """
         cutoff = self.clock() - keep_seconds
         with self._transaction():
-            cur = self._db.execute("DELETE FROM usage WHERE acked=1 AND created_at < ?", (cutoff,))
+            cur = self._db.execute(
+                "DELETE FROM usage WHERE seq IN (SELECT seq FROM usage"
+                " WHERE acked=1 AND created_at < ? ORDER BY seq LIMIT ?)",
+                (cutoff, limit),
+            )
             self._db.execute("DELETE FROM reports WHERE updated_at < ?", (cutoff,))
         return cur.rowcount
 

@@ -147,7 +147,7 @@ class Agent:
         tick_s: float = 1.0,
         lease_check_s: float = 1.0,
         report_s: float = 2.0,
-        prune_s: float = 3600.0,
+        prune_s: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config

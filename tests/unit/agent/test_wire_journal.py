@@ -62,6 +62,22 @@ def test_journal_sequences_survive_reopen_and_prune(tmp_path) -> None:
     assert j.total_device_ms() == 50 * 1000
 
 
+def test_prune_drops_at_most_a_batch_of_the_oldest_acked_rows_a_call(tmp_path) -> None:
+    now = [1_000.0]
+    j = Journal(tmp_path / "j.sqlite3", clock=lambda: now[0])
+    for i in range(5):
+        now[0] += 1
+        j.append([line(start=i * 1000, end=(i + 1) * 1000)])
+    j.ack(4)
+    now[0] += 10
+    assert j.prune(keep_seconds=0, limit=3) == 3  # seqs 1-3
+    assert j.total_device_ms() == 2 * 50 * 1000
+    assert j.prune(keep_seconds=0, limit=3) == 1  # seq 4; never the unacknowledged 5
+    assert j.prune(keep_seconds=0, limit=3) == 0
+    assert [r.seq for r in j.unacked()] == [5]
+    j.close()
+
+
 def test_ack_never_goes_backwards_or_past_last(tmp_path) -> None:
     j = Journal(tmp_path / "j.sqlite3")
     for _ in range(3):
