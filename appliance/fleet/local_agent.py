@@ -20,7 +20,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +94,6 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def _ours(pid: int, directory: Path) -> bool:
-    """A PID file can outlive its process; only a local agent of this data dir is ours."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"agent.cli" in args and str(directory).encode() in args
-
-
 class LocalAgent:
     """One ``mockmock-agent run`` child; :meth:`stop` ends it and whatever it started."""
 
@@ -116,7 +106,6 @@ class LocalAgent:
         return self.directory / PID_FILE
 
     def start(self) -> int:
-        self._stop_leftover()
         self.proc = subprocess.Popen(
             command(self.directory),
             stdin=subprocess.DEVNULL,
@@ -139,7 +128,7 @@ class LocalAgent:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if await _exited(self.proc.pid, 0):
+            if await _exited(self.proc, 0):
                 log.error("the local agent exited at start (see its messages above)")
                 return False
             agent = await asyncio.to_thread(fleet.agent_by_id, agent_id)
@@ -149,27 +138,13 @@ class LocalAgent:
         log.warning("the local agent is not online after %.0fs; serving without it", timeout)
         return False
 
-    def _stop_leftover(self) -> None:
-        """An agent an earlier ``up`` left behind (no PDEATHSIG there) would share the journal."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return
-        if _ours(pid, self.directory):
-            log.warning("stopping the local agent an earlier run left (process %d)", pid)
-            _signal_group(pid, signal.SIGKILL)  # its journal is made to survive a kill -9
-            for _ in range(100):
-                if not _ours(pid, self.directory):
-                    return
-                time.sleep(0.05)
-
     async def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM to the agent's group, SIGKILL after ``timeout``; its exit code."""
         proc = self.proc
         if proc is None:
             return None
         _signal_group(proc.pid, signal.SIGTERM)
-        if not await _exited(proc.pid, timeout):
+        if not await _exited(proc, timeout):
             log.warning("local agent did not stop in %.0fs; killing it", timeout)
         # Not reaped yet (a zombie keeps its PID and group), so this reaches only its group:
         # the agent if it hung, and anything it started and left running.
@@ -181,15 +156,21 @@ class LocalAgent:
         return code
 
 
-async def _exited(pid: int, timeout: float) -> bool:
-    """Wait for the child to exit without reaping it (``WNOWAIT``)."""
+def _gone(proc: subprocess.Popen[bytes]) -> bool:
+    if not hasattr(os, "waitid"):  # macOS: poll reaps, the group may then be gone too
+        return proc.poll() is not None
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+async def _exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for the child to exit without reaping it (``WNOWAIT``, where there is one)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        try:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return True
-        except ChildProcessError:
+        if _gone(proc):
             return True
         if loop.time() >= deadline:
             return False
