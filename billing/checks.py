@@ -1,7 +1,8 @@
 """Value rules of a scenario: ranges, references between fields, coupon shapes.
 
-Run on every scenario, decoded or built in Python by the appliance, so a month
-close and a quote refuse the same inputs. The first problem found, in document
+Run on every scenario, decoded (:func:`decode_scenario`, here so that the schemas in
+:mod:`billing.scenario` need nothing of this module) or built in Python by the appliance,
+so a month close and a quote refuse the same inputs. The first problem found, in document
 order, is raised as a BillingInputError naming its field.
 """
 
@@ -10,20 +11,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
+from billing import strict_json
 from billing.errors import BillingInputError, shown
 from billing.money import CURRENCIES
 from billing.period import FIRST_YEAR, LAST_YEAR, Period, load_zone, parse_month
+from billing.scenario import CHOICES, Catalog, Coupon, Scenario
 from billing.strict_json import render_path
-
-if TYPE_CHECKING:
-    from billing.scenario import Catalog, Coupon, Scenario
 
 # Rates with more digits than this are typos, and would make exact fractions huge.
 _MAX_DECIMAL_PLACES = 6
 _QUANTUM = Decimal(1).scaleb(-_MAX_DECIMAL_PLACES)
 _MAX_LISTED = 10  # known names quoted in an "unknown tier" message
+
+
+def decode_scenario(raw: bytes) -> Scenario:
+    """Parse and check a scenario JSON document.
+
+    Raises :class:`~billing.errors.BillingInputError` naming the first bad field,
+    and nothing else, whatever the bytes are.
+    """
+    scenario = strict_json.decode(raw, Scenario, CHOICES)
+    check_scenario(scenario)
+    return scenario
 
 
 def check_scenario(s: Scenario) -> Period:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
+from billing.checks import decode_scenario
 from billing.errors import BillingInputError
 from billing.invoice import encode_invoice
 from billing.rating import rate
-from billing.scenario import decode_scenario
 
 # Same meaning as the appliance's exit_codes.USAGE, so scripts need one table.
 EXIT_BAD_INPUT = 2

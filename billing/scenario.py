@@ -1,7 +1,7 @@
 """The rating input ("scenario") of DESIGN.md §4.1, as strict msgspec schemas.
 
 The same structs serve ``mockmock billing quote SCENARIO.json`` (decoded by
-:func:`decode_scenario`) and the appliance's month close (built in Python from
+:func:`billing.checks.decode_scenario`) and the appliance's month close (built in Python from
 recorded entitlement intervals and handed to :func:`billing.rating.rate`, which
 re-runs :func:`billing.checks.check_scenario`). Unknown keys are rejected: in a
 money document a misspelt ``credit_balanse`` silently ignored is a wrong bill.
@@ -17,8 +17,6 @@ from decimal import Decimal
 from typing import Literal, get_args
 
 import msgspec
-
-from billing import checks, strict_json
 
 CurrencyCode = Literal["JPY", "USD"]
 AppliesTo = Literal["all", "on_demand", "flat"]
@@ -110,14 +108,3 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "applies_to": get_args(AppliesTo),
     "duration": get_args(Duration),
 }
-
-
-def decode_scenario(raw: bytes) -> Scenario:
-    """Parse and check a scenario JSON document.
-
-    Raises :class:`~billing.errors.BillingInputError` naming the first bad field,
-    and nothing else, whatever the bytes are.
-    """
-    scenario = strict_json.decode(raw, Scenario, CHOICES)
-    checks.check_scenario(scenario)
-    return scenario

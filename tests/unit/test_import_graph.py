@@ -19,8 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("agent", "appliance", "billing", "tui")
 
 KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
-    # Type-only: the checks annotate with the scenario's Structs, the scenario runs the checks.
-    ("billing.checks", "billing.scenario"): "type-only (TYPE_CHECKING)",
     # Screens are being converted by other helpers this session; cut after that lands.
     ("tui.screens.base", "tui.app"): "type-only (TYPE_CHECKING): the app's type for self.app",
     ("tui.screens.group_detail", "tui.screens.groups"): "merge_live belongs in a leaf",
