@@ -345,7 +345,7 @@ def check_format_refs(fields: dict[str, Field], path: str) -> None:
 @dataclass(frozen=True)
 class BulkSpec:
     count: int
-    of: Any  # template.Field
+    of: Any  # spec.Field
     spacing_s: float
 
 

@@ -46,7 +46,7 @@ class _StreamDoc(msgspec.Struct, forbid_unknown_fields=True):
 class Stream:
     name: str
     topic: str  # pattern with {device_id}, {group}, {index}
-    payload: dict[str, Any]  # field name -> template.Field
+    payload: dict[str, Any]  # field name -> spec.Field
     interval_ms: int | None  # None: sent on status changes
     qos: int | None
     encoding: Encoding = JSON
