@@ -16,9 +16,9 @@ class AuditLogEntry(msgspec.Struct, kw_only=True):
     org_id: int | None
     action: str
     target: str
-    before: Any = None
+    before: Any
     """The JSON the entry recorded (secrets redacted); None: nothing."""
-    after: Any = None
+    after: Any
     hash: str
     """sha256(previous entry's hash + canonical JSON of this entry), hex."""
 
