@@ -249,6 +249,25 @@ def _unshare_prefix() -> list[str] | None:
     return None
 
 
+def run_cli(
+    tmp_path: Path, *args: str, timeout: float
+) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    """``python -m tests.fuzz.run ARGS`` as the tests run it: (its figures, the process)."""
+    summary = tmp_path / "figures.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "tests.fuzz.run", *args,
+            "--json", str(summary), "--work-dir", str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert summary.exists(), done.stdout[-4000:] + done.stderr[-4000:]
+    return json.loads(summary.read_text()), done
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.fuzz.run", description=__doc__.split("\n")[0]
