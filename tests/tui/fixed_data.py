@@ -1,10 +1,10 @@
 """Fixed figures for snapshot tests: every screen fed directly, no appliance, no clock.
 
-The live feed, the drill-down (devices, tail, agent ranges) and the template check
-are built from the shared response types (``appliance.contract``), so a field the
-appliance renames breaks these fixtures too. The REST documents of agents, groups,
-templates, usage, billing and audit are still plain dicts: their Structs come with
-the "one contract" refactor.
+The live feed, the drill-down (devices, tail, agent ranges), the template check and
+the audit log's entries are built from the shared response types
+(``appliance.contract``), so a field the appliance renames breaks these fixtures too.
+The REST documents of agents, groups, templates, usage and billing are still plain
+dicts: their Structs come with the "one contract" refactor.
 """
 
 from __future__ import annotations
