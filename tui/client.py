@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from appliance.contract.errors import ErrorBody
 from appliance.contract.live import LiveAgent, LiveError, LiveGroup, LiveSnapshot
 
 log = logging.getLogger(__name__)
@@ -184,9 +185,6 @@ def decode_as(kind: type[T], raw: Any, what: str) -> T:
 
 def _detail(r: httpx.Response) -> str:
     try:
-        body = r.json()
-    except ValueError:
+        return msgspec.json.decode(r.content, type=ErrorBody).detail
+    except msgspec.DecodeError:  # not the appliance's error body (a proxy's page, say)
         return r.text[:200]
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])
-    return r.text[:200]

@@ -1,14 +1,15 @@
 """Fixed figures for snapshot tests: every screen fed directly, no appliance, no clock.
 
-The live feed, the drill-down (devices, tail, agent ranges) and the template check
-are built from the shared response types (``appliance.contract``), so a field the
-appliance renames breaks these fixtures too. The REST documents of agents, groups,
-templates, usage, billing and audit are still plain dicts: their Structs come with
-the "one contract" refactor.
+The live feed, the drill-down (devices, tail, agent ranges), the template check and
+the audit log's entries are built from the shared response types
+(``appliance.contract``), so a field the appliance renames breaks these fixtures too.
+The REST documents of agents, groups, templates, usage and billing are still plain
+dicts: their Structs come with the "one contract" refactor.
 """
 
 from __future__ import annotations
 
+from appliance.contract.audit import AuditLogEntry
 from appliance.contract.inspect import (
     AgentRange,
     AgentRanges,
@@ -320,29 +321,29 @@ INVOICE_DOC = {
 }
 
 
-def _chained(entries: list[dict]) -> list[dict]:
+def _chained(entries: list[AuditLogEntry]) -> list[AuditLogEntry]:
     """Give the entries real chain hashes, oldest first, so the page verifies."""
     from tui.audit_chain import entry_hash
 
     prev = "0" * 64
-    for e in sorted(entries, key=lambda e: e["id"]):
-        e["hash"] = prev = entry_hash(prev, e)
+    for e in sorted(entries, key=lambda e: e.id):
+        e.hash = prev = entry_hash(prev, e)
     return entries
 
 
 AUDIT = _chained(
     [
-        {
-            "id": i,
-            "at": f"2026-11-25T13:{i:02d}:00+00:00",
-            "actor": "admin" if i % 2 else "scheduler",
-            "org_id": 1,
-            "action": ("group.start", "invoice.approve", "agent.online")[i % 3],
-            "target": f"group:{i}",
-            "before": None,
-            "after": {"n": i},
-            "hash": "0" * 64,
-        }
+        AuditLogEntry(
+            id=i,
+            at=f"2026-11-25T13:{i:02d}:00+00:00",
+            actor="admin" if i % 2 else "scheduler",
+            org_id=1,
+            action=("group.start", "invoice.approve", "agent.online")[i % 3],
+            target=f"group:{i}",
+            before=None,
+            after={"n": i},
+            hash="0" * 64,
+        )
         for i in range(12, 0, -1)
     ]
 )

@@ -78,7 +78,7 @@ class BillingScreen(InvoiceActions, AppScreen):
         yield ResourceTable(*COLUMNS, id="invoices")
 
     async def load(self) -> None:
-        all_orgs = bool(self.mm.me.get("superuser"))
+        all_orgs = self.mm.superuser
         invoices = await self.call("GET", "/api/v1/invoices", all_orgs=all_orgs or None)
         if isinstance(invoices, Failed):
             if invoices.error.status == 403:
