@@ -20,8 +20,11 @@ import zoneinfo
 from collections import defaultdict
 from typing import Any
 
+import msgspec
+
 from appliance import clock, models, once
 from appliance.audit import service as audit
+from appliance.contract import entitlements as contract
 from appliance.entitlements import catalog
 from appliance.entitlements.models import EntitlementInterval, FlatWindow
 from appliance.errors import ApplianceError, Conflict, NotFound
@@ -162,7 +165,7 @@ def run_stopped(group: models.Group) -> None:
 # --- choosing and buying --------------------------------------------------------------
 
 
-def set_default(org_id: int, entitlement: str, *, actor: str) -> dict[str, Any]:
+def set_default(org_id: int, entitlement: str, *, actor: str) -> contract.Entitlements:
     """The entitlement groups without their own run under."""
     catalog.parse(entitlement)
     with audit.write_transaction():
@@ -182,7 +185,7 @@ def set_default(org_id: int, entitlement: str, *, actor: str) -> dict[str, Any]:
     return summary(org_id)
 
 
-def set_on_demand(org_id: int, tier: str, *, actor: str) -> dict[str, Any]:
+def set_on_demand(org_id: int, tier: str, *, actor: str) -> contract.Entitlements:
     """Pick the org's On-Demand tier (and make On-Demand its default)."""
     if tier not in catalog.ON_DEMAND_TIERS:
         known = ", ".join(catalog.ON_DEMAND_TIERS)
@@ -190,21 +193,29 @@ def set_on_demand(org_id: int, tier: str, *, actor: str) -> dict[str, Any]:
     return set_default(org_id, f"on_demand:{tier}", actor=actor)
 
 
+def window_of(w: FlatWindow, tz: str = "UTC") -> contract.FlatWindow:
+    return contract.FlatWindow(
+        id=w.id,
+        plan=w.plan,
+        capacity=w.capacity,
+        days=w.days,
+        price=w.price,
+        currency=w.currency,
+        start=_iso(w.start, tz),
+        end=_iso(w.end, tz),
+        state=w.state,
+    )
+
+
 def window_doc(w: FlatWindow, tz: str = "UTC") -> dict[str, Any]:
-    return {
-        "id": w.id,
-        "plan": w.plan,
-        "capacity": w.capacity,
-        "days": w.days,
-        "price": w.price,
-        "currency": w.currency,
-        "start": _iso(w.start, tz),
-        "end": _iso(w.end, tz),
-        "state": w.state,
-    }
+    """The window as the audit log records it."""
+    doc: dict[str, Any] = msgspec.to_builtins(window_of(w, tz))
+    return doc
 
 
-def buy_flat(org_id: int, plan: str, start: dt.datetime | None, *, actor: str) -> dict[str, Any]:
+def buy_flat(
+    org_id: int, plan: str, start: dt.datetime | None, *, actor: str
+) -> contract.FlatWindow:
     """Buy a Flat Plan window from ``start`` (default: now); its cost arises at the start."""
     if plan not in catalog.FLAT_PLANS:
         known = ", ".join(catalog.FLAT_PLANS)
@@ -228,19 +239,25 @@ def buy_flat(org_id: int, plan: str, start: dt.datetime | None, *, actor: str) -
             end=begin + dt.timedelta(days=int(spec["days"])),
             created_by=actor,
         )
-        doc = window_doc(w, org.timezone)
-        audit.record("flat.buy", actor=actor, org_id=org_id, target=f"flat:{w.id}", after=doc)
+        doc = window_of(w, org.timezone)
+        audit.record(
+            "flat.buy",
+            actor=actor,
+            org_id=org_id,
+            target=f"flat:{w.id}",
+            after=msgspec.to_builtins(doc),
+        )
     return doc
 
 
-def window(org_id: int, window_id: int) -> dict[str, Any]:
+def window(org_id: int, window_id: int) -> contract.FlatWindow:
     w = FlatWindow.get_or_none(FlatWindow.id == window_id, FlatWindow.org == org_id)
     if w is None:
         raise NotFound(f"flat window {window_id} not found in this org")
-    return window_doc(w, w.org.timezone)
+    return window_of(w, w.org.timezone)
 
 
-def cancel_flat(org_id: int, window_id: int, *, actor: str) -> dict[str, Any]:
+def cancel_flat(org_id: int, window_id: int, *, actor: str) -> contract.FlatWindow:
     """Cancel a window that has not started (a started one has already cost its price)."""
     with audit.write_transaction():
         w = FlatWindow.get_or_none(FlatWindow.id == window_id, FlatWindow.org == org_id)
@@ -260,7 +277,7 @@ def cancel_flat(org_id: int, window_id: int, *, actor: str) -> dict[str, Any]:
             before=before,
             after=window_doc(w, tz),
         )
-    return window_doc(w, tz)
+    return window_of(w, tz)
 
 
 # --- time: the one code path for jobs, catch-up and tests ----------------------------
@@ -406,7 +423,7 @@ def _running_free() -> list[tuple[models.Group, str]]:
 # --- reading -------------------------------------------------------------------------
 
 
-def summary(org_id: int) -> dict[str, Any]:
+def summary(org_id: int) -> contract.Entitlements:
     org = models.Org.get_by_id(org_id)
     now = clock.utcnow()
     in_use: dict[str, int] = defaultdict(int)
@@ -419,21 +436,21 @@ def summary(org_id: int) -> dict[str, Any]:
             cap, why = available(org, ent, now)
         except ApplianceError as e:
             cap, why = 0, e.message
-        usage[ent] = {"capacity": cap, "running": in_use.get(ent, 0), "note": why or None}
+        usage[ent] = contract.InUse(capacity=cap, running=in_use.get(ent, 0), note=why or None)
     windows = FlatWindow.select().where(FlatWindow.org == org_id).order_by(FlatWindow.start)
     free_end = free_tier_end(org)
-    return {
-        "currency": org.currency,
-        "timezone": org.timezone,
-        "default": org.default_entitlement,
-        "free_tier": {
-            "capacity": catalog.FREE_CAPACITY,
-            "until": _iso(free_end, org.timezone),
-            "active": now < free_end,
-        },
-        "flat": [window_doc(w, org.timezone) for w in windows],
-        "in_use": usage,
-    }
+    return contract.Entitlements(
+        currency=org.currency,
+        timezone=org.timezone,
+        default=org.default_entitlement,
+        free_tier=contract.FreeTier(
+            capacity=catalog.FREE_CAPACITY,
+            until=_iso(free_end, org.timezone),
+            active=now < free_end,
+        ),
+        flat=[window_of(w, org.timezone) for w in windows],
+        in_use=usage,
+    )
 
 
 def billing_inputs(

@@ -25,7 +25,7 @@ class NewOrg(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @get("/api/v1/usage")
-async def get_usage(caller: auth.CallerParam) -> dict[str, Any]:
+async def get_usage(caller: auth.CallerParam) -> usage.Usage:
     """Device-seconds per group and for the caller's org."""
     return await call(usage.summary, caller.org_id)
 

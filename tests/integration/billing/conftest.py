@@ -74,7 +74,7 @@ def used(org: models.Org, tier: str, start: dt.datetime, hours: float) -> None:
 def register_card(cfg: Billing, localstripe: LocalStripe, org: models.Org, number: str) -> str:
     """The card page's flow, driven through the SDK: SetupIntent → PaymentMethod → confirm."""
     link = payments.card_link(cfg, org.id, actor="user:admin")
-    token = link["url"].split("token=")[1]
+    token = link.url.split("token=")[1]
     setup = payments.card_setup(cfg, org.id, token)
     client = sdk(localstripe)
     pm = client.v1.payment_methods.create(
@@ -83,7 +83,7 @@ def register_card(cfg: Billing, localstripe: LocalStripe, org: models.Org, numbe
             "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
         }
     )
-    si = client.v1.setup_intents.confirm(setup["setup_intent"], params={"payment_method": pm.id})
+    si = client.v1.setup_intents.confirm(setup.setup_intent, params={"payment_method": pm.id})
     if si.status == "succeeded":
         payments.card_complete(cfg, org.id, token, si.id)
     return pm.id
