@@ -89,7 +89,7 @@ async def get_intervals(
     until = clock.parse(end, "end")
     assert since is not None and until is not None
     inputs = await call(service.billing_inputs, caller.org_id, since, until)
-    return msgspec.convert(inputs, Intervals)
+    return service.intervals_doc(inputs)
 
 
 ROUTES = [

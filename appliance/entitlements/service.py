@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import zoneinfo
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -28,6 +29,7 @@ from appliance.contract import entitlements as contract
 from appliance.entitlements import catalog
 from appliance.entitlements.models import EntitlementInterval, FlatWindow
 from appliance.errors import ApplianceError, Conflict, NotFound
+from billing.scenario import FlatPurchase, UsageInterval
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,12 @@ def _naive(instant: dt.datetime) -> dt.datetime:
     return clock.aware(instant).astimezone(dt.UTC).replace(tzinfo=None)
 
 
+def _local(instant: dt.datetime, tz: str) -> dt.datetime:
+    return clock.aware(instant).astimezone(zoneinfo.ZoneInfo(tz))
+
+
 def _iso(instant: dt.datetime | None, tz: str = "UTC") -> str | None:
-    if instant is None:
-        return None
-    return clock.aware(instant).astimezone(zoneinfo.ZoneInfo(tz)).isoformat()
+    return None if instant is None else _local(instant, tz).isoformat()
 
 
 def resolve(group: models.Group) -> str:
@@ -453,16 +457,34 @@ def summary(org_id: int) -> contract.Entitlements:
     )
 
 
+@dataclass(frozen=True)
+class BillingInputs:
+    """The entitlement facts billing rates for a span, as billing's own types."""
+
+    on_demand: list[UsageInterval]
+    """Every interval of an On-Demand tier that overlaps the span, unclipped (billing
+    takes the union per tier and clips it); one still open ends at min(now, span end)."""
+    flat: list[FlatPurchase]
+    """Every flat window that started in the span."""
+
+
+def intervals_doc(inputs: BillingInputs) -> contract.Intervals:
+    """The facts as GET /api/v1/entitlements/intervals answers them (ISO 8601, offsets)."""
+    return contract.Intervals(
+        on_demand=[
+            contract.OnDemandInterval(tier=u.tier, start=u.start.isoformat(), end=u.end.isoformat())
+            for u in inputs.on_demand
+        ],
+        flat=[contract.FlatStart(plan=f.plan, start=f.start.isoformat()) for f in inputs.flat],
+    )
+
+
 def billing_inputs(
     org_id: int, period_start: dt.datetime, period_end: dt.datetime
-) -> dict[str, list[dict[str, str]]]:
+) -> BillingInputs:
     """The entitlement facts billing rates for [period_start, period_end).
 
-    ``on_demand``: every interval of an On-Demand tier that overlaps the period,
-    ``{tier, start, end}``, unclipped (billing takes the union per tier and clips
-    it); an interval still open ends at min(now, period_end). ``flat``: every
-    flat window that started in the period, ``{plan, start}``. Times are ISO 8601
-    in the org's billing time zone, with its offset. Naive arguments are UTC.
+    Times are aware, in the org's billing time zone. Naive arguments are UTC.
     """
     if _naive(period_end) <= _naive(period_start):
         raise ApplianceError("period_end: must be after period_start")
@@ -473,7 +495,7 @@ def billing_inputs(
 Span = tuple[models.Org, dt.datetime, dt.datetime]
 
 
-def billing_inputs_many(spans: list[Span]) -> list[dict[str, list[dict[str, str]]]]:
+def billing_inputs_many(spans: list[Span]) -> list[BillingInputs]:
     """:func:`billing_inputs` of several (org, start, end) at once, in one query.
 
     The month close rates its orgs in batches; one query per org would be most of
@@ -507,13 +529,13 @@ def billing_inputs_many(spans: list[Span]) -> list[dict[str, list[dict[str, str]
                 if r.start < pe and (r.end is None or r.end > ps):
                     end = r.end if r.end is not None else max(r.start, min(now, pe))
                     on_demand.append(
-                        {
-                            "tier": r.item,
-                            "start": _iso(r.start, org.timezone),
-                            "end": _iso(end, org.timezone),
-                        }
+                        UsageInterval(
+                            tier=r.item,
+                            start=_local(r.start, org.timezone),
+                            end=_local(end, org.timezone),
+                        )
                     )
             elif ps <= r.start < pe:
-                flat.append({"plan": r.item, "start": _iso(r.start, org.timezone)})
-        out.append({"on_demand": on_demand, "flat": flat})
+                flat.append(FlatPurchase(plan=r.item, start=_local(r.start, org.timezone)))
+        out.append(BillingInputs(on_demand=on_demand, flat=flat))
     return out

@@ -54,7 +54,7 @@ from billing.errors import BillingInputError
 from billing.invoice import Invoice as Rated
 from billing.invoice import decode_invoice, encode_invoice
 from billing.money import CURRENCIES
-from billing.scenario import Catalog, FlatPurchase, Scenario, UsageInterval
+from billing.scenario import Catalog, Scenario, UsageInterval
 from billing.scenario import Coupon as CouponSpec
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def scenario_for(
     covered_to: dt.datetime,
     tax_rate: Decimal,
     *,
-    inputs: dict[str, list[dict[str, str]]] | None = None,
+    inputs: entitlements.BillingInputs | None = None,
     coupons: tuple[list[CouponSpec], dict[str, int]] | None = None,
     prices: Catalog | None = None,
 ) -> Scenario:
@@ -230,15 +230,10 @@ def scenario_for(
         inputs = entitlements.billing_inputs(org.id, covered_from, covered_to)
     lo, hi = clock.aware(covered_from), clock.aware(covered_to)
     usage = []
-    for row in inputs["on_demand"]:
-        start = max(dt.datetime.fromisoformat(row["start"]), lo)
-        end = min(dt.datetime.fromisoformat(row["end"]), hi)
+    for iv in inputs.on_demand:
+        start, end = max(iv.start, lo), min(iv.end, hi)
         if end > start:
-            usage.append(UsageInterval(tier=row["tier"], start=start, end=end))
-    flat = [
-        FlatPurchase(plan=row["plan"], start=dt.datetime.fromisoformat(row["start"]))
-        for row in inputs["flat"]
-    ]
+            usage.append(UsageInterval(tier=iv.tier, start=start, end=end))
     specs, used = coupons if coupons is not None else _coupons(org.id)
     return Scenario(
         currency=org.currency,
@@ -248,7 +243,7 @@ def scenario_for(
         catalog=prices or msgspec.convert(catalog.for_currency(org.currency), Catalog),
         registered_at=clock.aware(org.registered_at),
         on_demand=usage,
-        flat=flat,
+        flat=inputs.flat,
         coupons=specs,
         coupons_used=used,
         credit_balance=acc.credit_balance,

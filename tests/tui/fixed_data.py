@@ -261,26 +261,42 @@ CATALOG = Catalog(
     free_tier=FreeTierTerms(capacity=5, days=365),
 )
 HOURS = {"on_demand:cn100": 100.5}
+
+
+def _rated(period: str, next_month: str, lines: list[OnDemandLine], **figures: int) -> dict:
+    """A JPY, Asia/Tokyo, 10 % tax invoice's fields as billing rates them; ``figures``
+    (subtotal, net, tax, total, credit_applied) say what it adds up to."""
+    return {
+        "currency": "JPY",
+        "period": period,
+        "lines": lines,
+        "not_applied": [],
+        "credit_applied": 0,
+        "credit_remaining": 0,
+        "previous_balance": 0,
+        "status": "chargeable",
+        "carried_forward": 0,
+        "timezone": "Asia/Tokyo",
+        "period_start": f"{period}-01T00:00:00+09:00",
+        "period_end": f"{next_month}-01T00:00:00+09:00",
+        "tax_rate": 10,
+        "minimum_charge": 50,
+        **figures,
+    }
+
+
 QUOTE = Quote(
-    currency="JPY",
-    period="2026-11",
-    lines=[OnDemandLine(item="cn100", quantity_minutes=6030, amount=90450, hourly=900)],
-    subtotal=90450,
+    **_rated(
+        "2026-11",
+        "2026-12",
+        [OnDemandLine(item="cn100", quantity_minutes=6030, amount=90450, hourly=900)],
+        subtotal=90450,
+        credit_applied=500,
+        net=89450,
+        tax=8945,
+        total=98395,
+    ),
     discounts=[Discount(code="THANKS500", amount=500, applies_to="all")],
-    not_applied=[],
-    credit_applied=500,
-    credit_remaining=0,
-    net=89450,
-    tax=8945,
-    previous_balance=0,
-    total=98395,
-    status="chargeable",
-    carried_forward=0,
-    timezone="Asia/Tokyo",
-    period_start="2026-11-01T00:00:00+09:00",
-    period_end="2026-12-01T00:00:00+09:00",
-    tax_rate=10,
-    minimum_charge=50,
     as_of="2026-11-25T22:00:00+09:00",
     covered_from="2026-11-01T00:00:00+09:00",
 )
@@ -344,25 +360,16 @@ INVOICE_DOC = InvoiceDoc(
     },
     adjustments=[],
     invoice=RatedInvoice(
-        currency="JPY",
-        period="2026-10",
-        lines=[OnDemandLine(item="cn10", quantity_minutes=180, amount=360, hourly=120)],
-        subtotal=360,
+        **_rated(
+            "2026-10",
+            "2026-11",
+            [OnDemandLine(item="cn10", quantity_minutes=180, amount=360, hourly=120)],
+            subtotal=360,
+            net=360,
+            tax=36,
+            total=396,
+        ),
         discounts=[Discount(code="THANKS", amount=0, applies_to="all")],
-        not_applied=[],
-        credit_applied=0,
-        credit_remaining=0,
-        net=360,
-        tax=36,
-        previous_balance=0,
-        total=396,
-        status="chargeable",
-        carried_forward=0,
-        timezone="Asia/Tokyo",
-        period_start="2026-10-01T00:00:00+09:00",
-        period_end="2026-11-01T00:00:00+09:00",
-        tax_rate=10,
-        minimum_charge=50,
     ),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 
 from appliance import clock, models, once
@@ -16,6 +17,11 @@ from tests.unit.appliance.factories import T0, group, online_agent, registered, 
 
 H = dt.timedelta(hours=1)
 ACTOR = "user:test"
+
+
+def intervals(org_id: int, start: dt.datetime, end: dt.datetime) -> dict:
+    """What billing rates for [start, end), as GET /api/v1/entitlements/intervals says it."""
+    return msgspec.to_builtins(ent.intervals_doc(ent.billing_inputs(org_id, start, end)))
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +95,7 @@ def test_on_demand_intervals_open_and_close_with_runs(acme: models.Org) -> None:
     assert rows[0].end - rows[0].start == 2 * H and rows[1].end is None
 
     clock.freeze(T0 + 5 * H)
-    inputs = ent.billing_inputs(acme.id, T0 - 24 * H, T0 + 30 * 24 * H)
+    inputs = intervals(acme.id, T0 - 24 * H, T0 + 30 * 24 * H)
     assert inputs == {
         "on_demand": [
             {
@@ -107,13 +113,13 @@ def test_on_demand_intervals_open_and_close_with_runs(acme: models.Org) -> None:
         "flat": [],
     }
     # A period that ended while the run went on: the open interval ends at the period end.
-    inputs = ent.billing_inputs(acme.id, T0 - 24 * H, T0 + 4 * H)
+    inputs = intervals(acme.id, T0 - 24 * H, T0 + 4 * H)
     assert inputs["on_demand"][1]["end"] == "2026-10-01T13:00:00+09:00"
     # Nothing of another period.
-    assert ent.billing_inputs(acme.id, T0 + 10 * H, T0 + 11 * H)["on_demand"] == [
+    assert intervals(acme.id, T0 + 10 * H, T0 + 11 * H)["on_demand"] == [
         {"tier": "cn10", "start": "2026-10-01T12:00:00+09:00", "end": "2026-10-01T14:00:00+09:00"}
     ]
-    assert ent.billing_inputs(acme.id, T0 - 48 * H, T0 - 24 * H) == {"on_demand": [], "flat": []}
+    assert intervals(acme.id, T0 - 48 * H, T0 - 24 * H) == {"on_demand": [], "flat": []}
 
 
 def test_the_default_entitlement_is_what_the_org_picked(acme: models.Org) -> None:
@@ -182,10 +188,10 @@ def test_flat_window_starts_and_ends_exactly_once(acme: models.Org) -> None:
         "group.stop",
     ]
     # billing: the window counts in the month it started, with its start time
-    assert ent.billing_inputs(acme.id, T0, T0 + 31 * 24 * H)["flat"] == [
+    assert intervals(acme.id, T0, T0 + 31 * 24 * H)["flat"] == [
         {"plan": "flat10-30d", "start": "2026-10-02T09:00:00+09:00"}
     ]
-    assert ent.billing_inputs(acme.id, T0 + 31 * 24 * H, T0 + 61 * 24 * H)["flat"] == []
+    assert intervals(acme.id, T0 + 31 * 24 * H, T0 + 61 * 24 * H)["flat"] == []
 
 
 def test_edges_missed_while_down_are_caught_up_once_even_run_twice(acme: models.Org) -> None:
