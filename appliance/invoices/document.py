@@ -6,6 +6,7 @@ here, and JSON handed to a page's script cannot close its ``<script>`` element.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import html
 import json
@@ -18,6 +19,7 @@ from appliance.invoices.context import Billing
 from appliance.invoices.models import Invoice
 from billing.invoice import FlatLine, OnDemandLine, decode_invoice
 from billing.money import CURRENCIES, format_amount
+from billing.period import load_zone
 
 _DIR = Path(__file__).with_name("templates")
 
@@ -48,6 +50,21 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
+def _local(value: dt.datetime | str, zone: dt.tzinfo) -> str:
+    """An instant in the org's billing time zone, to the minute, zone named: the
+    document speaks the same time as the TUI's Usage and Audit screens."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return _e(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # stored instants are naive UTC
+    local = value.astimezone(zone)
+    abbr = local.tzname() or ""
+    return _e(f"{local:%Y-%m-%d %H:%M} {abbr if abbr[:1].isalpha() else zone}")
+
+
 def _row(item: str, qty: str, amount: str) -> str:
     return f'<tr><td>{item}</td><td>{qty}</td><td class="amount">{amount}</td></tr>'
 
@@ -55,6 +72,7 @@ def _row(item: str, qty: str, amount: str) -> str:
 def render_invoice(inv: Invoice, cfg: Billing) -> str:
     rated = decode_invoice(inv.document.encode())
     cur = CURRENCIES[rated.currency]
+    zone = load_zone(rated.timezone)
 
     def money(amount: int) -> str:
         return _e(format_amount(amount, cur))
@@ -74,7 +92,7 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
             lines.append(
                 _row(
                     f"Flat plan {_e(line.item)}",
-                    f"from {_e(line.start.isoformat())}",
+                    f"from {_local(line.start, zone)}",
                     money(line.amount),
                 )
             )
@@ -97,7 +115,7 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
     if adjustments:
         items = "".join(
             f"<li>{money(a['amount'])} credit: {_e(a['reason'])} "
-            f"({_e(a['by'])}, {_e(a['at'])})</li>"
+            f"({_e(a['by'])}, {_local(a['at'], zone)})</li>"
             for a in adjustments
         )
         adj = (
@@ -113,8 +131,8 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
         number=_e(inv.number),
         mode_badge='<span class="mode">TEST MODE</span>' if inv.mode == "test" else "",
         period=_e(rated.period),
-        covered_from=_e(inv.covered_from.isoformat(sep=" ", timespec="minutes")) + " UTC",
-        covered_to=_e(inv.covered_to.isoformat(sep=" ", timespec="minutes")) + " UTC",
+        covered_from=_local(inv.covered_from, zone),
+        covered_to=_local(inv.covered_to, zone),
         timezone=_e(rated.timezone),
         status=_e(inv.status),
         currency=_e(rated.currency),

@@ -78,6 +78,10 @@ def test_a_month_of_usage_is_closed_approved_charged_and_paid(cfg, localstripe) 
 
     html = document.render_invoice(Invoice.get_by_id(inv.id), cfg)
     assert "T1234567890123" in html and "JPY 1,650" in html and "Tax (10%)" in html
+    # The document speaks the org's time zone, as the TUI does: no UTC instants.
+    covered = Invoice.get_by_id(inv.id).covered_to.replace(tzinfo=dt.UTC)
+    local = covered.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert f"{local:%Y-%m-%d %H:%M} JST" in html and " UTC" not in html
     actions = {e.action for e in AuditEntry.select()}
     assert {"invoice.close", "invoice.approve", "invoice.charge", "charge.succeeded"} <= actions
     assert audit.verify().ok
