@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from appliance.contract.billing import CardSetup, PayPage
 from appliance.invoices.context import Billing
 from appliance.invoices.models import Invoice
 from billing.invoice import FlatLine, OnDemandLine, decode_invoice
@@ -153,34 +154,34 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
     )
 
 
-def render_card_page(setup: dict[str, Any], cfg: Billing, complete_url: str) -> str:
+def render_card_page(setup: CardSetup, cfg: Billing, complete_url: str) -> str:
     config = {
-        "publishable_key": setup["publishable_key"],
-        "client_secret": setup["client_secret"],
+        "publishable_key": setup.publishable_key,
+        "client_secret": setup.client_secret,
         "complete_url": complete_url,
     }
     return _template("card.html").substitute(
-        org=_e(setup["org"]),
+        org=_e(setup.org),
         js_url=_e(cfg.js_url),
-        mode=_e(setup["mode"]),
-        card=_e(setup["card"] or "none"),
+        mode=_e(setup.mode),
+        card=_e(setup.card or "none"),
         config=_script_json(config),
     )
 
 
-def render_pay_page(page: dict[str, Any], cfg: Billing, complete_url: str) -> str:
-    cur = CURRENCIES[page["currency"]]
+def render_pay_page(page: PayPage, cfg: Billing, complete_url: str) -> str:
+    cur = CURRENCIES[page.currency]
     config = {
-        "publishable_key": page["publishable_key"],
-        "client_secret": page["client_secret"],
-        "payment_method": page["payment_method"],
+        "publishable_key": page.publishable_key,
+        "client_secret": page.client_secret,
+        "payment_method": page.payment_method,
         "complete_url": complete_url,
     }
     return _template("pay.html").substitute(
-        invoice=_e(page["invoice"]),
+        invoice=_e(page.invoice),
         js_url=_e(cfg.js_url),
-        amount=_e(format_amount(page["total"], cur)),
-        status=_e(page["status"]),
-        disabled="" if page["client_secret"] else "disabled",
+        amount=_e(format_amount(page.total, cur)),
+        status=_e(page.status),
+        disabled="" if page.client_secret else "disabled",
         config=_script_json(config),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import get, post
 from litestar.params import JSONBody
 
@@ -15,7 +13,7 @@ from appliance.usage import service as usage
 
 
 @get("/api/v1/usage")
-async def get_usage(caller: auth.CallerParam) -> dict[str, Any]:
+async def get_usage(caller: auth.CallerParam) -> usage.Usage:
     """Device-seconds per group and for the caller's org."""
     return await call(usage.summary, caller.org_id)
 

@@ -1,15 +1,37 @@
 """Fixed figures for snapshot tests: every screen fed directly, no appliance, no clock.
 
 The live feed, the drill-down (devices, tail, agent ranges), the template check and
-the audit log's entries are built from the shared response types
+the audit log's entries and the billing documents (usage, entitlements, catalog,
+quote, invoices, account, coupons) are built from the shared response types
 (``appliance.contract``), so a field the appliance renames breaks these fixtures too.
-The REST documents of agents, groups, templates, usage and billing are still plain
-dicts: their Structs come with the "one contract" refactor.
+The REST documents of agents, groups and templates are still plain dicts: their
+Structs come with the "one contract" refactor.
 """
 
 from __future__ import annotations
 
+import msgspec
+
 from appliance.contract.audit import AuditLogEntry
+from appliance.contract.billing import (
+    Account,
+    Coupon,
+    Discount,
+    InvoiceDoc,
+    InvoiceSummary,
+    OnDemandLine,
+    Quote,
+    RatedInvoice,
+    RedeemedCoupon,
+)
+from appliance.contract.entitlements import (
+    Catalog,
+    Entitlements,
+    FreeTier,
+    FreeTierTerms,
+    InUse,
+    Tier,
+)
 from appliance.contract.inspect import (
     AgentRange,
     AgentRanges,
@@ -25,6 +47,7 @@ from appliance.contract.live import (
     LiveSnapshot,
     LiveTotals,
 )
+from appliance.contract.usage import Usage
 
 AGENTS = [
     {
@@ -223,102 +246,133 @@ RANGES = AgentRanges(
 )
 
 
-ENTITLEMENTS = {
-    "currency": "JPY",
-    "timezone": "Asia/Tokyo",
-    "default": "on_demand:cn100",
-    "free_tier": {"capacity": 5, "until": "2027-04-01T00:00:00+09:00", "active": True},
-    "flat": [],
-    "in_use": {"on_demand:cn100": {"capacity": 100, "running": 60}},
-}
-USAGE = {"device_seconds": 720000, "groups": {"thermo-fleet": 360000.0, "door-sensors": 360000.0}}
-CATALOG = {
-    "currency": "JPY",
-    "on_demand": {"cn100": {"capacity": 100, "hourly": 700}},
-    "flat": {},
-}
+ENTITLEMENTS = Entitlements(
+    currency="JPY",
+    timezone="Asia/Tokyo",
+    default="on_demand:cn100",
+    free_tier=FreeTier(capacity=5, until="2027-04-01T00:00:00+09:00", active=True),
+    flat=[],
+    in_use={"on_demand:cn100": InUse(capacity=100, running=60)},
+)
+USAGE = Usage(device_seconds=720000.0, groups={"thermo-fleet": 360000.0, "door-sensors": 360000.0})
+CATALOG = Catalog(
+    currency="JPY",
+    on_demand={"cn100": Tier(capacity=100, hourly=700)},
+    flat={},
+    free_tier=FreeTierTerms(capacity=5, days=365),
+)
 HOURS = {"on_demand:cn100": 100.5}
-QUOTE = {
-    "currency": "JPY",
-    "period": "2026-11",
-    "lines": [{"kind": "on_demand", "item": "cn100", "quantity_minutes": 6030, "amount": 90450}],
-    "subtotal": 90450,
-    "discounts": [{"code": "THANKS500", "amount": 500}],
-    "credit_applied": 500,
-    "net": 89450,
-    "tax": 8945,
-    "previous_balance": 0,
-    "total": 98395,
-    "status": "chargeable",
-}
 
-INVOICES = [
-    {
-        "id": 2,
-        "number": "MM-0002-202610-0",
+
+def _rated(period: str, next_month: str, lines: list[OnDemandLine], **figures: int) -> dict:
+    """A JPY, Asia/Tokyo, 10 % tax invoice's fields as billing rates them; ``figures``
+    (subtotal, net, tax, total, credit_applied) say what it adds up to."""
+    return {
+        "currency": "JPY",
+        "period": period,
+        "lines": lines,
+        "not_applied": [],
+        "credit_applied": 0,
+        "credit_remaining": 0,
+        "previous_balance": 0,
+        "status": "chargeable",
+        "carried_forward": 0,
+        "timezone": "Asia/Tokyo",
+        "period_start": f"{period}-01T00:00:00+09:00",
+        "period_end": f"{next_month}-01T00:00:00+09:00",
+        "tax_rate": 10,
+        "minimum_charge": 50,
+        **figures,
+    }
+
+
+QUOTE = Quote(
+    **_rated(
+        "2026-11",
+        "2026-12",
+        [OnDemandLine(item="cn100", quantity_minutes=6030, amount=90450, hourly=900)],
+        subtotal=90450,
+        credit_applied=500,
+        net=89450,
+        tax=8945,
+        total=98395,
+    ),
+    discounts=[Discount(code="THANKS500", amount=500, applies_to="all")],
+    as_of="2026-11-25T22:00:00+09:00",
+    covered_from="2026-11-01T00:00:00+09:00",
+)
+
+
+def _invoice(**fields: object) -> InvoiceSummary:
+    """An invoice of acme's (JPY, test mode) as the list shows it; ``fields`` differ."""
+    base: dict[str, object] = {
         "org": "acme",
         "org_id": 2,
-        "period": "2026-10",
-        "status": "draft",
-        "total": 396,
+        "part": 0,
+        "early": False,
+        "covered_from": None,
+        "covered_to": None,
         "currency": "JPY",
         "mode": "test",
         "attempts": 0,
+        "next_retry_at": None,
         "last_error": None,
-    },
-    {
-        "id": 1,
-        "number": "MM-0002-202609-0",
-        "org": "acme",
-        "org_id": 2,
-        "period": "2026-09",
-        "status": "failed",
-        "total": 1200,
-        "currency": "JPY",
-        "mode": "test",
-        "attempts": 2,
-        "last_error": "card_declined: insufficient_funds",
-    },
+        "action_url": None,
+        "payment_intent": None,
+        "refunded": 0,
+        "created_at": None,
+        "approved_at": None,
+        "approved_by": None,
+        "paid_at": None,
+    }
+    return InvoiceSummary(**{**base, **fields})  # type: ignore[arg-type]
+
+
+INVOICES = [
+    _invoice(id=2, number="MM-0002-202610-0", period="2026-10", status="draft", total=396),
+    _invoice(
+        id=1,
+        number="MM-0002-202609-0",
+        period="2026-09",
+        status="failed",
+        total=1200,
+        attempts=2,
+        last_error="card_declined: insufficient_funds",
+    ),
 ]
-ACCOUNT = {
-    "org": "acme",
-    "org_id": 2,
-    "currency": "JPY",
-    "mode": "test",
-    "card": "visa •••• 4242",
-    "credit_balance": 500,
-    "carried_balance": 0,
-    "coupons": [{"code": "THANKS", "redeemed_at": "2026-10-02", "uses": 1}],
-}
-INVOICE_DOC = {
-    **INVOICES[0],
-    "covered_from": "2026-10-01T00:00:00+09:00",
-    "covered_to": "2026-11-01T00:00:00+09:00",
-    "next_retry_at": None,
-    "payment_intent": None,
-    "adjustments": [],
-    "invoice": {
-        "lines": [
-            {
-                "kind": "on_demand",
-                "item": "cn10",
-                "quantity_minutes": 180,
-                "amount": 360,
-                "hourly": 120,
-            }
-        ],
-        "subtotal": 360,
-        "discounts": [{"code": "THANKS", "amount": 0, "applies_to": "all"}],
-        "not_applied": [],
-        "credit_applied": 0,
-        "net": 360,
-        "tax": 36,
-        "tax_rate": "10",
-        "previous_balance": 0,
-        "total": 396,
-        "carried_forward": 0,
+ACCOUNT = Account(
+    org="acme",
+    org_id=2,
+    currency="JPY",
+    timezone="Asia/Tokyo",
+    mode="test",
+    appliance_mode="test",
+    card="visa •••• 4242",
+    customer="cus_acme",
+    credit_balance=500,
+    carried_balance=0,
+    coupons=[RedeemedCoupon(code="THANKS", redeemed_at="2026-10-02", uses=1)],
+)
+INVOICE_DOC = InvoiceDoc(
+    **{
+        **msgspec.structs.asdict(INVOICES[0]),
+        "covered_from": "2026-10-01T00:00:00+09:00",
+        "covered_to": "2026-11-01T00:00:00+09:00",
     },
-}
+    adjustments=[],
+    invoice=RatedInvoice(
+        **_rated(
+            "2026-10",
+            "2026-11",
+            [OnDemandLine(item="cn10", quantity_minutes=180, amount=360, hourly=120)],
+            subtotal=360,
+            net=360,
+            tax=36,
+            total=396,
+        ),
+        discounts=[Discount(code="THANKS", amount=0, applies_to="all")],
+    ),
+)
 
 
 def _chained(entries: list[AuditLogEntry]) -> list[AuditLogEntry]:
@@ -350,31 +404,31 @@ AUDIT = _chained(
 
 COUPONS = [
     # As the appliance stores them today: a normalised Decimal ("1E+1" is 10).
-    {
-        "code": "WELCOME10",
-        "percent_off": "1E+1",
-        "amount_off": None,
-        "currency": None,
-        "applies_to": "all",
-        "duration": "once",
-        "months": None,
-    },
-    {
-        "code": "THANKS",
-        "percent_off": None,
-        "amount_off": 500,
-        "currency": "JPY",
-        "applies_to": "on_demand",
-        "duration": "repeating",
-        "months": 3,
-    },
-    {
-        "code": "HALF",
-        "percent_off": "12.5",
-        "amount_off": None,
-        "currency": None,
-        "applies_to": "flat",
-        "duration": "forever",
-        "months": None,
-    },
+    Coupon(
+        code="WELCOME10",
+        percent_off="1E+1",
+        amount_off=None,
+        currency=None,
+        applies_to="all",
+        duration="once",
+        months=None,
+    ),
+    Coupon(
+        code="THANKS",
+        percent_off=None,
+        amount_off=500,
+        currency="JPY",
+        applies_to="on_demand",
+        duration="repeating",
+        months=3,
+    ),
+    Coupon(
+        code="HALF",
+        percent_off="12.5",
+        amount_off=None,
+        currency=None,
+        applies_to="flat",
+        duration="forever",
+        months=None,
+    ),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import pytest
 
 from tests.tui import fixed_data as data
@@ -23,7 +24,7 @@ BIG_AGENTS = [
     for i, a in enumerate(data.AGENTS)
 ]
 BIG_INVOICES = [
-    {**data.INVOICES[1], "id": 123456, "status": "requires_action", "total": 123456789},
+    msgspec.structs.replace(data.INVOICES[1], id=123456, status="requires_action", total=123456789),
     *data.INVOICES,
 ]
 

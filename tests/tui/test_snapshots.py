@@ -158,7 +158,7 @@ def test_invoice_detail(snap_compare, size: tuple[int, int]) -> None:
         await pilot.pause()
         detail = InvoiceDetail(2)
         await app.push_screen(detail)
-        detail.card = data.ACCOUNT["card"]
+        detail.card = data.ACCOUNT.card
         detail.show_invoice(data.INVOICE_DOC)
         detail.fresh()
         await pilot.pause()
