@@ -15,7 +15,7 @@ import msgspec
 
 from appliance.contract.fleet import AGENTS_PATH, Agent
 from appliance.contract.groups import GROUPS_PATH, Group
-from appliance.contract.live import Lateness, LiveAgent, LiveError, LiveGroup, LiveSnapshot
+from appliance.contract.live import LiveAgent, LiveError, LiveGroup, LiveSnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -169,30 +169,13 @@ class RateMeter:
 
 def live_agent(a: Agent) -> LiveAgent:
     """An agent's REST document as the feed would have shown it (the polling fallback)."""
-    return LiveAgent(
-        agent_id=a.agent_id,
-        hostname=a.hostname,
-        online=a.online,
-        capacity=a.capacity,
-        assigned=a.assigned,
-        cpu_percent=a.cpu_percent,
-        rss_mb=a.rss_mb,
-        last_seen=a.last_seen,
-    )
+    return msgspec.convert(a, LiveAgent, from_attributes=True)
 
 
 def live_group(g: Group, sent_per_s: float) -> LiveGroup:
-    return LiveGroup(
-        name=g.name,
-        state=g.state,
-        count=g.count,
-        run_id=g.run_id,
-        running=g.running,
-        sent=g.sent,
-        errors=g.errors,
-        sent_per_s=sent_per_s,
-        lateness_ms=Lateness(p50=g.lateness_ms.p50, p99=g.lateness_ms.p99),
-    )
+    live = msgspec.convert(g, LiveGroup, from_attributes=True)
+    live.sent_per_s = sent_per_s
+    return live
 
 
 def decode_live(message: str | bytes) -> LiveSnapshot | LiveError:
