@@ -28,7 +28,7 @@ from agent.errors import AgentError
 from agent.template import device_id, parse_template
 from appliance import auth, models
 from appliance.api import call
-from appliance.contract.fleet import Certificates
+from appliance.contract.fleet import Certificates, CertRequest
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound, Unauthorized
 
 CA_DIR = "ca"
@@ -61,11 +61,6 @@ def load(data_dir: Path) -> tuple[bytes, bytes]:
 
 
 # -- issuing ---------------------------------------------------------------------
-
-
-class CertRequest(msgspec.Struct, forbid_unknown_fields=True):
-    public_key: str
-    devices: list[str]
 
 
 def _agent_devices(agent: models.Agent) -> set[str]:

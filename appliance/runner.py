@@ -14,7 +14,7 @@ import msgspec
 
 from agent.template import Scenario
 from appliance import gates
-from appliance.contract.groups import GROUPS_PATH, TEMPLATES_PATH, Group
+from appliance.contract.groups import GROUPS_PATH, TEMPLATES_PATH, Group, GroupSpec
 from appliance.contract.health import HEALTH_PATH, Health
 from appliance.errors import ApplianceError
 
@@ -164,13 +164,8 @@ def execute(
     for name, tpl in scenario.templates.items():
         api("PUT", f"{TEMPLATES_PATH}/{name}", json=tpl.to_dict())
     for g in scenario.groups:
-        body = {
-            "template": g.template,
-            "count": g.count,
-            "seed": g.seed,
-            "entitlement": g.entitlement,
-        }
-        api.group("PUT", g.name, json=body)
+        spec = GroupSpec(template=g.template, count=g.count, seed=g.seed, entitlement=g.entitlement)
+        api.group("PUT", g.name, json=msgspec.to_builtins(spec))
     started: list[str] = []
     placed: dict[str, int] = {}
     try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+from appliance.contract.groups import MAX_COUNT
 
 AGENTS_PATH = "/api/v1/agents"
 ENROLLMENT_TOKENS_PATH = "/api/v1/enrollment-tokens"
@@ -68,3 +72,22 @@ class Certificates(msgspec.Struct, kw_only=True):
     """The test CA's certificate (PEM)."""
     certificates: dict[str, str]
     """Device id → its client certificate (PEM, CN = device id)."""
+
+
+class EnrollRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST /api/v1/agents/enroll``: a board trades its one-time token."""
+
+    token: str
+    hostname: Annotated[str, msgspec.Meta(max_length=253)] = ""
+    arch: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)] = 1000
+    """Mocks the board may run at once."""
+
+
+class CertRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST /api/v1/agents/{agent_id}/certificates``."""
+
+    public_key: str
+    """PEM: every certificate is for this one key."""
+    devices: list[str]
+    """Device ids of ranges assigned to the agent."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -10,6 +10,34 @@ from appliance.contract.live import Lateness
 
 TEMPLATES_PATH = "/api/v1/templates"
 GROUPS_PATH = "/api/v1/groups"
+
+# The bounds of agent/limits.py, which this module may not import (the TUI loads no agent
+# code); tests/unit/test_contract_bounds.py keeps the two equal.
+MAX_COUNT = 1_000_000
+"""Devices in one group."""
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+"""Template and group names (a path segment, a topic placeholder, a client-id prefix)."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Count = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
+Seed = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+
+
+class GroupSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``PUT /api/v1/groups/{name}``."""
+
+    template: Name
+    count: Count
+    """Devices, 1 to 1,000,000."""
+    seed: Seed | None = None
+    """Same seed, same streams (any int64)."""
+    entitlement: Annotated[str, msgspec.Meta(max_length=80)] | None = None
+
+
+class ScaleRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST /api/v1/groups/{name}/scale``."""
+
+    count: Count
 
 
 class Template(msgspec.Struct, kw_only=True):

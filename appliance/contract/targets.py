@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 TARGETS_PATH = "/api/v1/targets"
+MAX_ID = 2**31 - 1
+"""Row ids (appliance/api.py): out-of-range numbers are a 400, never a database error."""
+
+
+class NewNetwork(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST /api/v1/targets/networks`` (superusers only)."""
+
+    cidr: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """An IPv4 or IPv6 network, e.g. 10.20.0.0/16 (a bare address is a /32 or /128)."""
+    org_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)] | None = None
+    """Only this org may send there; default: every org."""
+    note: Annotated[str, msgspec.Meta(max_length=255)] = ""
+
+
+class VerificationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST /api/v1/targets/verifications``."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    """scheme://host[:port] that will serve the token at /.well-known/mockmock/<token_id>."""
 
 
 class Network(msgspec.Struct, kw_only=True):

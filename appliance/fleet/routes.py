@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, Parameter
 
-from agent.limits import MAX_COUNT
 from appliance import auth
 from appliance.api import call
-from appliance.contract.fleet import Agent, Enrolled, EnrollmentToken
+from appliance.contract.fleet import Agent, Enrolled, EnrollmentToken, EnrollRequest
 from appliance.fleet import credentials, service
 from appliance.tls import agent_ca_pem
-
-
-class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
-    hostname: Annotated[str, msgspec.Meta(max_length=253)] = ""
-    arch: Annotated[str, msgspec.Meta(max_length=32)] = ""
-    capacity: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)] = 1000
 
 
 @get("/api/v1/agents")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Request, get, post, put
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 
-from agent.limits import Count
 from appliance import auth
 from appliance.api import Name, call
-from appliance.contract.groups import Group, Template
+from appliance.contract.groups import Group, GroupSpec, ScaleRequest, Template
 from appliance.contract.templates import PreviewDraft, PreviewResult, TemplateCheck, TemplateDraft
 from appliance.groups import service, template_check
 
@@ -99,7 +97,7 @@ async def get_group(caller: auth.CallerParam, name: FromPath[Name]) -> Group:
 
 @put("/api/v1/groups/{name:str}", responses=CREATED_GROUP)
 async def put_group(
-    caller: auth.CallerParam, name: FromPath[Name], data: JSONBody[service.GroupSpec], state: State
+    caller: auth.CallerParam, name: FromPath[Name], data: JSONBody[GroupSpec], state: State
 ) -> Response[Group]:
     """Create or update; a new count on a running group scales it in place."""
     caller.require("operator")
@@ -128,10 +126,6 @@ async def stop_group(caller: auth.CallerParam, name: FromPath[Name], state: Stat
     group, agents = await call(service.stop_group, caller.org_id, name)
     await state.bus.publish_desired(agents)
     return await call(service.group_doc, group)
-
-
-class ScaleRequest(msgspec.Struct, forbid_unknown_fields=True):
-    count: Count
 
 
 @post("/api/v1/groups/{name:str}/scale", status_code=200)

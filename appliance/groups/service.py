@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
-from agent import limits, wire
+from agent import wire
 from agent.errors import ScenarioError
 from agent.report import behaviour, latency_ms
 from agent.template import parse_template
@@ -15,6 +15,7 @@ from appliance import clock, models
 from appliance.contract.groups import (
     Commands,
     Group,
+    GroupSpec,
     LatenessMax,
     Placed,
     StatusFigures,
@@ -75,15 +76,6 @@ def get_template(org_id: int, name: str) -> models.Template:
     if row is None:
         raise NotFound(f"template {name!r} not found")
     return row
-
-
-class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
-    template: limits.Name
-    count: limits.Count
-    """Devices, 1 to 1,000,000."""
-    seed: limits.Seed | None = None
-    """Same seed, same streams (any int64)."""
-    entitlement: Annotated[str, msgspec.Meta(max_length=80)] | None = None
 
 
 def put_group(org_id: int, name: str, spec: GroupSpec) -> tuple[models.Group, bool]:

@@ -4,33 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 from litestar import delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, Parameter
 
 from appliance import auth
-from appliance.api import BodyId, Id, call
+from appliance.api import Id, call
 from appliance.audit.http import actor_of
-from appliance.contract.targets import Network, NewVerification, UrlCheck, Verification
+from appliance.contract.targets import (
+    Network,
+    NewNetwork,
+    NewVerification,
+    UrlCheck,
+    Verification,
+    VerificationRequest,
+)
 from appliance.targets import service
 
 ADMIN = {"role": "admin"}
 SUPER = {"role": "admin", "superuser": True}
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-
-
-class NewNetwork(msgspec.Struct, forbid_unknown_fields=True):
-    cidr: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    """An IPv4 or IPv6 network, e.g. 10.20.0.0/16 (a bare address is a /32 or /128)."""
-    org_id: BodyId | None = None
-    """Only this org may send there; default: every org."""
-    note: Annotated[str, msgspec.Meta(max_length=255)] = ""
-
-
-class VerificationRequest(msgspec.Struct, forbid_unknown_fields=True):
-    url: Url
-    """scheme://host[:port] that will serve the token at /.well-known/mockmock/<token_id>."""
 
 
 @get("/api/v1/targets/networks")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
 from textual.binding import Binding
 
-from appliance.contract.groups import GROUPS_PATH, Group
+from appliance.contract.groups import GROUPS_PATH, Group, ScaleRequest
 from tui import format as f
 from tui.screens.base import AppScreen, Failed
 from tui.widgets.confirm import ConfirmModal
@@ -73,7 +74,8 @@ class GroupActions:
             FormModal(f"Scale {name}", [Field("count", "Devices", current, kind="integer")])
         )
         if values and values["count"]:
-            await self._post(name, "scale", {"count": int(values["count"])})
+            body = msgspec.to_builtins(ScaleRequest(count=int(values["count"])))
+            await self._post(name, "scale", body)
 
     async def _post(self, name: str, verb: str, body: Any = None) -> None:
         answer = await self._screen.call_as(Group, "POST", f"{GROUPS_PATH}/{name}/{verb}", body)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from appliance.contract.groups import GROUPS_PATH, TEMPLATES_PATH, Group, LatenessMax, Template
+from appliance.contract.groups import (
+    GROUPS_PATH,
+    TEMPLATES_PATH,
+    Group,
+    GroupSpec,
+    LatenessMax,
+    Template,
+)
 from tui import format as f
 from tui.live_model import LiveModel
 from tui.screens.base import AppScreen, Failed
@@ -190,10 +195,13 @@ class GroupsScreen(GroupActions, AppScreen):
         if not values["name"] or not values["count"]:
             self.status("name and devices are required", error=True)
             return
-        body: dict[str, Any] = {"template": values["template"], "count": int(values["count"])}
-        if values["seed"]:
-            body["seed"] = int(values["seed"])
-        answer = await self.call_as(Group, "PUT", f"{GROUPS_PATH}/{values['name']}", body)
+        spec = GroupSpec(
+            template=values["template"],
+            count=int(values["count"]),
+            seed=int(values["seed"]) if values["seed"] else None,
+        )
+        path = f"{GROUPS_PATH}/{values['name']}"
+        answer = await self.call_as(Group, "PUT", path, msgspec.to_builtins(spec))
         if not isinstance(answer, Failed):
             self.status(f"group {values['name']} created (s starts it)")
             await self.load()
