@@ -1,11 +1,10 @@
 """Fixed figures for snapshot tests: every screen fed directly, no appliance, no clock.
 
 The live feed, the drill-down (devices, tail, agent ranges), the template check and
-the audit log's entries and the billing documents (usage, entitlements, catalog,
-quote, invoices, account, coupons) are built from the shared response types
-(``appliance.contract``), so a field the appliance renames breaks these fixtures too.
-The REST documents of agents, groups and templates are still plain dicts: their
-Structs come with the "one contract" refactor.
+every REST document the screens show (agents, groups, templates, usage, entitlements,
+catalog, quote, invoices, account, coupons, the audit log's entries) are built from the
+shared response types (``appliance.contract``), so a field the appliance renames
+breaks these fixtures too.
 """
 
 from __future__ import annotations
@@ -32,6 +31,8 @@ from appliance.contract.entitlements import (
     InUse,
     Tier,
 )
+from appliance.contract.fleet import Agent
+from appliance.contract.groups import Group, LatenessMax, Placed, Template
 from appliance.contract.inspect import (
     AgentRange,
     AgentRanges,
@@ -50,56 +51,57 @@ from appliance.contract.live import (
 from appliance.contract.usage import Usage
 
 AGENTS = [
-    {
-        "agent_id": f"a{i:04d}cafe",
-        "hostname": f"pi-lab-{i}",
-        "arch": "aarch64" if i % 2 else "armv7l",
-        "version": "0.1.0",
-        "online": i != 3,
-        "capacity": 1000,
-        "assigned": 100 * i,
-        "cpu_percent": 10.0 + i,
-        "rss_mb": 40.5 + i,
-    }
+    Agent(
+        agent_id=f"a{i:04d}cafe",
+        hostname=f"pi-lab-{i}",
+        arch="aarch64" if i % 2 else "armv7l",
+        version="0.1.0",
+        online=i != 3,
+        capacity=1000,
+        assigned=100 * i,
+        cpu_percent=10.0 + i,
+        rss_mb=40.5 + i,
+    )
     for i in range(1, 6)
 ]
-RATES = {a["agent_id"]: 10.0 * i for i, a in enumerate(AGENTS, start=1)}
+RATES = {a.agent_id: 10.0 * i for i, a in enumerate(AGENTS, start=1)}
 
 GROUPS = [
-    {
-        "name": name,
-        "template": "thermo",
-        "state": state,
-        "count": count,
-        "run_id": 1,
-        "running": count if state == "running" else 0,
-        "sent": 1000 * count,
-        "errors": errors,
-        "sent_per_s": float(count) if state == "running" else 0.0,
-        "lateness_ms": {"p50": 0.8, "p99": 5.3, "max": 9.0},
-        "placement": [
-            {"agent_id": "a0001cafe", "index_start": 0, "index_end": count // 2},
-            {"agent_id": "a0002cafe", "index_start": count // 2, "index_end": count},
+    Group(
+        name=name,
+        template="thermo",
+        state=state,
+        count=count,
+        run_id=1,
+        running=count if state == "running" else 0,
+        sent=1000 * count,
+        errors=errors,
+        lateness_ms=LatenessMax(p50=0.8, p99=5.3, max=9.0),
+        placement=[
+            Placed(agent_id="a0001cafe", index_start=0, index_end=count // 2),
+            Placed(agent_id="a0002cafe", index_start=count // 2, index_end=count),
         ],
-    }
+    )
     for name, state, count, errors in (
         ("thermo-fleet", "running", 50, 0),
         ("door-sensors", "running", 200, 7),
         ("soak", "stopped", 10, 0),
     )
 ]
+GROUP_RATES = {g.name: float(g.count) if g.state == "running" else 0.0 for g in GROUPS}
+"""Sent/s per group: the live feed's figure (the REST documents have none)."""
 
 TEMPLATES = [
-    {
-        "name": "thermo",
-        "version": 3,
-        "updated_at": "2026-11-01T09:00:00Z",
-        "spec": {
+    Template(
+        name="thermo",
+        version=3,
+        updated_at="2026-11-01T09:00:00Z",
+        spec={
             "transport": {"mqtt": {"url": "mqtt://10.0.0.5:1883", "topic": "lab/{device_id}"}},
             "interval": "1s",
             "payload": {"seq": {"counter": {}}, "temp": {"uniform": {"min": 18, "max": 26}}},
         },
-    }
+    )
 ]
 
 
@@ -112,29 +114,29 @@ def snapshots(n: int = 40) -> list[LiveSnapshot]:
             rate_window_s=10.0,
             agents=[
                 LiveAgent(
-                    agent_id=a["agent_id"],
+                    agent_id=a.agent_id,
                     org="acme",
-                    hostname=a["hostname"],
-                    online=a["online"],
-                    capacity=a["capacity"],
-                    assigned=a["assigned"],
-                    cpu_percent=a["cpu_percent"],
-                    rss_mb=a["rss_mb"],
+                    hostname=a.hostname,
+                    online=a.online,
+                    capacity=a.capacity,
+                    assigned=a.assigned,
+                    cpu_percent=a.cpu_percent,
+                    rss_mb=a.rss_mb,
                 )
                 for a in AGENTS
             ],
             groups=[
                 LiveGroup(
                     org="acme",
-                    name=g["name"],
-                    state=g["state"],
-                    count=g["count"],
-                    run_id=g["run_id"],
-                    running=g["running"],
-                    sent=g["sent"],
-                    errors=g["errors"] + t // 8,
-                    sent_per_s=g["sent_per_s"] * (1 + (t % 10) / 10)
-                    if g["state"] == "running"
+                    name=g.name,
+                    state=g.state,
+                    count=g.count,
+                    run_id=g.run_id,
+                    running=g.running,
+                    sent=g.sent,
+                    errors=g.errors + t // 8,
+                    sent_per_s=GROUP_RATES[g.name] * (1 + (t % 10) / 10)
+                    if g.state == "running"
                     else 0.0,
                     lateness_ms=Lateness(p50=0.8, p99=3 + (t % 7)),
                 )
@@ -155,35 +157,35 @@ def snapshots(n: int = 40) -> list[LiveSnapshot]:
 
 # Wide figures: the numbers that used to be cut ("100/1", "1002").
 WIDE_GROUPS = [
-    {
-        "name": f"line-{i}-pressure-sensors",
-        "template": "pressure-v2-with-a-long-name",
-        "state": "running",
-        "count": 10000,
-        "run_id": 4,
-        "running": 10000,
-        "sent": 1234567890 + i,
-        "errors": 10023,
-        "sent_per_s": 49876.5,
-        "lateness_ms": {"p50": 12.3, "p99": 1234.5, "max": 9999.0},
-        "placement": [
-            {"agent_id": f"a{j:012x}", "index_start": j * 2500, "index_end": (j + 1) * 2500}
+    Group(
+        name=f"line-{i}-pressure-sensors",
+        template="pressure-v2-with-a-long-name",
+        state="running",
+        count=10000,
+        run_id=4,
+        running=10000,
+        sent=1234567890 + i,
+        errors=10023,
+        lateness_ms=LatenessMax(p50=12.3, p99=1234.5, max=9999.0),
+        placement=[
+            Placed(agent_id=f"a{j:012x}", index_start=j * 2500, index_end=(j + 1) * 2500)
             for j in range(4)
         ],
-    }
+    )
     for i in range(3)
 ]
+WIDE_RATES = {g.name: 49876.5 for g in WIDE_GROUPS}
 
-DETAIL = {
-    **GROUPS[0],
-    "seed": 7,
-    "entitlement": "on_demand:cn100",
-    "device_seconds": 1800.0,
-    "placement": [
-        {"agent_id": "a0001cafe", "agent_online": True, "index_start": 0, "index_end": 25},
-        {"agent_id": "a0002cafe", "agent_online": True, "index_start": 25, "index_end": 50},
+DETAIL = msgspec.structs.replace(
+    GROUPS[0],
+    seed=7,
+    entitlement="on_demand:cn100",
+    device_seconds=1800.0,
+    placement=[
+        Placed(agent_id="a0001cafe", agent_online=True, index_start=0, index_end=25),
+        Placed(agent_id="a0002cafe", agent_online=True, index_start=25, index_end=50),
     ],
-}
+)
 DEVICES = GroupDevices(
     group="thermo-fleet",
     state="running",
@@ -229,16 +231,16 @@ RANGES = AgentRanges(
     online=True,
     ranges=[
         AgentRange(
-            group=g["name"],
+            group=g.name,
             run_id=1,
             index_start=0,
-            index_end=g["count"] // 2,
+            index_end=g.count // 2,
             lease_until="2026-11-25T13:02:00+00:00",
-            state="running" if g["state"] == "running" else "stopped",
-            running=g["running"] // 2,
-            sent=g["sent"] // 2,
-            errors=g["errors"],
-            last_error="timeout" if g["errors"] else "",
+            state="running" if g.state == "running" else "stopped",
+            running=g.running // 2,
+            sent=g.sent // 2,
+            errors=g.errors,
+            last_error="timeout" if g.errors else "",
         )
         for g in GROUPS
     ],
