@@ -23,6 +23,7 @@ from appliance.audit import http as audit_http
 from appliance.audit import routes as audit_routes
 from appliance.bus import Bus
 from appliance.config import Settings
+from appliance.contract.errors import ErrorBody
 from appliance.entitlements import routes as entitlement_routes
 from appliance.errors import ApplianceError
 from appliance.fleet import routes as fleet_routes
@@ -45,15 +46,15 @@ from billing.errors import BillingError
 log = logging.getLogger(__name__)
 
 
-def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     # A bug, not a user mistake: keep the traceback in the log, not in the answer.
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return Response({"detail": "internal error; see the appliance log"}, status_code=500)
+    return Response(ErrorBody(detail="internal error; see the appliance log"), status_code=500)
 
 
-def _error(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[dict[str, Any]]:
+def _error(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[ErrorBody]:
     return Response(
-        {"status_code": exc.status_code, "detail": exc.message}, status_code=exc.status_code
+        ErrorBody(status_code=exc.status_code, detail=exc.message), status_code=exc.status_code
     )
 
 

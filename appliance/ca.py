@@ -28,6 +28,7 @@ from agent.errors import AgentError
 from agent.template import device_id, parse_template
 from appliance import auth, models
 from appliance.api import call
+from appliance.contract.fleet import Certificates, CertRequest
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound, Unauthorized
 
 CA_DIR = "ca"
@@ -62,11 +63,6 @@ def load(data_dir: Path) -> tuple[bytes, bytes]:
 # -- issuing ---------------------------------------------------------------------
 
 
-class CertRequest(msgspec.Struct, forbid_unknown_fields=True):
-    public_key: str
-    devices: list[str]
-
-
 def _agent_devices(agent: models.Agent) -> set[str]:
     """Every device id of the ranges assigned to ``agent`` (of running groups)."""
     out: set[str] = set()
@@ -92,7 +88,9 @@ def authenticate_agent(agent_id: str, authorization: str | None) -> None:
         raise Unauthorized("agent credentials required (HTTP Basic, the bus account)")
 
 
-def issue(data_dir: Path, agent_id: str, authorization: str | None, req: CertRequest) -> dict:
+def issue(
+    data_dir: Path, agent_id: str, authorization: str | None, req: CertRequest
+) -> Certificates:
     authenticate_agent(agent_id, authorization)
     if not 1 <= len(req.devices) <= MAX_DEVICES:
         raise ApplianceError(f"devices: give 1 to {MAX_DEVICES} device ids")
@@ -108,7 +106,7 @@ def issue(data_dir: Path, agent_id: str, authorization: str | None, req: CertReq
         certs = identity.sign_devices(key, cert, req.public_key, req.devices)
     except AgentError as e:
         raise ApplianceError(str(e)) from None
-    return {"ca": cert.decode(), "certificates": certs}
+    return Certificates(ca=cert.decode(), certificates=certs)
 
 
 def _basic(header: str | None) -> tuple[str, str] | None:
@@ -124,7 +122,7 @@ def _basic(header: str | None) -> tuple[str, str] | None:
 @post("/api/v1/agents/{agent_id:str}/certificates", status_code=200, opt={"public": True})
 async def issue_certificates(
     agent_id: FromPath[str], request: Request[Any, Any, Any], state: State
-) -> dict[str, Any]:
+) -> Certificates:
     """Client certificates (CN = device id) for an agent's devices, from the test CA.
     Authenticated with the agent's bus credentials, not an API token: who asks is
     checked before the body is read."""

@@ -11,13 +11,17 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from appliance import at_rest, exit_codes
 from appliance.config import DEFAULT_HTTP_PORT, DEFAULT_MQTT_PORT, Settings
 from appliance.errors import ApplianceError
+
+if TYPE_CHECKING:
+    from appliance.contract.groups import Group
+    from appliance.contract.health import Health
 
 
 def fail(message: str, code: int = exit_codes.USAGE) -> None:
@@ -118,6 +122,10 @@ async def _serve(settings: Settings, *, live: bool, tui: bool) -> None:
 async def _live_line(settings: Settings) -> None:
     """A live line of counts: agents online, groups running, messages sent."""
     import httpx
+    import msgspec
+
+    from appliance.contract.groups import GROUPS_PATH, Group
+    from appliance.contract.health import HEALTH_PATH, Health
 
     token = settings.admin_token_path.read_text().strip()
     tty = sys.stdout.isatty()
@@ -127,21 +135,28 @@ async def _live_line(settings: Settings) -> None:
         last = ""
         while True:
             await asyncio.sleep(2)
-            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                health = (await http.get("/api/v1/health")).json()
-                groups = (await http.get("/api/v1/groups")).json()
-                running = [g for g in groups if g["state"] == "running"]
-                line = (
-                    f"agents online {health['agents_online']}  groups running "
-                    f"{len(running)}  mocks {sum(g['running'] for g in running)}  "
-                    f"sent {sum(g['sent'] for g in groups)}  "
-                    f"errors {sum(g['errors'] for g in groups)}"
+            with contextlib.suppress(httpx.HTTPError, msgspec.DecodeError):
+                health = msgspec.json.decode((await http.get(HEALTH_PATH)).content, type=Health)
+                groups = msgspec.json.decode(
+                    (await http.get(GROUPS_PATH)).content, type=list[Group]
                 )
+                line = live_line(health, groups)
                 if tty:
                     click.echo("\r" + line.ljust(len(last)), nl=False)
                 elif line != last:
                     click.echo(line)
                 last = line
+
+
+def live_line(health: Health, groups: list[Group]) -> str:
+    """``mockmock up --headless``'s line of counts (scripts may read it)."""
+    running = [g for g in groups if g.state == "running"]
+    return (
+        f"agents online {health.agents_online}  groups running "
+        f"{len(running)}  mocks {sum(g.running for g in running)}  "
+        f"sent {sum(g.sent for g in groups)}  "
+        f"errors {sum(g.errors for g in groups)}"
+    )
 
 
 def _check_settings(settings: Settings) -> None:

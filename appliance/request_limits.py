@@ -28,6 +28,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from agent.errors import ScenarioError
 from agent.limits import MAX_DEPTH, check_document, control_character
 from agent.spec import split_message
+from appliance.contract.errors import ErrorBody
 from appliance.errors import ApplianceError, TooLarge
 
 MAX_BODY = 10 * 1024 * 1024
@@ -144,7 +145,5 @@ def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Res
         # key "data" is the whole body.
         where = sub or ("" if key == "data" else key) or "body"
         detail = f"{where}: {message}"
-    body: dict[str, Any] = {"status_code": 400, "detail": detail}
-    if extra:
-        body["extra"] = extra
+    body = ErrorBody(status_code=400, detail=str(detail), extra=extra or msgspec.UNSET)
     return Response(body, status_code=400)

@@ -6,15 +6,19 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import httpx
+import msgspec
 
 from agent.template import Scenario
 from appliance import gates
+from appliance.contract.groups import GROUPS_PATH, TEMPLATES_PATH, Group, GroupSpec
+from appliance.contract.health import HEALTH_PATH, Health
 from appliance.errors import ApplianceError
 
+T = TypeVar("T")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 
@@ -46,6 +50,21 @@ class Client:
         )
 
     def __call__(self, method: str, path: str, **kw: Any) -> Any:
+        return self._answer(method, path, **kw).json()
+
+    def typed(self, kind: type[T], method: str, path: str, **kw: Any) -> T:
+        """The answer decoded into one of the shared response types (``appliance.contract``)."""
+        r = self._answer(method, path, **kw)
+        try:
+            return msgspec.json.decode(r.content, type=kind)
+        except msgspec.DecodeError as e:
+            raise RunError(f"{method} {path}: unexpected answer from the appliance ({e})") from None
+
+    def group(self, method: str, name: str, action: str = "", **kw: Any) -> Group:
+        path = f"{GROUPS_PATH}/{name}" + (f"/{action}" if action else "")
+        return self.typed(Group, method, path, **kw)
+
+    def _answer(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
             r = self.http.request(method, path, **kw)
         except httpx.HTTPError as e:
@@ -56,16 +75,16 @@ class Client:
             except ValueError:
                 detail = r.text
             raise RunError(f"{method} {path}: {r.status_code} {detail}")
-        return r.json()
+        return r
 
 
-def _patient(api: Client, method: str, path: str, timeout: float) -> Any:
-    """``api(method, path)``, asked again while the appliance is unreachable (restarting):
-    a run must still be stopped, and its counts read, after the appliance came back."""
+def _patient(api: Client, method: str, name: str, action: str, timeout: float) -> Group:
+    """``api.group(method, name, action)``, asked again while the appliance is unreachable
+    (restarting): a run must still be stopped, and its counts read, after it came back."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return api(method, path)
+            return api.group(method, name, action)
         except Unreachable:
             if time.monotonic() > deadline:
                 raise
@@ -75,8 +94,7 @@ def _patient(api: Client, method: str, path: str, timeout: float) -> Any:
 def _wait_for_agents(api: Client, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        health = api("GET", "/api/v1/health")
-        if health.get("agents_online", 0) > 0:
+        if api.typed(Health, "GET", HEALTH_PATH).agents_online > 0:
             return
         if time.monotonic() > deadline:
             raise RunError("no agent is online at the appliance (is `mockmock up` running?)")
@@ -98,8 +116,8 @@ def _wait_ready(
     took: dict[str, float | None] = dict.fromkeys(names)
     while waiting:
         for name in sorted(waiting):
-            doc = api("GET", f"/api/v1/groups/{name}")
-            if doc.get("ready", 0) >= doc["count"]:
+            doc = api.group("GET", name)
+            if doc.ready >= doc.count:
                 took[name] = round(time.monotonic() - t0, 2)
                 waiting.discard(name)
         if not waiting or time.monotonic() - t0 > timeout:
@@ -144,22 +162,17 @@ def execute(
 ) -> dict:
     _wait_for_agents(api, 20)
     for name, tpl in scenario.templates.items():
-        api("PUT", f"/api/v1/templates/{name}", json=tpl.to_dict())
+        api("PUT", f"{TEMPLATES_PATH}/{name}", json=tpl.to_dict())
     for g in scenario.groups:
-        body = {
-            "template": g.template,
-            "count": g.count,
-            "seed": g.seed,
-            "entitlement": g.entitlement,
-        }
-        api("PUT", f"/api/v1/groups/{g.name}", json=body)
+        spec = GroupSpec(template=g.template, count=g.count, seed=g.seed, entitlement=g.entitlement)
+        api.group("PUT", g.name, json=msgspec.to_builtins(spec))
     started: list[str] = []
     placed: dict[str, int] = {}
     try:
         for g in scenario.groups:
-            doc = api("POST", f"/api/v1/groups/{g.name}/start")
+            doc = api.group("POST", g.name, "start")
             started.append(g.name)
-            placed[g.name] = len({p["agent_id"] for p in doc["placement"]})
+            placed[g.name] = len({p.agent_id for p in doc.placement})
         # Only devices that listen (commands, on_message, Sparkplug) need the broker to
         # confirm their subscriptions first; the others are ready once started.
         listening = [g.name for g in scenario.groups if _listens(scenario.templates[g.template])]
@@ -172,7 +185,7 @@ def execute(
             if progress and time.monotonic() - last >= 2:
                 last = time.monotonic()
                 try:
-                    sent = sum(api("GET", f"/api/v1/groups/{n}")["sent"] for n in started)
+                    sent = sum(api.group("GET", n).sent for n in started)
                 except Unreachable:
                     click.echo(f"  {time.monotonic() - t0:5.1f}s  appliance unreachable", err=True)
                     continue
@@ -180,31 +193,31 @@ def execute(
     finally:
         for name in started:
             try:
-                _patient(api, "POST", f"/api/v1/groups/{name}/stop", 60)
+                _patient(api, "POST", name, "stop", 60)
             except RunError as e:
                 click.echo(f"warning: {e}", err=True)
     # The final counts arrive with each agent's report after it stopped its mocks.
-    docs: dict[str, dict] = {}
+    docs: dict[str, Group] = {}
     deadline = time.monotonic() + 15
     for name in started:
         while True:
-            doc = _patient(api, "GET", f"/api/v1/groups/{name}", 60)
+            doc = _patient(api, "GET", name, "", 60)
             if _final(doc, placed[name]) or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
         docs[name] = doc
     groups = {
         name: {
-            "devices": d["count"],
-            "sent": d["sent"],
-            "errors": d["errors"],
-            "lateness_ms": d["lateness_ms"],
-            "device_seconds": d["device_seconds"],
-            "run_id": d["run_id"],
-            "last_errors": d["last_errors"][:5],
+            "devices": d.count,
+            "sent": d.sent,
+            "errors": d.errors,
+            "lateness_ms": msgspec.to_builtins(d.lateness_ms),
+            "device_seconds": d.device_seconds,
+            "run_id": d.run_id,
+            "last_errors": d.last_errors[:5],
             "complete": _final(d, placed[name]),
             "ready_s": ready.get(name),
-            **{k: d.get(k) for k in BEHAVIOUR},
+            **{k: msgspec.to_builtins(getattr(d, k)) for k in BEHAVIOUR},
         }
         for name, d in docs.items()
     }
@@ -221,10 +234,10 @@ def execute(
     }
 
 
-def _final(doc: dict, placed_agents: int) -> bool:
+def _final(doc: Group, placed_agents: int) -> bool:
     """Every agent that ran the group (every process of it) reported it stopped."""
-    reporting = doc["agents_reporting"]
-    return reporting >= placed_agents and doc["agents_stopped"] >= reporting
+    reporting = doc.agents_reporting
+    return reporting >= placed_agents and doc.agents_stopped >= reporting
 
 
 def verdict(report: dict, max_error_rate: float) -> list[str]:

@@ -49,9 +49,21 @@ cd "$REPO_ROOT"
 output="$(mktemp)"
 trap 'rm -f "$output"' EXIT
 
-log "pytest $*"
+# Most tests wait on brokers, databases and child processes rather than the CPU, so
+# the suite runs in MOCKMOCK_TEST_WORKERS pytest-xdist workers (default 3 on this
+# 2-core machine kind; 0 turns xdist off), a test file per worker at a time (its
+# module fixtures stay in one process). Each worker takes ports from its own block.
+workers=(-n "${MOCKMOCK_TEST_WORKERS:-3}" --dist loadfile)
+for arg in "$@"; do
+  case "$arg" in -n | -n* | --numprocesses* | no:xdist) workers=() ;; esac
+done
+if [ "${MOCKMOCK_TEST_WORKERS:-3}" = "0" ]; then
+  workers=()
+fi
+
+log "pytest ${workers[*]} $*"
 set +e
-"$UV_BIN" run --no-sync pytest "$@" 2>&1 | tee "$output"
+"$UV_BIN" run --no-sync pytest "${workers[@]}" "$@" 2>&1 | tee "$output"
 status="${PIPESTATUS[0]}"
 set -e
 

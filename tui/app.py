@@ -13,6 +13,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from appliance.contract.accounts import Me
 from tui.client import ApiError, ApplianceClient
 from tui.commands import commands_for
 from tui.live_model import LiveModel
@@ -73,7 +74,8 @@ class MockmockApp(App[None]):
         self.client = client
         self.model = LiveModel()
         self.role = role
-        self.me: dict[str, Any] = {}
+        self.me: Me | None = None
+        """The caller (``/api/v1/me``); None until the appliance answered."""
         self.time = OrgTime(timezone)
         self.clock = clock
         self.stops_appliance = stops_appliance
@@ -91,26 +93,31 @@ class MockmockApp(App[None]):
     async def _whoami(self) -> None:
         assert self.client is not None
         try:
-            self.me = await self.client.get("/api/v1/me")
+            me = await self.client.get_as(Me, "/api/v1/me")
         except ApiError as e:
             if e.status == 404:  # an appliance without /me: assume, and learn from 403s
                 self.set_role("operator")
                 return
             self.notify(f"who am I: {e}", severity="error", timeout=8)
             return
-        self.set_role(str(self.me.get("role", "viewer")))
-        zone = self.me.get("timezone")
-        if not zone:  # the org's billing time zone: every time on screen is shown in it
-            try:
-                zone = (await self.client.get("/api/v1/entitlements")).get("timezone")
-            except (ApiError, AttributeError):
-                zone = None
+        self.me = me
+        self.set_role(me.role)
+        # The org's billing time zone (not part of /me): every time on screen is shown in it.
+        try:
+            zone = (await self.client.get("/api/v1/entitlements")).get("timezone")
+        except (ApiError, AttributeError):
+            zone = None
         if zone:
             self.time = OrgTime(str(zone))
         self.sub_title = (
-            f"{self.me.get('user') or 'token'}@{self.me.get('org') or '?'} ({self.role})  times in "
+            f"{me.user or 'token'}@{me.org} ({self.role})  times in "
             f"{self.time.name} ({self.time.abbreviation()})"
         )
+
+    @property
+    def superuser(self) -> bool:
+        """Whether the caller is an appliance superuser (sees every org)."""
+        return self.me is not None and self.me.superuser
 
     def set_role(self, role: str) -> None:
         self.role = role

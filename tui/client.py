@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from appliance.contract.errors import ErrorBody
+from appliance.contract.fleet import AGENTS_PATH, Agent
+from appliance.contract.groups import GROUPS_PATH, Group
 from appliance.contract.live import LiveAgent, LiveError, LiveGroup, LiveSnapshot
 
 log = logging.getLogger(__name__)
@@ -131,18 +134,15 @@ class ApplianceClient:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                agents = await self.get("/api/v1/agents")
-                groups = await self.get("/api/v1/groups")
+                agents = await self.get_as(list[Agent], AGENTS_PATH)
+                groups = await self.get_as(list[Group], GROUPS_PATH)
             except ApiError as e:
                 yield LiveError(error=str(e))
             else:
-                rates = meter.rates({g["name"]: g["sent"] for g in groups}, loop.time())
+                rates = meter.rates({g.name: g.sent for g in groups}, loop.time())
                 yield LiveSnapshot(
-                    agents=[msgspec.convert(a, LiveAgent) for a in agents],
-                    groups=[
-                        msgspec.convert({**g, "sent_per_s": rates.get(g["name"], 0.0)}, LiveGroup)
-                        for g in groups
-                    ],
+                    agents=[live_agent(a) for a in agents],
+                    groups=[live_group(g, rates.get(g.name, 0.0)) for g in groups],
                 )
             await asyncio.sleep(POLL_PERIOD_S)
 
@@ -168,6 +168,17 @@ class RateMeter:
         return {k: round(max(0, v - last[1].get(k, v)) / span, 1) for k, v in totals.items()}
 
 
+def live_agent(a: Agent) -> LiveAgent:
+    """An agent's REST document as the feed would have shown it (the polling fallback)."""
+    return msgspec.convert(a, LiveAgent, from_attributes=True)
+
+
+def live_group(g: Group, sent_per_s: float) -> LiveGroup:
+    live = msgspec.convert(g, LiveGroup, from_attributes=True)
+    live.sent_per_s = sent_per_s
+    return live
+
+
 def decode_live(message: str | bytes) -> LiveSnapshot | LiveError:
     raw = msgspec.json.decode(message)
     if isinstance(raw, dict) and "error" in raw:
@@ -184,9 +195,6 @@ def decode_as(kind: type[T], raw: Any, what: str) -> T:
 
 def _detail(r: httpx.Response) -> str:
     try:
-        body = r.json()
-    except ValueError:
+        return msgspec.json.decode(r.content, type=ErrorBody).detail
+    except msgspec.DecodeError:  # not the appliance's error body (a proxy's page, say)
         return r.text[:200]
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])
-    return r.text[:200]

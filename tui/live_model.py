@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from appliance.contract.groups import Group
 from appliance.contract.live import LiveAgent, LiveError, LiveGroup, LiveSnapshot, LiveTotals
 
 HISTORY = 120
@@ -59,7 +60,7 @@ class LiveModel:
             del self.series[gone]
 
 
-def agent_rates(groups: list[dict[str, object]], rates: dict[str, float]) -> dict[str, float]:
+def agent_rates(groups: list[Group], rates: dict[str, float]) -> dict[str, float]:
     """Sent/s per agent, spread from each group's rate by the share of its devices placed there.
 
     The appliance counts sends per group; an agent's share is its slice of the
@@ -67,13 +68,11 @@ def agent_rates(groups: list[dict[str, object]], rates: dict[str, float]) -> dic
     """
     out: dict[str, float] = {}
     for g in groups:
-        rate = rates.get(str(g["name"]), 0.0)
-        placed = g.get("placement") or []
-        assert isinstance(placed, list)
-        total = sum(p["index_end"] - p["index_start"] for p in placed)
+        rate = rates.get(g.name, 0.0)
+        total = sum(p.index_end - p.index_start for p in g.placement)
         if not rate or not total:
             continue
-        for p in placed:
-            share = (p["index_end"] - p["index_start"]) / total
-            out[p["agent_id"]] = out.get(p["agent_id"], 0.0) + rate * share
+        for p in g.placement:
+            share = (p.index_end - p.index_start) / total
+            out[p.agent_id] = out.get(p.agent_id, 0.0) + rate * share
     return out

@@ -15,12 +15,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 import peewee as pw
 
 from appliance import auth, clock, models
 from appliance.accounts.models import User
 from appliance.audit import service as audit
 from appliance.audit.http import actor_of
+from appliance.contract.accounts import CreatedToken, CreatedUser, DeletedUser, Me, Token
+from appliance.contract.accounts import User as UserOut
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
@@ -44,31 +47,31 @@ def _iso(value: Any) -> str | None:
     return None if value is None else clock.aware(value).isoformat()
 
 
-def user_doc(u: User) -> dict[str, Any]:
-    return {
-        "id": u.id,
-        "name": u.name,
-        "role": u.role,
-        "superuser": u.superuser,
-        "created_at": _iso(u.created_at),
-    }
+def user_out(u: User) -> UserOut:
+    return UserOut(
+        id=u.id,
+        name=u.name,
+        role=u.role,
+        superuser=u.superuser,
+        created_at=clock.aware(u.created_at).isoformat(),
+    )
 
 
-def token_doc(t: models.ApiToken, users: dict[int, str] | None = None) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "name": t.name,
-        "role": t.role,
-        "user_id": t.user_id,
-        "user": (users or {}).get(t.user_id) if t.user_id is not None else None,
-        "created_at": _iso(t.created_at),
-        "last_used_at": _iso(t.last_used_at),
-        "revoked_at": _iso(t.revoked_at),
-    }
+def token_out(t: models.ApiToken, users: dict[int, str] | None = None) -> Token:
+    return Token(
+        id=t.id,
+        name=t.name,
+        role=t.role,
+        user_id=t.user_id,
+        user=(users or {}).get(t.user_id) if t.user_id is not None else None,
+        created_at=clock.aware(t.created_at).isoformat(),
+        last_used_at=_iso(t.last_used_at),
+        revoked_at=_iso(t.revoked_at),
+    )
 
 
-def list_users(org_id: int) -> list[dict[str, Any]]:
-    return [user_doc(u) for u in User.select().where(User.org == org_id).order_by(User.id)]
+def list_users(org_id: int) -> list[UserOut]:
+    return [user_out(u) for u in User.select().where(User.org == org_id).order_by(User.id)]
 
 
 def _new_user(org_id: int, name: str, role: str, *, superuser: bool = False) -> User:
@@ -92,7 +95,7 @@ def _may_touch(caller: auth.Caller, user: User, what: str) -> None:
 
 def create_user(
     caller: auth.Caller, name: str, role: str, *, superuser: bool = False
-) -> dict[str, Any]:
+) -> CreatedUser:
     """A user and a first token for them (the secret is in the answer, once).
 
     ``superuser``: another appliance superuser (an admin); only a superuser may make one.
@@ -108,15 +111,15 @@ def create_user(
     with audit.write_transaction():
         user = _new_user(org.id, name, role, superuser=superuser)
         token = auth.create_token(org, f"{name} (first token)", role, user_id=user.id)
-        doc = user_doc(user)
+        out = user_out(user)
         audit.record(
             "user.create",
             actor=actor_of(caller),
             org_id=org.id,
             target=f"user:{user.id}",
-            after=doc,
+            after=msgspec.to_builtins(out),
         )
-    return {**doc, "token": token}
+    return CreatedUser(**msgspec.structs.asdict(out), token=token)
 
 
 def _user(org_id: int, user_id: int) -> User:
@@ -126,7 +129,7 @@ def _user(org_id: int, user_id: int) -> User:
     return user
 
 
-def delete_user(caller: auth.Caller, user_id: int) -> dict[str, Any]:
+def delete_user(caller: auth.Caller, user_id: int) -> DeletedUser:
     """Delete a user and revoke all their tokens.
 
     Never yourself, a user ranked above you, the org's last admin or the
@@ -145,7 +148,7 @@ def delete_user(caller: auth.Caller, user_id: int) -> dict[str, Any]:
             admins = User.select().where(User.org == caller.org_id, User.role == "admin").count()
             if admins <= 1:
                 raise Conflict(f"user {user.name!r} is the org's last admin")
-        before = user_doc(user)
+        before = user_out(user)
         revoked = (
             models.ApiToken.update(revoked_at=models.utcnow())
             .where(models.ApiToken.user_id == user.id, models.ApiToken.revoked_at.is_null())
@@ -157,21 +160,21 @@ def delete_user(caller: auth.Caller, user_id: int) -> dict[str, Any]:
             actor=actor_of(caller),
             org_id=caller.org_id,
             target=f"user:{user_id}",
-            before=before,
+            before=msgspec.to_builtins(before),
             after={"tokens_revoked": revoked},
         )
-    return {**before, "deleted": True, "tokens_revoked": revoked}
+    return DeletedUser(**msgspec.structs.asdict(before), deleted=True, tokens_revoked=revoked)
 
 
-def list_tokens(org_id: int) -> list[dict[str, Any]]:
+def list_tokens(org_id: int) -> list[Token]:
     users = {u.id: u.name for u in User.select(User.id, User.name).where(User.org == org_id)}
     rows = models.ApiToken.select().where(models.ApiToken.org == org_id)
-    return [token_doc(t, users) for t in rows.order_by(models.ApiToken.id)]
+    return [token_out(t, users) for t in rows.order_by(models.ApiToken.id)]
 
 
 def create_token(
     caller: auth.Caller, name: str, role: str | None = None, user_id: int | None = None
-) -> dict[str, Any]:
+) -> CreatedToken:
     """A new token for ``user_id`` (default: the caller), role at most the user's."""
     check_name(name)
     target_id = user_id if user_id is not None else caller.user_id
@@ -188,18 +191,18 @@ def create_token(
         org = models.Org.get_by_id(caller.org_id)
         secret = auth.create_token(org, name, role, user_id=user.id)
         row = models.ApiToken.get(models.ApiToken.token_hash == auth.digest(secret))
-        doc = token_doc(row, {user.id: user.name})
+        out = token_out(row, {user.id: user.name})
         audit.record(
             "token.create",
             actor=actor_of(caller),
             org_id=org.id,
             target=f"token:{row.id}",
-            after=doc,
+            after=msgspec.to_builtins(out),
         )
-    return {**doc, "token": secret}
+    return CreatedToken(**msgspec.structs.asdict(out), token=secret)
 
 
-def revoke_token(caller: auth.Caller, token_id: int) -> dict[str, Any]:
+def revoke_token(caller: auth.Caller, token_id: int) -> Token:
     with audit.write_transaction():
         row = models.ApiToken.get_or_none(
             models.ApiToken.id == token_id, models.ApiToken.org == caller.org_id
@@ -211,7 +214,7 @@ def revoke_token(caller: auth.Caller, token_id: int) -> dict[str, Any]:
             _may_touch(caller, owner, "revoke its tokens")
         elif auth.rank(row.role) > caller.rank:
             raise Forbidden(f"token {token_id} has the {row.role} role, above yours")
-        before = token_doc(row)
+        before = msgspec.to_builtins(token_out(row))
         if row.revoked_at is None:
             row.revoked_at = models.utcnow()
             row.save()
@@ -221,22 +224,22 @@ def revoke_token(caller: auth.Caller, token_id: int) -> dict[str, Any]:
                 org_id=caller.org_id,
                 target=f"token:{token_id}",
                 before=before,
-                after=token_doc(row),
+                after=msgspec.to_builtins(token_out(row)),
             )
-    return token_doc(row)
+    return token_out(row)
 
 
-def me(caller: auth.Caller) -> dict[str, Any]:
+def me(caller: auth.Caller) -> Me:
     org = models.Org.get_by_id(caller.org_id)
-    return {
-        "org": org.name,
-        "org_id": org.id,
-        "user": caller.user_name or None,
-        "user_id": caller.user_id,
-        "role": caller.role,
-        "superuser": caller.superuser,
-        "token_id": caller.token_id,
-    }
+    return Me(
+        org=org.name,
+        org_id=org.id,
+        user=caller.user_name or None,
+        user_id=caller.user_id,
+        role=caller.role,
+        superuser=caller.superuser,
+        token_id=caller.token_id,
+    )
 
 
 def first_admin(org: models.Org, name: str) -> User:
@@ -284,6 +287,9 @@ def bootstrap_superuser(org: models.Org, holder: int | None = None) -> User:
             actor="system",
             org_id=org.id,
             target=f"user:{user.id}",
-            after={**user_doc(user), "why": "bootstrap: the appliance had no superuser"},
+            after={
+                **msgspec.to_builtins(user_out(user)),
+                "why": "bootstrap: the appliance had no superuser",
+            },
         )
     return user

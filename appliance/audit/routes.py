@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import get
 from litestar.params import FromQuery, Parameter
@@ -10,6 +10,7 @@ from litestar.params import FromQuery, Parameter
 from appliance import auth, clock
 from appliance.api import OptionalId, call
 from appliance.audit import service
+from appliance.contract.audit import AuditPage, AuditVerdict
 
 
 @get("/api/v1/audit", opt={"role": "admin"})
@@ -23,7 +24,7 @@ async def get_audit(
     before_id: OptionalId = None,
     limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 100,
     all_orgs: FromQuery[bool] = False,
-) -> dict[str, Any]:
+) -> AuditPage:
     """Entries newest first; page with ``before_id`` = the answer's ``next_before_id``.
 
     ``action`` and ``target`` match prefixes (``action=flat.`` for every flat-window
@@ -45,10 +46,9 @@ async def get_audit(
 
 
 @get("/api/v1/audit/verify", opt={"role": "admin"})
-async def verify_audit(caller: auth.CallerParam) -> dict[str, Any]:
+async def verify_audit(caller: auth.CallerParam) -> AuditVerdict:
     """Walk the whole hash chain (as `mockmock audit verify` does); name the first bad row."""
-    v = await call(service.verify)
-    return {"ok": v.ok, "rows": v.rows, "broken_id": v.broken_id, "reason": v.reason}
+    return (await call(service.verify)).out()
 
 
 ROUTES = [get_audit, verify_audit]

@@ -28,6 +28,7 @@ import peewee as pw
 from appliance import bulk, clock
 from appliance.audit import anchor as anchoring
 from appliance.audit.models import GENESIS, AuditEntry, AuditHead
+from appliance.contract.audit import AuditLogEntry, AuditPage, AuditVerdict
 from appliance.db import database
 from appliance.errors import ApplianceError
 
@@ -198,6 +199,11 @@ class Verdict:
     broken_id: int | None = None
     reason: str = ""
 
+    def out(self) -> AuditVerdict:
+        return AuditVerdict(
+            ok=self.ok, rows=self.rows, broken_id=self.broken_id, reason=self.reason
+        )
+
     def line(self) -> str:
         if self.ok:
             return f"ok: {self.rows} rows"
@@ -332,18 +338,18 @@ def reanchor() -> Verdict:
     return verify()
 
 
-def doc(e: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "at": clock.aware(e.at).isoformat(),
-        "actor": e.actor,
-        "org_id": e.org_id,
-        "action": e.action,
-        "target": e.target,
-        "before": None if e.before is None else json.loads(e.before),
-        "after": None if e.after is None else json.loads(e.after),
-        "hash": e.hash,
-    }
+def entry_out(e: AuditEntry) -> AuditLogEntry:
+    return AuditLogEntry(
+        id=e.id,
+        at=clock.aware(e.at).isoformat(),
+        actor=e.actor,
+        org_id=e.org_id,
+        action=e.action,
+        target=e.target,
+        before=None if e.before is None else json.loads(e.before),
+        after=None if e.after is None else json.loads(e.after),
+        hash=e.hash,
+    )
 
 
 MAX_PAGE = 500
@@ -359,7 +365,7 @@ def query(
     until: dt.datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
-) -> dict[str, Any]:
+) -> AuditPage:
     """Newest first. ``org_id`` None: every org (appliance superusers)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ApplianceError(f"limit: must be between 1 and {MAX_PAGE}")
@@ -386,7 +392,6 @@ def query(
     rows = list(q.order_by(AuditEntry.id.desc()).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {
-        "entries": [doc(e) for e in rows],
-        "next_before_id": rows[-1].id if more else None,
-    }
+    return AuditPage(
+        entries=[entry_out(e) for e in rows], next_before_id=rows[-1].id if more else None
+    )

@@ -23,11 +23,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from appliance import clock, models, once
 from appliance.audit import service as audit
+from appliance.contract import entitlements as contract
 from appliance.entitlements import catalog
 from appliance.entitlements.models import EntitlementInterval, FlatWindow
 from appliance.errors import ApplianceError, Conflict, NotFound
+from billing.scenario import FlatPurchase, UsageInterval
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,12 @@ def _naive(instant: dt.datetime) -> dt.datetime:
     return clock.aware(instant).astimezone(dt.UTC).replace(tzinfo=None)
 
 
+def _local(instant: dt.datetime, tz: str) -> dt.datetime:
+    return clock.aware(instant).astimezone(zoneinfo.ZoneInfo(tz))
+
+
 def _iso(instant: dt.datetime | None, tz: str = "UTC") -> str | None:
-    if instant is None:
-        return None
-    return clock.aware(instant).astimezone(zoneinfo.ZoneInfo(tz)).isoformat()
+    return None if instant is None else _local(instant, tz).isoformat()
 
 
 def resolve(group: models.Group) -> str:
@@ -165,7 +171,7 @@ def run_stopped(group: models.Group) -> None:
 # --- choosing and buying --------------------------------------------------------------
 
 
-def set_default(org_id: int, entitlement: str, *, actor: str) -> dict[str, Any]:
+def set_default(org_id: int, entitlement: str, *, actor: str) -> contract.Entitlements:
     """The entitlement groups without their own run under."""
     catalog.parse(entitlement)
     with audit.write_transaction():
@@ -185,7 +191,7 @@ def set_default(org_id: int, entitlement: str, *, actor: str) -> dict[str, Any]:
     return summary(org_id)
 
 
-def set_on_demand(org_id: int, tier: str, *, actor: str) -> dict[str, Any]:
+def set_on_demand(org_id: int, tier: str, *, actor: str) -> contract.Entitlements:
     """Pick the org's On-Demand tier (and make On-Demand its default)."""
     if tier not in catalog.ON_DEMAND_TIERS:
         known = ", ".join(catalog.ON_DEMAND_TIERS)
@@ -193,21 +199,29 @@ def set_on_demand(org_id: int, tier: str, *, actor: str) -> dict[str, Any]:
     return set_default(org_id, f"on_demand:{tier}", actor=actor)
 
 
+def window_of(w: FlatWindow, tz: str = "UTC") -> contract.FlatWindow:
+    return contract.FlatWindow(
+        id=w.id,
+        plan=w.plan,
+        capacity=w.capacity,
+        days=w.days,
+        price=w.price,
+        currency=w.currency,
+        start=_iso(w.start, tz),
+        end=_iso(w.end, tz),
+        state=w.state,
+    )
+
+
 def window_doc(w: FlatWindow, tz: str = "UTC") -> dict[str, Any]:
-    return {
-        "id": w.id,
-        "plan": w.plan,
-        "capacity": w.capacity,
-        "days": w.days,
-        "price": w.price,
-        "currency": w.currency,
-        "start": _iso(w.start, tz),
-        "end": _iso(w.end, tz),
-        "state": w.state,
-    }
+    """The window as the audit log records it."""
+    doc: dict[str, Any] = msgspec.to_builtins(window_of(w, tz))
+    return doc
 
 
-def buy_flat(org_id: int, plan: str, start: dt.datetime | None, *, actor: str) -> dict[str, Any]:
+def buy_flat(
+    org_id: int, plan: str, start: dt.datetime | None, *, actor: str
+) -> contract.FlatWindow:
     """Buy a Flat Plan window from ``start`` (default: now); its cost arises at the start."""
     if plan not in catalog.FLAT_PLANS:
         known = ", ".join(catalog.FLAT_PLANS)
@@ -231,19 +245,25 @@ def buy_flat(org_id: int, plan: str, start: dt.datetime | None, *, actor: str) -
             end=begin + dt.timedelta(days=int(spec["days"])),
             created_by=actor,
         )
-        doc = window_doc(w, org.timezone)
-        audit.record("flat.buy", actor=actor, org_id=org_id, target=f"flat:{w.id}", after=doc)
+        doc = window_of(w, org.timezone)
+        audit.record(
+            "flat.buy",
+            actor=actor,
+            org_id=org_id,
+            target=f"flat:{w.id}",
+            after=msgspec.to_builtins(doc),
+        )
     return doc
 
 
-def window(org_id: int, window_id: int) -> dict[str, Any]:
+def window(org_id: int, window_id: int) -> contract.FlatWindow:
     w = FlatWindow.get_or_none(FlatWindow.id == window_id, FlatWindow.org == org_id)
     if w is None:
         raise NotFound(f"flat window {window_id} not found in this org")
-    return window_doc(w, w.org.timezone)
+    return window_of(w, w.org.timezone)
 
 
-def cancel_flat(org_id: int, window_id: int, *, actor: str) -> dict[str, Any]:
+def cancel_flat(org_id: int, window_id: int, *, actor: str) -> contract.FlatWindow:
     """Cancel a window that has not started (a started one has already cost its price)."""
     with audit.write_transaction():
         w = FlatWindow.get_or_none(FlatWindow.id == window_id, FlatWindow.org == org_id)
@@ -263,7 +283,7 @@ def cancel_flat(org_id: int, window_id: int, *, actor: str) -> dict[str, Any]:
             before=before,
             after=window_doc(w, tz),
         )
-    return window_doc(w, tz)
+    return window_of(w, tz)
 
 
 # --- time: the one code path for jobs, catch-up and tests ----------------------------
@@ -413,7 +433,7 @@ def _running_free() -> list[tuple[models.Group, str]]:
 # --- reading -------------------------------------------------------------------------
 
 
-def summary(org_id: int) -> dict[str, Any]:
+def summary(org_id: int) -> contract.Entitlements:
     org = models.Org.get_by_id(org_id)
     now = clock.utcnow()
     in_use: dict[str, int] = defaultdict(int)
@@ -426,33 +446,51 @@ def summary(org_id: int) -> dict[str, Any]:
             cap, why = available(org, ent, now)
         except ApplianceError as e:
             cap, why = 0, e.message
-        usage[ent] = {"capacity": cap, "running": in_use.get(ent, 0), "note": why or None}
+        usage[ent] = contract.InUse(capacity=cap, running=in_use.get(ent, 0), note=why or None)
     windows = FlatWindow.select().where(FlatWindow.org == org_id).order_by(FlatWindow.start)
     free_end = free_tier_end(org)
-    return {
-        "currency": org.currency,
-        "timezone": org.timezone,
-        "default": org.default_entitlement,
-        "free_tier": {
-            "capacity": catalog.FREE_CAPACITY,
-            "until": _iso(free_end, org.timezone),
-            "active": now < free_end,
-        },
-        "flat": [window_doc(w, org.timezone) for w in windows],
-        "in_use": usage,
-    }
+    return contract.Entitlements(
+        currency=org.currency,
+        timezone=org.timezone,
+        default=org.default_entitlement,
+        free_tier=contract.FreeTier(
+            capacity=catalog.FREE_CAPACITY,
+            until=_iso(free_end, org.timezone),
+            active=now < free_end,
+        ),
+        flat=[window_of(w, org.timezone) for w in windows],
+        in_use=usage,
+    )
+
+
+@dataclass(frozen=True)
+class BillingInputs:
+    """The entitlement facts billing rates for a span, as billing's own types."""
+
+    on_demand: list[UsageInterval]
+    """Every interval of an On-Demand tier that overlaps the span, unclipped (billing
+    takes the union per tier and clips it); one still open ends at min(now, span end)."""
+    flat: list[FlatPurchase]
+    """Every flat window that started in the span."""
+
+
+def intervals_doc(inputs: BillingInputs) -> contract.Intervals:
+    """The facts as GET /api/v1/entitlements/intervals answers them (ISO 8601, offsets)."""
+    return contract.Intervals(
+        on_demand=[
+            contract.OnDemandInterval(tier=u.tier, start=u.start.isoformat(), end=u.end.isoformat())
+            for u in inputs.on_demand
+        ],
+        flat=[contract.FlatStart(plan=f.plan, start=f.start.isoformat()) for f in inputs.flat],
+    )
 
 
 def billing_inputs(
     org_id: int, period_start: dt.datetime, period_end: dt.datetime
-) -> dict[str, list[dict[str, str]]]:
+) -> BillingInputs:
     """The entitlement facts billing rates for [period_start, period_end).
 
-    ``on_demand``: every interval of an On-Demand tier that overlaps the period,
-    ``{tier, start, end}``, unclipped (billing takes the union per tier and clips
-    it); an interval still open ends at min(now, period_end). ``flat``: every
-    flat window that started in the period, ``{plan, start}``. Times are ISO 8601
-    in the org's billing time zone, with its offset. Naive arguments are UTC.
+    Times are aware, in the org's billing time zone. Naive arguments are UTC.
     """
     if _naive(period_end) <= _naive(period_start):
         raise ApplianceError("period_end: must be after period_start")
@@ -463,7 +501,7 @@ def billing_inputs(
 Span = tuple[models.Org, dt.datetime, dt.datetime]
 
 
-def billing_inputs_many(spans: list[Span]) -> list[dict[str, list[dict[str, str]]]]:
+def billing_inputs_many(spans: list[Span]) -> list[BillingInputs]:
     """:func:`billing_inputs` of several (org, start, end) at once, in one query.
 
     The month close rates its orgs in batches; one query per org would be most of
@@ -497,13 +535,13 @@ def billing_inputs_many(spans: list[Span]) -> list[dict[str, list[dict[str, str]
                 if r.start < pe and (r.end is None or r.end > ps):
                     end = r.end if r.end is not None else max(r.start, min(now, pe))
                     on_demand.append(
-                        {
-                            "tier": r.item,
-                            "start": _iso(r.start, org.timezone),
-                            "end": _iso(end, org.timezone),
-                        }
+                        UsageInterval(
+                            tier=r.item,
+                            start=_local(r.start, org.timezone),
+                            end=_local(end, org.timezone),
+                        )
                     )
             elif ps <= r.start < pe:
-                flat.append({"plan": r.item, "start": _iso(r.start, org.timezone)})
-        out.append({"on_demand": on_demand, "flat": flat})
+                flat.append(FlatPurchase(plan=r.item, start=_local(r.start, org.timezone)))
+        out.append(BillingInputs(on_demand=on_demand, flat=flat))
     return out

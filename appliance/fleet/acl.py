@@ -245,6 +245,10 @@ def mosquitto_conf(
     else:
         out.append("persistence false")
     out += [
+        "# A fleet's usage records and their acks: Mosquitto's defaults (20 QoS 1",
+        "# messages in flight, 1,000 queued per client) cap what one appliance ingests.",
+        "max_inflight_messages 1000",
+        "max_queued_messages 100000",
         "",
         "# The mockmock control bus" + (" (TLS)." if tls else " (PLAINTEXT: lab networks only)."),
         control.line(),

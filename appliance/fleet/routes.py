@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, Parameter
 
-from agent.limits import MAX_COUNT
 from appliance import auth
 from appliance.api import call
+from appliance.contract.fleet import Agent, Enrolled, EnrollmentToken, EnrollRequest
 from appliance.fleet import credentials, service
 from appliance.tls import agent_ca_pem
 
 
-class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
-    hostname: Annotated[str, msgspec.Meta(max_length=253)] = ""
-    arch: Annotated[str, msgspec.Meta(max_length=32)] = ""
-    capacity: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)] = 1000
-
-
 @get("/api/v1/agents")
-async def list_agents(caller: auth.CallerParam) -> list[dict[str, Any]]:
+async def list_agents(caller: auth.CallerParam) -> list[Agent]:
     return await call(service.list_agents, caller.org_id)
 
 
@@ -34,7 +26,7 @@ async def create_enrollment_token(
     state: State,
     request: Request[Any, Any, Any],
     ttl_seconds: Annotated[int, Parameter(ge=60, le=30 * 86400)] = 3600,
-) -> dict[str, Any]:
+) -> EnrollmentToken:
     """A one-time token (shown once, valid ``ttl_seconds``) and the command for the board.
 
     ``command`` installs the agent from this appliance and enrolls it;
@@ -46,22 +38,20 @@ async def create_enrollment_token(
     board = credentials.board_url(
         state.settings, host_header=request.headers.get("host", ""), scheme=request.url.scheme
     )
-    answer = {
-        "token": token,
-        "expires_at": expires.isoformat() + "Z",
-        "url": board.url,
-        "command": credentials.install_command(board.url, token),
-        "enroll_command": f"mockmock-agent enroll {board.url} {token}",
-    }
-    if board.warning:
-        answer["warning"] = board.warning
-    return answer
+    return EnrollmentToken(
+        token=token,
+        expires_at=expires.isoformat() + "Z",
+        url=board.url,
+        command=credentials.install_command(board.url, token),
+        enroll_command=f"mockmock-agent enroll {board.url} {token}",
+        warning=board.warning or "",
+    )
 
 
 @post("/api/v1/agents/enroll", status_code=201)
 async def enroll(
     data: JSONBody[EnrollRequest], state: State, request: Request[Any, Any, Any]
-) -> dict[str, Any]:
+) -> Enrolled:
     """Trade a one-time enrollment token for an agent id and MQTT credentials."""
     mqtt_url = credentials.board_mqtt_url(
         state.settings,
@@ -80,10 +70,9 @@ async def enroll(
         mqtt_url=mqtt_url,
     )
     await call(credentials.refresh_mosquitto_files, state.settings)
-    answer = msgspec.to_builtins(enrolled)
     if ca and enrolled.mqtt_url.startswith("mqtts://"):
-        answer["mqtt_ca"] = ca
-    return answer
+        enrolled.mqtt_ca = ca
+    return enrolled
 
 
 ROUTES = [list_agents, create_enrollment_token, enroll]

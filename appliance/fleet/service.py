@@ -7,11 +7,11 @@ import json
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
-import msgspec
 import peewee as pw
 
 from agent import wire
 from appliance import auth, clock, models
+from appliance.contract.fleet import Agent, Enrolled
 from appliance.db import database
 from appliance.errors import ApplianceError, Unauthorized
 from appliance.fleet import acl
@@ -24,13 +24,6 @@ def create_enrollment_token(org_id: int, ttl_s: int = 3600) -> tuple[str, dt.dat
     expires = models.utcnow() + dt.timedelta(seconds=ttl_s)
     models.EnrollmentToken.create(org=org_id, token_hash=auth.digest(token), expires_at=expires)
     return token, expires
-
-
-class Enrolled(msgspec.Struct):
-    agent_id: str
-    mqtt_url: str
-    username: str
-    password: str
 
 
 def public_mqtt_url(url: str) -> str:
@@ -281,7 +274,7 @@ def all_agent_ids() -> list[str]:
     return [a.agent_id for a in models.Agent.select(models.Agent.agent_id)]
 
 
-def list_agents(org_id: int) -> list[dict[str, object]]:
+def list_agents(org_id: int) -> list[Agent]:
     from appliance.fleet.placement import assigned_per_agent
 
     used = assigned_per_agent(org_id)
@@ -289,7 +282,7 @@ def list_agents(org_id: int) -> list[dict[str, object]]:
     for a in models.Agent.select().where(models.Agent.org == org_id).order_by(models.Agent.id):
         assigned = used.get(a.id, 0)
         out.append(
-            dict(
+            Agent(
                 agent_id=a.agent_id,
                 hostname=a.hostname,
                 arch=a.arch,

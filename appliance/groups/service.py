@@ -5,17 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
-from agent import limits, wire
+from agent import wire
 from agent.errors import ScenarioError
-from agent.report import behaviour
+from agent.report import behaviour, latency_ms
 from agent.template import parse_template
 from appliance import clock, models
 from appliance.audit import service as audit
+from appliance.contract.groups import (
+    Commands,
+    Group,
+    GroupSpec,
+    LatenessMax,
+    Placed,
+    StatusFigures,
+    Template,
+    Transitions,
+    Verify,
+)
 from appliance.db import database
 from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
@@ -51,23 +61,19 @@ def put_template(
         return row, False
 
 
-def list_docs(
-    model: type[models.Template] | type[models.Group],
-    doc: Callable[[Any], dict[str, Any]],
-    org_id: int,
-) -> list[dict[str, Any]]:
-    """An org's templates or groups, by name, as their API documents."""
-    rows = model.select().where(model.org == org_id).order_by(model.name)
-    return [doc(r) for r in rows]
+def list_templates(org_id: int) -> list[Template]:
+    """An org's templates, by name, as their API documents."""
+    rows = models.Template.select().where(models.Template.org == org_id)
+    return [template_doc(r) for r in rows.order_by(models.Template.name)]
 
 
-def template_doc(t: models.Template) -> dict[str, Any]:
-    return {
-        "name": t.name,
-        "version": t.version,
-        "spec": json.loads(t.body),
-        "updated_at": t.updated_at.isoformat() + "Z",
-    }
+def template_doc(t: models.Template) -> Template:
+    return Template(
+        name=t.name,
+        version=t.version,
+        spec=json.loads(t.body),
+        updated_at=t.updated_at.isoformat() + "Z",
+    )
 
 
 def get_template(org_id: int, name: str) -> models.Template:
@@ -75,15 +81,6 @@ def get_template(org_id: int, name: str) -> models.Template:
     if row is None:
         raise NotFound(f"template {name!r} not found")
     return row
-
-
-class GroupSpec(msgspec.Struct, forbid_unknown_fields=True):
-    template: limits.Name
-    count: limits.Count
-    """Devices, 1 to 1,000,000."""
-    seed: limits.Seed | None = None
-    """Same seed, same streams (any int64)."""
-    entitlement: Annotated[str, msgspec.Meta(max_length=80)] | None = None
 
 
 def put_group(org_id: int, name: str, spec: GroupSpec) -> tuple[models.Group, bool]:
@@ -263,7 +260,7 @@ def running_now(group: models.Group, stats: list[models.GroupStats]) -> int:
     return sum(s.running for s in stats if s.run_id == group.run_id and s.agent.online)
 
 
-def list_groups(org_id: int) -> list[dict[str, Any]]:
+def list_groups(org_id: int) -> list[Group]:
     """An org's groups by name, as their API documents: four queries, whatever their number.
 
     The TUI polls this every few seconds; one query per group and figure would
@@ -323,7 +320,7 @@ def group_doc(
     stats: list[models.GroupStats] | None = None,
     assignments: list[models.Assignment] | None = None,
     device_ms: int | None = None,
-) -> dict[str, Any]:
+) -> Group:
     """The API document of one group; the keywords take what :func:`list_groups` read."""
     if stats is None:
         stats = list(
@@ -347,13 +344,13 @@ def group_doc(
         if s.report:
             merged.merge_behaviour(wire.decode(wire.GroupReport, s.report))
     placed = [
-        {
-            "agent_id": a.agent.agent_id,
-            "agent_online": a.agent.online,
-            "index_start": a.index_start,
-            "index_end": a.index_end,
-            "lease_until": a.lease_until,
-        }
+        Placed(
+            agent_id=a.agent.agent_id,
+            agent_online=a.agent.online,
+            index_start=a.index_start,
+            index_end=a.index_end,
+            lease_until=a.lease_until,
+        )
         for a in assignments
     ]
     # One row per agent process (incarnation): counters add up across restarts; an
@@ -361,30 +358,33 @@ def group_doc(
     per_agent: dict[int, list[models.GroupStats]] = {}
     for s in stats:
         per_agent.setdefault(s.agent_id, []).append(s)
-    return {
-        "name": group.name,
-        "template": group.template.name,
-        "count": group.count,
-        "seed": group.seed,
-        "entitlement": _entitlement(group),
-        "state": group.state,
-        "run_id": group.run_id,
-        "running": running_now(group, stats),
-        "sent": sum(s.sent for s in stats),
-        "errors": sum(s.errors for s in stats),
-        "lateness_ms": {
-            "p50": hist.percentile_ms(50),
-            "p99": hist.percentile_ms(99),
-            "max": round(hist.max_us / 1000, 3),
-        },
-        "agents_reporting": len(per_agent),
-        "agents_stopped": sum(
+    # Merged across agents: faults, statuses, transitions, commands, verify.
+    done = behaviour(merged)
+    return Group(
+        name=group.name,
+        template=group.template.name,
+        count=group.count,
+        seed=group.seed,
+        entitlement=_entitlement(group),
+        state=group.state,
+        run_id=group.run_id,
+        running=running_now(group, stats),
+        sent=sum(s.sent for s in stats),
+        errors=sum(s.errors for s in stats),
+        lateness_ms=msgspec.convert(latency_ms(hist), LatenessMax),
+        agents_reporting=len(per_agent),
+        agents_stopped=sum(
             1 for rows in per_agent.values() if all(s.state == "stopped" for s in rows)
         ),
-        "last_errors": [s.last_error for s in stats if s.last_error],
-        "device_seconds": int(device_ms) / 1000,
-        "placement": placed,
-        # Merged across agents: faults, statuses, transitions, commands, verify.
-        **behaviour(merged),
-        "ready": merged.ready,
-    }
+        last_errors=[s.last_error for s in stats if s.last_error],
+        device_seconds=int(device_ms) / 1000,
+        placement=placed,
+        faults=done["faults"],
+        statuses=msgspec.convert(done["statuses"], dict[str, StatusFigures]),
+        transitions=msgspec.convert(done["transitions"], Transitions),
+        commands=msgspec.convert(done["commands"], Commands),
+        reconnects=done["reconnects"],
+        skipped=done["skipped"],
+        verify=msgspec.convert(done["verify"], Verify | None),
+        ready=merged.ready,
+    )

@@ -6,6 +6,7 @@ here, and JSON handed to a page's script cannot close its ``<script>`` element.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import html
 import json
@@ -13,10 +14,12 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from appliance.contract.billing import CardSetup, PayPage
 from appliance.invoices.context import Billing
 from appliance.invoices.models import Invoice
 from billing.invoice import FlatLine, OnDemandLine, decode_invoice
 from billing.money import CURRENCIES, format_amount
+from billing.period import load_zone
 
 _DIR = Path(__file__).with_name("templates")
 
@@ -47,6 +50,21 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
+def _local(value: dt.datetime | str, zone: dt.tzinfo) -> str:
+    """An instant in the org's billing time zone, to the minute, zone named: the
+    document speaks the same time as the TUI's Usage and Audit screens."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return _e(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # stored instants are naive UTC
+    local = value.astimezone(zone)
+    abbr = local.tzname() or ""
+    return _e(f"{local:%Y-%m-%d %H:%M} {abbr if abbr[:1].isalpha() else zone}")
+
+
 def _row(item: str, qty: str, amount: str) -> str:
     return f'<tr><td>{item}</td><td>{qty}</td><td class="amount">{amount}</td></tr>'
 
@@ -54,6 +72,7 @@ def _row(item: str, qty: str, amount: str) -> str:
 def render_invoice(inv: Invoice, cfg: Billing) -> str:
     rated = decode_invoice(inv.document.encode())
     cur = CURRENCIES[rated.currency]
+    zone = load_zone(rated.timezone)
 
     def money(amount: int) -> str:
         return _e(format_amount(amount, cur))
@@ -73,7 +92,7 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
             lines.append(
                 _row(
                     f"Flat plan {_e(line.item)}",
-                    f"from {_e(line.start.isoformat())}",
+                    f"from {_local(line.start, zone)}",
                     money(line.amount),
                 )
             )
@@ -96,7 +115,7 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
     if adjustments:
         items = "".join(
             f"<li>{money(a['amount'])} credit: {_e(a['reason'])} "
-            f"({_e(a['by'])}, {_e(a['at'])})</li>"
+            f"({_e(a['by'])}, {_local(a['at'], zone)})</li>"
             for a in adjustments
         )
         adj = (
@@ -112,8 +131,8 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
         number=_e(inv.number),
         mode_badge='<span class="mode">TEST MODE</span>' if inv.mode == "test" else "",
         period=_e(rated.period),
-        covered_from=_e(inv.covered_from.isoformat(sep=" ", timespec="minutes")) + " UTC",
-        covered_to=_e(inv.covered_to.isoformat(sep=" ", timespec="minutes")) + " UTC",
+        covered_from=_local(inv.covered_from, zone),
+        covered_to=_local(inv.covered_to, zone),
         timezone=_e(rated.timezone),
         status=_e(inv.status),
         currency=_e(rated.currency),
@@ -135,34 +154,34 @@ def render_invoice(inv: Invoice, cfg: Billing) -> str:
     )
 
 
-def render_card_page(setup: dict[str, Any], cfg: Billing, complete_url: str) -> str:
+def render_card_page(setup: CardSetup, cfg: Billing, complete_url: str) -> str:
     config = {
-        "publishable_key": setup["publishable_key"],
-        "client_secret": setup["client_secret"],
+        "publishable_key": setup.publishable_key,
+        "client_secret": setup.client_secret,
         "complete_url": complete_url,
     }
     return _template("card.html").substitute(
-        org=_e(setup["org"]),
+        org=_e(setup.org),
         js_url=_e(cfg.js_url),
-        mode=_e(setup["mode"]),
-        card=_e(setup["card"] or "none"),
+        mode=_e(setup.mode),
+        card=_e(setup.card or "none"),
         config=_script_json(config),
     )
 
 
-def render_pay_page(page: dict[str, Any], cfg: Billing, complete_url: str) -> str:
-    cur = CURRENCIES[page["currency"]]
+def render_pay_page(page: PayPage, cfg: Billing, complete_url: str) -> str:
+    cur = CURRENCIES[page.currency]
     config = {
-        "publishable_key": page["publishable_key"],
-        "client_secret": page["client_secret"],
-        "payment_method": page["payment_method"],
+        "publishable_key": page.publishable_key,
+        "client_secret": page.client_secret,
+        "payment_method": page.payment_method,
         "complete_url": complete_url,
     }
     return _template("pay.html").substitute(
-        invoice=_e(page["invoice"]),
+        invoice=_e(page.invoice),
         js_url=_e(cfg.js_url),
-        amount=_e(format_amount(page["total"], cur)),
-        status=_e(page["status"]),
-        disabled="" if page["client_secret"] else "disabled",
+        amount=_e(format_amount(page.total, cur)),
+        status=_e(page.status),
+        disabled="" if page.client_secret else "disabled",
         config=_script_json(config),
     )

@@ -23,10 +23,12 @@ import secrets
 import threading
 from typing import Any
 
+import msgspec
 import peewee as pw
 
 from appliance import clock, models
 from appliance.audit import service as audit
+from appliance.contract import billing as contract
 from appliance.errors import ApplianceError, Conflict, NotFound, Unauthorized
 from appliance.invoices import faults, outcome, states
 from appliance.invoices.context import Billing
@@ -113,7 +115,7 @@ def _link(token: str, purpose: str) -> LinkToken:
     return row
 
 
-def card_link(cfg: Billing, org_id: int, *, actor: str) -> dict[str, Any]:
+def card_link(cfg: Billing, org_id: int, *, actor: str) -> contract.CardLink:
     """A link to the card registration page for the org (valid :data:`LINK_DAYS` days)."""
     gw = cfg.require_gateway()
     org = models.Org.get_by_id(org_id)
@@ -130,15 +132,15 @@ def card_link(cfg: Billing, org_id: int, *, actor: str) -> dict[str, Any]:
             target=f"customer:{cust.customer}",
             after={"mode": gw.mode},
         )
-    return {
-        "url": f"{cfg.link_base}/billing/card?org={org.id}&token={token}",
-        "mode": gw.mode,
-        "expires_in_days": LINK_DAYS,
-        "customer": cust.customer,
-    }
+    return contract.CardLink(
+        url=f"{cfg.link_base}/billing/card?org={org.id}&token={token}",
+        mode=gw.mode,
+        expires_in_days=LINK_DAYS,
+        customer=cust.customer,
+    )
 
 
-def card_setup(cfg: Billing, org_id: int, token: str) -> dict[str, Any]:
+def card_setup(cfg: Billing, org_id: int, token: str) -> contract.CardSetup:
     """A SetupIntent (usage=off_session) for the card page behind a valid link."""
     gw = cfg.require_gateway()
     link = _link(token, "card")
@@ -150,14 +152,14 @@ def card_setup(cfg: Billing, org_id: int, token: str) -> dict[str, Any]:
     except StripeModeError as e:
         raise _mode_error(e) from None
     si = gw.create_setup_intent(cust.customer, org.id)
-    return {
-        "org": org.name,
-        "mode": gw.mode,
-        "setup_intent": si.id,
-        "client_secret": si.client_secret,
-        "publishable_key": cfg.publishable_key,
-        "card": cust.card or None,
-    }
+    return contract.CardSetup(
+        org=org.name,
+        mode=gw.mode,
+        setup_intent=si.id,
+        client_secret=si.client_secret,
+        publishable_key=cfg.publishable_key,
+        card=cust.card or None,
+    )
 
 
 def save_card(cfg: Billing, customer: str, payment_method: str, *, actor: str) -> StripeCustomer:
@@ -187,7 +189,7 @@ def save_card(cfg: Billing, customer: str, payment_method: str, *, actor: str) -
     return row
 
 
-def card_complete(cfg: Billing, org_id: int, token: str, setup_intent: str) -> dict[str, Any]:
+def card_complete(cfg: Billing, org_id: int, token: str, setup_intent: str) -> contract.CardSaved:
     """The card page reports a confirmed SetupIntent; checked with Stripe, not trusted."""
     gw = cfg.require_gateway()
     link = _link(token, "card")
@@ -200,7 +202,7 @@ def card_complete(cfg: Billing, org_id: int, token: str, setup_intent: str) -> d
     if si.status != "succeeded" or not si.payment_method:
         raise Conflict(f"setup_intent: is {si.status}, not succeeded")
     saved = save_card(cfg, row.customer, si.payment_method, actor="customer")
-    return {"card": saved.card, "mode": gw.mode}
+    return contract.CardSaved(card=saved.card, mode=gw.mode)
 
 
 # --- charging -------------------------------------------------------------------------
@@ -459,32 +461,32 @@ def next_retries(limit: int = 100) -> list[dt.datetime]:
 # --- the customer's payment page (SCA) -------------------------------------------------
 
 
-def pay_page(cfg: Billing, invoice_id: int, token: str) -> dict[str, Any]:
+def pay_page(cfg: Billing, invoice_id: int, token: str) -> contract.PayPage:
     gw = cfg.require_gateway()
     link = _link(token, "pay")
     inv = Invoice.get_or_none(Invoice.id == invoice_id)
     if inv is None or link.invoice_id != invoice_id:
         raise Unauthorized("token: this link is for another invoice")
-    out = {
-        "invoice": inv.number,
-        "status": inv.status,
-        "total": inv.total,
-        "currency": inv.currency,
-        "publishable_key": cfg.publishable_key,
-        "client_secret": None,
-        "payment_method": None,
-    }
+    out = contract.PayPage(
+        invoice=inv.number,
+        status=inv.status,
+        total=inv.total,
+        currency=inv.currency,
+        publishable_key=cfg.publishable_key,
+        client_secret=None,
+        payment_method=None,
+    )
     if inv.status == InvoiceStatus.REQUIRES_ACTION and inv.payment_intent:
         pi = gw.retrieve_payment_intent(inv.payment_intent)
         cust = StripeCustomer.get_or_none(
             StripeCustomer.org == inv.org_id, StripeCustomer.mode == gw.mode
         )
-        out["client_secret"] = pi.client_secret
-        out["payment_method"] = cust.payment_method if cust else None
+        out.client_secret = pi.client_secret
+        out.payment_method = cust.payment_method if cust else None
     return out
 
 
-def pay_complete(cfg: Billing, invoice_id: int, token: str) -> dict[str, Any]:
+def pay_complete(cfg: Billing, invoice_id: int, token: str) -> contract.PayResult:
     """The payment page reports back; the PaymentIntent is read from Stripe, not trusted."""
     gw = cfg.require_gateway()
     link = _link(token, "pay")
@@ -502,7 +504,7 @@ def pay_complete(cfg: Billing, invoice_id: int, token: str) -> dict[str, Any]:
     pi = gw.retrieve_payment_intent(att.payment_intent)
     _settle_intent(cfg, pi, actor="customer")
     inv = Invoice.get_by_id(invoice_id)
-    return {"invoice": inv.number, "status": inv.status}
+    return contract.PayResult(invoice=inv.number, status=inv.status)
 
 
 def _mismatch(att: ChargeAttempt | None, pi: Intent) -> str:
@@ -603,7 +605,7 @@ def refund(
 # --- webhooks ---------------------------------------------------------------------------
 
 
-def webhook(cfg: Billing, payload: bytes, signature: str | None) -> dict[str, Any]:
+def webhook(cfg: Billing, payload: bytes, signature: str | None) -> contract.WebhookAck:
     """Verify, de-duplicate (by event id) and apply one Stripe event.
 
     A signed event that does not fit (a PaymentIntent that is no attempt's own, or
@@ -631,7 +633,7 @@ def webhook(cfg: Billing, payload: bytes, signature: str | None) -> dict[str, An
     except ValueError as e:
         raise ApplianceError(str(e)) from None
     if StripeEvent.select().where(StripeEvent.event_id == event.id).exists():
-        return {"received": True, "duplicate": True}
+        return contract.WebhookAck(received=True, duplicate=True)
     # Stripe calls happen before the transaction that records the event.
     if setup is not None and setup.customer and setup.payment_method:
         try:
@@ -656,11 +658,8 @@ def webhook(cfg: Billing, payload: bytes, signature: str | None) -> dict[str, An
                 },
             )
     except pw.IntegrityError:
-        return {"received": True, "duplicate": True}
-    out: dict[str, Any] = {"received": True, "duplicate": False}
-    if ignored:
-        out["ignored"] = ignored
-    return out
+        return contract.WebhookAck(received=True, duplicate=True)
+    return contract.WebhookAck(received=True, duplicate=False, ignored=ignored or msgspec.UNSET)
 
 
 SETTLING = ("payment_intent.succeeded", "payment_intent.payment_failed")

@@ -16,6 +16,19 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from appliance import auth
 from appliance.api import BodyId, Id, OptionalId, call
 from appliance.audit.http import actor_of
+from appliance.contract.billing import (
+    Account,
+    CardLink,
+    CardSaved,
+    CardSetup,
+    CloseResult,
+    Coupon,
+    InvoiceDoc,
+    InvoiceSummary,
+    PayResult,
+    Quote,
+    WebhookAck,
+)
 from appliance.invoices import document, payments, service
 
 Amount = Annotated[int, msgspec.Meta(ge=1, le=service.MAX_AMOUNT)]
@@ -76,7 +89,7 @@ class SetupDone(msgspec.Struct, forbid_unknown_fields=True):
     setup_intent: str
 
 
-def _doc(inv: Any) -> dict[str, Any]:
+def _doc(inv: Any) -> InvoiceDoc:
     return service.doc(inv)
 
 
@@ -90,7 +103,7 @@ async def list_invoices(
     period: FromQuery[str | None] = None,
     all_orgs: FromQuery[bool] = False,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
-) -> list[dict[str, Any]]:
+) -> list[InvoiceSummary]:
     """Invoices newest first; ``all_orgs=true`` for an appliance superuser."""
     return await call(
         service.list_invoices, caller, status=status, period=period, all_orgs=all_orgs, limit=limit
@@ -98,7 +111,7 @@ async def list_invoices(
 
 
 @get("/api/v1/invoices/{invoice_id:int}", opt={"role": "admin"})
-async def get_invoice(caller: auth.CallerParam, invoice_id: FromPath[Id]) -> dict[str, Any]:
+async def get_invoice(caller: auth.CallerParam, invoice_id: FromPath[Id]) -> InvoiceDoc:
     """The invoice with its lines, discounts, tax and totals (billing's JSON) and status."""
     return await call(lambda: _doc(service.get(caller, invoice_id)))
 
@@ -117,7 +130,7 @@ async def approve(
     invoice_id: FromPath[Id],
     state: State,
     data: JSONBody[Approve | None] = None,
-) -> dict[str, Any]:
+) -> InvoiceDoc:
     """draft → approved, then charge the saved card (off-session)."""
     actor = actor_of(caller)
     expected = data.expected_total if data else None
@@ -130,7 +143,7 @@ async def approve(
 @post("/api/v1/invoices/{invoice_id:int}/void", status_code=200, opt=ADMIN)
 async def void(
     caller: auth.CallerParam, invoice_id: FromPath[Id], data: JSONBody[Reason]
-) -> dict[str, Any]:
+) -> InvoiceDoc:
     inv = await call(service.void, caller, invoice_id, data.reason, actor=actor_of(caller))
     return await call(_doc, inv)
 
@@ -138,7 +151,7 @@ async def void(
 @post("/api/v1/invoices/{invoice_id:int}/adjust", status_code=200, opt=ADMIN)
 async def adjust(
     caller: auth.CallerParam, invoice_id: FromPath[Id], data: JSONBody[Adjust]
-) -> dict[str, Any]:
+) -> InvoiceDoc:
     """Credit an amount with a reason against a draft or approved invoice (re-rated)."""
     inv = await call(
         service.adjust, caller, invoice_id, data.amount, data.reason, actor=actor_of(caller)
@@ -147,9 +160,7 @@ async def adjust(
 
 
 @post("/api/v1/invoices/{invoice_id:int}/charge", status_code=200, opt=ADMIN)
-async def charge(
-    caller: auth.CallerParam, invoice_id: FromPath[Id], state: State
-) -> dict[str, Any]:
+async def charge(caller: auth.CallerParam, invoice_id: FromPath[Id], state: State) -> InvoiceDoc:
     """Charge an approved invoice, or retry a failed one now."""
     inv = await call(payments.charge, state.billing, caller, invoice_id, actor=actor_of(caller))
     return await call(_doc, inv)
@@ -158,7 +169,7 @@ async def charge(
 @post("/api/v1/invoices/{invoice_id:int}/refund", status_code=200, opt=ADMIN)
 async def refund(
     caller: auth.CallerParam, invoice_id: FromPath[Id], data: JSONBody[Refund], state: State
-) -> dict[str, Any]:
+) -> InvoiceDoc:
     inv = await call(
         payments.refund,
         state.billing,
@@ -174,7 +185,7 @@ async def refund(
 @post("/api/v1/invoices/charge-now", status_code=201, opt=ADMIN)
 async def charge_now(
     caller: auth.CallerParam, state: State, data: JSONBody[ForOrg | None] = None
-) -> dict[str, Any]:
+) -> InvoiceDoc:
     """Close the org's current month up to now and charge it (approved by this call)."""
     org_id = await call(service.org_for, caller, data.org_id if data else None)
     actor = actor_of(caller)
@@ -187,7 +198,7 @@ async def charge_now(
 @post("/api/v1/invoices/draft-now", status_code=201, opt=ADMIN)
 async def draft_now(
     caller: auth.CallerParam, state: State, data: JSONBody[ForOrg | None] = None
-) -> dict[str, Any]:
+) -> InvoiceDoc:
     """Close the org's current month up to now as a draft to review and approve, the way
     the month close drafts last month (Stripe test mode only; refused in live mode)."""
     org_id = await call(service.org_for, caller, data.org_id if data else None)
@@ -196,7 +207,7 @@ async def draft_now(
 
 
 @post("/api/v1/invoices/close", status_code=200, opt=ADMIN_SUPER)
-async def close_now(caller: auth.CallerParam, state: State) -> dict[str, int]:
+async def close_now(caller: auth.CallerParam, state: State) -> CloseResult:
     """Run the month close now for every due (org, month) not closed yet (idempotent)."""
     report = await call(service.close_due, state.billing, actor=actor_of(caller))
     return report.doc()
@@ -206,18 +217,14 @@ async def close_now(caller: auth.CallerParam, state: State) -> dict[str, int]:
 
 
 @get("/api/v1/billing", opt={"role": "admin"})
-async def get_account(
-    caller: auth.CallerParam, state: State, org_id: OptionalId = None
-) -> dict[str, Any]:
+async def get_account(caller: auth.CallerParam, state: State, org_id: OptionalId = None) -> Account:
     """Mode, card, credit and carried balance, redeemed coupons."""
     org = await call(service.org_for, caller, org_id)
     return await call(service.account_doc, org, state.billing.mode)
 
 
 @get("/api/v1/billing/quote", opt={"role": "admin"})
-async def quote_to_date(
-    caller: auth.CallerParam, state: State, org_id: OptionalId = None
-) -> dict[str, Any]:
+async def quote_to_date(caller: auth.CallerParam, state: State, org_id: OptionalId = None) -> Quote:
     """The invoice the month close would draft if the month ended now (nothing stored)."""
     org = await call(service.org_for, caller, org_id)
     return await call(service.quote_to_date, state.billing, org)
@@ -226,26 +233,26 @@ async def quote_to_date(
 @post("/api/v1/billing/card-link", status_code=201, opt=ADMIN)
 async def card_link(
     caller: auth.CallerParam, state: State, data: JSONBody[ForOrg | None] = None
-) -> dict[str, Any]:
+) -> CardLink:
     """A link to the card registration page to send to whoever holds the card."""
     org = await call(service.org_for, caller, data.org_id if data else None)
     return await call(payments.card_link, state.billing, org, actor=actor_of(caller))
 
 
 @post("/api/v1/billing/credits", status_code=201, opt=ADMIN_SUPER)
-async def add_credit(caller: auth.CallerParam, data: JSONBody[Credit]) -> dict[str, Any]:
+async def add_credit(caller: auth.CallerParam, data: JSONBody[Credit]) -> Account:
     org = await call(service.org_for, caller, data.org_id)
     return await call(service.add_credit, org, data.amount, data.reason, actor=actor_of(caller))
 
 
 @get("/api/v1/billing/coupons", opt={"role": "admin"})
-async def list_coupons(caller: auth.CallerParam) -> list[dict[str, Any]]:
+async def list_coupons(caller: auth.CallerParam) -> list[Coupon]:
     """The coupons the org redeemed; every coupon, with its orgs, for a superuser."""
     return await call(service.list_coupons, caller)
 
 
 @post("/api/v1/billing/coupons", status_code=201, opt=ADMIN_SUPER)
-async def create_coupon(caller: auth.CallerParam, data: JSONBody[NewCoupon]) -> dict[str, Any]:
+async def create_coupon(caller: auth.CallerParam, data: JSONBody[NewCoupon]) -> Coupon:
     spec = msgspec.structs.asdict(data)
     if isinstance(spec["percent_off"], int):
         spec["percent_off"] = str(spec["percent_off"])
@@ -255,7 +262,7 @@ async def create_coupon(caller: auth.CallerParam, data: JSONBody[NewCoupon]) -> 
 @post("/api/v1/billing/coupons/{code:str}/redeem", status_code=201, opt=ADMIN)
 async def redeem(
     caller: auth.CallerParam, code: FromPath[str], data: JSONBody[ForOrg | None] = None
-) -> dict[str, Any]:
+) -> Account:
     org = await call(service.org_for, caller, data.org_id if data else None)
     return await call(service.redeem, org, code, actor=actor_of(caller))
 
@@ -264,7 +271,7 @@ async def redeem(
 
 
 @post("/api/v1/stripe/webhook", status_code=200, opt=PUBLIC)
-async def stripe_webhook(request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+async def stripe_webhook(request: Request[Any, Any, State], state: State) -> WebhookAck:
     """Signed Stripe events (payment_intent.*, setup_intent.succeeded), once per event id."""
     body = await request.body()
     return await call(
@@ -282,7 +289,7 @@ async def card_page(state: State, org: FromQuery[Id], token: FromQuery[str]) -> 
 
 
 @get("/billing/card/setup", opt=PUBLIC)
-async def card_setup(state: State, org: FromQuery[Id], token: FromQuery[str]) -> dict[str, Any]:
+async def card_setup(state: State, org: FromQuery[Id], token: FromQuery[str]) -> CardSetup:
     """What the card page gets, as JSON (a SetupIntent's client secret, the publishable key)."""
     return await call(payments.card_setup, state.billing, org, token)
 
@@ -290,7 +297,7 @@ async def card_setup(state: State, org: FromQuery[Id], token: FromQuery[str]) ->
 @post("/billing/card/complete", status_code=200, opt=PUBLIC)
 async def card_complete(
     state: State, org: FromQuery[Id], token: FromQuery[str], data: JSONBody[SetupDone]
-) -> dict[str, Any]:
+) -> CardSaved:
     return await call(payments.card_complete, state.billing, org, token, data.setup_intent)
 
 
@@ -304,9 +311,7 @@ async def pay_page(state: State, invoice: FromQuery[Id], token: FromQuery[str]) 
 
 
 @post("/billing/pay/complete", status_code=200, opt=PUBLIC)
-async def pay_complete(
-    state: State, invoice: FromQuery[Id], token: FromQuery[str]
-) -> dict[str, Any]:
+async def pay_complete(state: State, invoice: FromQuery[Id], token: FromQuery[str]) -> PayResult:
     return await call(payments.pay_complete, state.billing, invoice, token)
 
 

@@ -31,6 +31,7 @@ import peewee as pw
 
 from appliance import bulk, clock, models
 from appliance.audit import service as audit
+from appliance.contract import billing as contract
 from appliance.db import database
 from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
@@ -53,7 +54,7 @@ from billing.errors import BillingInputError
 from billing.invoice import Invoice as Rated
 from billing.invoice import decode_invoice, encode_invoice
 from billing.money import CURRENCIES
-from billing.scenario import Catalog, FlatPurchase, Scenario, UsageInterval
+from billing.scenario import Catalog, Scenario, UsageInterval
 from billing.scenario import Coupon as CouponSpec
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def scenario_for(
     covered_to: dt.datetime,
     tax_rate: Decimal,
     *,
-    inputs: dict[str, list[dict[str, str]]] | None = None,
+    inputs: entitlements.BillingInputs | None = None,
     coupons: tuple[list[CouponSpec], dict[str, int]] | None = None,
     prices: Catalog | None = None,
 ) -> Scenario:
@@ -229,15 +230,10 @@ def scenario_for(
         inputs = entitlements.billing_inputs(org.id, covered_from, covered_to)
     lo, hi = clock.aware(covered_from), clock.aware(covered_to)
     usage = []
-    for row in inputs["on_demand"]:
-        start = max(dt.datetime.fromisoformat(row["start"]), lo)
-        end = min(dt.datetime.fromisoformat(row["end"]), hi)
+    for iv in inputs.on_demand:
+        start, end = max(iv.start, lo), min(iv.end, hi)
         if end > start:
-            usage.append(UsageInterval(tier=row["tier"], start=start, end=end))
-    flat = [
-        FlatPurchase(plan=row["plan"], start=dt.datetime.fromisoformat(row["start"]))
-        for row in inputs["flat"]
-    ]
+            usage.append(UsageInterval(tier=iv.tier, start=start, end=end))
     specs, used = coupons if coupons is not None else _coupons(org.id)
     return Scenario(
         currency=org.currency,
@@ -247,7 +243,7 @@ def scenario_for(
         catalog=prices or msgspec.convert(catalog.for_currency(org.currency), Catalog),
         registered_at=clock.aware(org.registered_at),
         on_demand=usage,
-        flat=flat,
+        flat=inputs.flat,
         coupons=specs,
         coupons_used=used,
         credit_balance=acc.credit_balance,
@@ -382,8 +378,10 @@ class CloseReport:
     invoices: int = 0
     skipped: int = 0
 
-    def doc(self) -> dict[str, int]:
-        return {"closed": self.closed, "invoices": self.invoices, "skipped": self.skipped}
+    def doc(self) -> contract.CloseResult:
+        return contract.CloseResult(
+            closed=self.closed, invoices=self.invoices, skipped=self.skipped
+        )
 
 
 def close_due(cfg: Billing, now: dt.datetime | None = None, *, actor: str = "") -> CloseReport:
@@ -683,7 +681,7 @@ def _close_now(cfg: Billing, org: models.Org, *, actor: str, approve: bool) -> I
 # --- reading --------------------------------------------------------------------------
 
 
-def quote_to_date(cfg: Billing, org_id: int) -> dict[str, Any]:
+def quote_to_date(cfg: Billing, org_id: int) -> contract.Quote:
     """What the month close would bill if the month ended now. Writes nothing."""
     org = models.Org.get_by_id(org_id)
     now = clock.now()
@@ -696,20 +694,34 @@ def quote_to_date(cfg: Billing, org_id: int) -> dict[str, Any]:
         rated = rate(scenario)
     except BillingInputError as e:
         raise ApplianceError(f"org {org.name}: period {period}: {e}") from None
-    out: dict[str, Any] = json.loads(encode_invoice(rated))
-    out["as_of"] = now.isoformat()
-    out["covered_from"] = covered_from.isoformat()
-    return out
+    figures = msgspec.json.decode(encode_invoice(rated), type=contract.RatedInvoice)
+    return contract.Quote(
+        **msgspec.structs.asdict(figures),
+        as_of=now.isoformat(),
+        covered_from=covered_from.isoformat(),
+    )
 
 
 def _figures(inv: Invoice) -> Rated:
     return decode_invoice(inv.document.encode())
 
 
-def doc(inv: Invoice, *, full: bool = True) -> dict[str, Any]:
+def summary(inv: Invoice) -> contract.InvoiceSummary:
+    return contract.InvoiceSummary(**_summary_fields(inv))
+
+
+def doc(inv: Invoice) -> contract.InvoiceDoc:
+    return contract.InvoiceDoc(
+        **_summary_fields(inv),
+        invoice=msgspec.json.decode(inv.document, type=contract.RatedInvoice),
+        adjustments=msgspec.json.decode(inv.adjustments, type=list[contract.Adjustment]),
+    )
+
+
+def _summary_fields(inv: Invoice) -> dict[str, Any]:
     org = inv.org
     tz = org.timezone
-    out: dict[str, Any] = {
+    return {
         "id": inv.id,
         "number": inv.number,
         "org_id": org.id,
@@ -734,10 +746,6 @@ def doc(inv: Invoice, *, full: bool = True) -> dict[str, Any]:
         "approved_by": inv.approved_by or None,
         "paid_at": _local(inv.paid_at, tz),
     }
-    if full:
-        out["invoice"] = json.loads(inv.document)
-        out["adjustments"] = json.loads(inv.adjustments)
-    return out
 
 
 def _may_see(caller: Any, inv: Invoice) -> None:
@@ -758,7 +766,7 @@ STATUSES = tuple(InvoiceStatus)
 
 def list_invoices(
     caller: Any, *, status: str | None, period: str | None, all_orgs: bool, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[contract.InvoiceSummary]:
     if status is not None and status not in STATUSES:
         raise ApplianceError(f"status: must be one of {', '.join(STATUSES)}")
     if period is not None:
@@ -774,7 +782,7 @@ def list_invoices(
         q = q.where(Invoice.status == status)
     if period:
         q = q.where(Invoice.period == period)
-    return [doc(i, full=False) for i in q.order_by(Invoice.id.desc()).limit(limit)]
+    return [summary(i) for i in q.order_by(Invoice.id.desc()).limit(limit)]
 
 
 # --- admin actions --------------------------------------------------------------------
@@ -973,16 +981,17 @@ def adjust(caller: Any, invoice_id: int, amount: int, reason: str, *, actor: str
 # --- coupons and credits --------------------------------------------------------------
 
 
-def coupon_doc(c: Coupon) -> dict[str, Any]:
-    return {
-        "code": c.code,
-        "percent_off": c.percent_off,
-        "amount_off": c.amount_off,
-        "currency": c.currency,
-        "applies_to": c.applies_to,
-        "duration": c.duration,
-        "months": c.months,
-    }
+def coupon_doc(c: Coupon, **extra: Any) -> contract.Coupon:
+    return contract.Coupon(
+        code=c.code,
+        percent_off=c.percent_off,
+        amount_off=c.amount_off,
+        currency=c.currency,
+        applies_to=c.applies_to,
+        duration=c.duration,
+        months=c.months,
+        **extra,
+    )
 
 
 def _coupon_orgs(c: Coupon) -> list[int] | None:
@@ -1002,16 +1011,16 @@ def _org_ids(names: Any) -> list[int] | None:
     return sorted(set(found.values()))
 
 
-def _full_doc(c: Coupon, names: dict[int, str], redemptions: int) -> dict[str, Any]:
+def _full_doc(c: Coupon, names: dict[int, str], redemptions: int) -> contract.Coupon:
     limited = _coupon_orgs(c)
-    return {
-        **coupon_doc(c),
-        "orgs": None if limited is None else [names.get(i, f"#{i}") for i in limited],
-        "redemptions": redemptions,
-    }
+    return coupon_doc(
+        c,
+        orgs=None if limited is None else [names.get(i, f"#{i}") for i in limited],
+        redemptions=redemptions,
+    )
 
 
-def create_coupon(spec: dict[str, Any], *, actor: str) -> dict[str, Any]:
+def create_coupon(spec: dict[str, Any], *, actor: str) -> contract.Coupon:
     """A coupon of DESIGN §4.1 (checked by the same rules the rating uses)."""
     code = spec.get("code")
     if not isinstance(code, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", code):
@@ -1063,11 +1072,13 @@ def create_coupon(spec: dict[str, Any], *, actor: str) -> dict[str, Any]:
             raise Conflict(f"code: a coupon {code!r} already exists") from None
         names = {o.id: o.name for o in models.Org.select().where(models.Org.id.in_(orgs or []))}
         doc = _full_doc(c, names, 0)
-        audit.record("coupon.create", actor=actor, target=f"coupon:{code}", after=doc)
+        audit.record(
+            "coupon.create", actor=actor, target=f"coupon:{code}", after=msgspec.to_builtins(doc)
+        )
     return doc
 
 
-def list_coupons(caller: Any) -> list[dict[str, Any]]:
+def list_coupons(caller: Any) -> list[contract.Coupon]:
     """Every coupon (with who may redeem it) for a superuser; the org's redeemed ones else.
 
     Codes are secrets handed to chosen customers: listing them to every org would
@@ -1091,16 +1102,12 @@ def list_coupons(caller: Any) -> list[dict[str, Any]]:
         .order_by(Redemption.redeemed_at, Redemption.id)
     )
     return [
-        {
-            **coupon_doc(r.coupon),
-            "redeemed_at": _local(r.redeemed_at, org.timezone),
-            "uses": r.uses,
-        }
+        coupon_doc(r.coupon, redeemed_at=_local(r.redeemed_at, org.timezone), uses=r.uses)
         for r in rows
     ]
 
 
-def redeem(org_id: int, code: str, *, actor: str) -> dict[str, Any]:
+def redeem(org_id: int, code: str, *, actor: str) -> contract.Account:
     """Redeem ``code`` for the org. An unknown code and a code limited to other orgs get
     the same answer, so guessing tells nobody which codes exist."""
     with audit.write_transaction():
@@ -1129,7 +1136,7 @@ def redeem(org_id: int, code: str, *, actor: str) -> dict[str, Any]:
     return account_doc(org_id)
 
 
-def add_credit(org_id: int, amount: int, reason: str, *, actor: str) -> dict[str, Any]:
+def add_credit(org_id: int, amount: int, reason: str, *, actor: str) -> contract.Account:
     """A thank-you credit: taken off the next invoices before tax (rule 7)."""
     reason = _reason(reason)
     check_amount(amount)
@@ -1148,32 +1155,30 @@ def add_credit(org_id: int, amount: int, reason: str, *, actor: str) -> dict[str
     return account_doc(org_id)
 
 
-def account_doc(org_id: int, mode: str | None = None) -> dict[str, Any]:
+def account_doc(org_id: int, mode: str | None = None) -> contract.Account:
     org = models.Org.get_by_id(org_id)
     acc = account(org_id)
     cards = {c.mode: c for c in StripeCustomer.select().where(StripeCustomer.org == org_id)}
     card = cards.get(org.stripe_mode)
     coupons = [
-        {
-            "code": r.coupon.code,
-            "redeemed_at": _local(r.redeemed_at, org.timezone),
-            "uses": r.uses,
-        }
+        contract.RedeemedCoupon(
+            code=r.coupon.code, redeemed_at=_local(r.redeemed_at, org.timezone), uses=r.uses
+        )
         for r in Redemption.select(Redemption, Coupon).join(Coupon).where(Redemption.org == org_id)
     ]
-    return {
-        "org_id": org.id,
-        "org": org.name,
-        "currency": org.currency,
-        "timezone": org.timezone,
-        "mode": org.stripe_mode,
-        "appliance_mode": mode,
-        "credit_balance": acc.credit_balance,
-        "carried_balance": acc.carried_balance,
-        "card": (card.card or None) if card else None,
-        "customer": (card.customer or None) if card else None,
-        "coupons": coupons,
-    }
+    return contract.Account(
+        org_id=org.id,
+        org=org.name,
+        currency=org.currency,
+        timezone=org.timezone,
+        mode=org.stripe_mode,
+        appliance_mode=mode,
+        credit_balance=acc.credit_balance,
+        carried_balance=acc.carried_balance,
+        card=(card.card or None) if card else None,
+        customer=(card.customer or None) if card else None,
+        coupons=coupons,
+    )
 
 
 def org_for(caller: Any, org_id: int | None) -> int:

@@ -11,8 +11,8 @@ from litestar.params import FromQuery, JSONBody, Parameter
 from appliance import auth
 from appliance.api import call
 from appliance.audit.http import actor_of
+from appliance.contract.notify import BillingEmail, BillingEmailOut, NoticeOut
 from appliance.notify import service
-from appliance.notify.service import BillingEmail, BillingEmailOut, NoticeOut
 
 
 @get("/api/v1/billing/email", opt={"role": "admin"})

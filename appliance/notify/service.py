@@ -19,11 +19,11 @@ import logging
 import re
 from typing import Any
 
-import msgspec
 import peewee as pw
 
 from appliance import bulk, clock, models
 from appliance.audit import service as audit
+from appliance.contract.notify import BillingEmailOut, NoticeOut
 from appliance.errors import ApplianceError
 from appliance.notify import messages
 from appliance.notify.models import BillingContact, Notice
@@ -56,16 +56,6 @@ def parse_admins(text: str) -> list[str]:
 
 
 # ---- contacts ------------------------------------------------------------------------
-
-
-class BillingEmail(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    """Where billing mail and Stripe's receipts go; empty removes it."""
-
-
-class BillingEmailOut(msgspec.Struct):
-    org: str
-    email: str | None
 
 
 def billing_email(org_id: int) -> str:
@@ -289,23 +279,6 @@ def deliver_from_settings(settings: Any) -> int:
 # ---- listing ---------------------------------------------------------------------------
 
 
-class NoticeOut(msgspec.Struct):
-    id: int
-    kind: str
-    org_id: int
-    invoice_id: int | None
-    subject: str
-    audience: str
-    status: str
-    """sent | queued | no_recipient | no_smtp | failed (gave up after MAX_TRIES) |
-    obsolete (a draft approved before its mail went out)"""
-    created_at: str
-    sent_at: str | None
-    sent_to: str
-    tries: int
-    last_error: str
-
-
 def _status(n: Notice, smtp: bool, admins: list[str]) -> str:
     if n.sent_at is not None:
         return "sent"
@@ -320,7 +293,9 @@ def _status(n: Notice, smtp: bool, admins: list[str]) -> str:
     return "queued"
 
 
-def list_notices(org_id: int | None, *, smtp: bool, admins: list[str], limit: int = 100):
+def list_notices(
+    org_id: int | None, *, smtp: bool, admins: list[str], limit: int = 100
+) -> list[NoticeOut]:
     q = Notice.select().order_by(Notice.id.desc()).limit(max(1, min(limit, 500)))
     if org_id is not None:
         q = q.where(Notice.org == org_id)

@@ -9,25 +9,11 @@ no traffic to a replica that cannot reach its bus or database.
 
 from __future__ import annotations
 
-import msgspec
 import peewee
 
 from appliance import __version__, models
+from appliance.contract.health import Health
 from appliance.db import database
-
-
-class Health(msgspec.Struct):
-    status: str
-    """ok | degraded"""
-    version: str
-    database: str
-    """sqlite | postgresql"""
-    database_ok: bool
-    bus_connected: bool
-    agents_online: int
-    problems: list[str]
-    scheduler: str = "standby"
-    """leader | standby: one leader among replicas runs the scheduler (appliance.leader)."""
 
 
 def _database() -> tuple[bool, int, str]:

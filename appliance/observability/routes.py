@@ -13,10 +13,10 @@ from litestar.exceptions import WebSocketDisconnect
 
 from appliance import auth
 from appliance.api import call
+from appliance.contract.health import Health
 from appliance.errors import ApplianceError
 from appliance.observability import health as healthcheck
 from appliance.observability import live, metrics, ops, snapshot
-from appliance.observability.health import Health
 from appliance.observability.rates import RateWindow
 
 log = logging.getLogger(__name__)

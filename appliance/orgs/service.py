@@ -12,14 +12,16 @@ from __future__ import annotations
 import re
 import zoneinfo
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import peewee as pw
 
 from appliance import auth, clock, models
 from appliance.accounts import service as accounts
 from appliance.audit import service as audit
 from appliance.audit.http import actor_of
+from appliance.contract.orgs import CreatedOrg, OrgAdmin
+from appliance.contract.orgs import Org as OrgOut
 from appliance.errors import ApplianceError, Conflict
 
 DEMO_ORG = "demo"
@@ -46,31 +48,31 @@ def check_timezone(name: str) -> str:
     return name
 
 
-def org_doc(org: models.Org) -> dict[str, Any]:
-    return {
-        "id": org.id,
-        "name": org.name,
-        "currency": org.currency,
-        "timezone": org.timezone,
-        "registered_at": clock.aware(org.registered_at)
+def org_out(org: models.Org) -> OrgOut:
+    return OrgOut(
+        id=org.id,
+        name=org.name,
+        currency=org.currency,
+        timezone=org.timezone,
+        registered_at=clock.aware(org.registered_at)
         .astimezone(zoneinfo.ZoneInfo(org.timezone))
         .isoformat(),
-        "default_entitlement": org.default_entitlement,
-        "stripe_mode": org.stripe_mode,
-    }
+        default_entitlement=org.default_entitlement,
+        stripe_mode=org.stripe_mode,
+    )
 
 
-def list_orgs(caller: auth.Caller) -> list[dict[str, Any]]:
+def list_orgs(caller: auth.Caller) -> list[OrgOut]:
     """Every org for a superuser; the caller's own otherwise."""
     q = models.Org.select().order_by(models.Org.id)
     if not caller.superuser:
         q = q.where(models.Org.id == caller.org_id)
-    return [org_doc(o) for o in q]
+    return [org_out(o) for o in q]
 
 
 def create_org(
     caller: auth.Caller, name: str, currency: str, timezone: str, admin: str = "admin"
-) -> dict[str, Any]:
+) -> CreatedOrg:
     """A new org with an admin user; the answer carries the admin's token, once."""
     if not isinstance(name, str) or not _ORG_NAME.fullmatch(name):
         raise ApplianceError("name: 1-63 lowercase letters, digits and '-', not starting with '-'")
@@ -91,11 +93,17 @@ def create_org(
             raise Conflict(f"name: an org named {name!r} already exists") from None
         user = accounts.first_admin(org, admin)
         token = auth.create_token(org, f"{admin} (first token)", "admin", user_id=user.id)
-        doc = org_doc(org)
+        out = org_out(org)
         audit.record(
-            "org.create", actor=actor_of(caller), org_id=org.id, target=f"org:{org.id}", after=doc
+            "org.create",
+            actor=actor_of(caller),
+            org_id=org.id,
+            target=f"org:{org.id}",
+            after=msgspec.to_builtins(out),
         )
-    return {**doc, "admin": {"user_id": user.id, "name": admin, "token": token}}
+    return CreatedOrg(
+        **msgspec.structs.asdict(out), admin=OrgAdmin(user_id=user.id, name=admin, token=token)
+    )
 
 
 def _token_row(token_path: Path) -> models.ApiToken | None:
@@ -135,7 +143,7 @@ def ensure_demo_org(token_path: Path) -> tuple[models.Org, bool]:
                 actor="system",
                 org_id=org.id,
                 target=f"org:{org.id}",
-                after=org_doc(org),
+                after=msgspec.to_builtins(org_out(org)),
             )
         row = _token_row(token_path)
         if row is not None and row.org_id != org.id:

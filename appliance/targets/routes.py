@@ -2,63 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
 from litestar import delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, Parameter
 
 from appliance import auth
-from appliance.api import BodyId, Id, call
+from appliance.api import Id, call
 from appliance.audit.http import actor_of
+from appliance.contract.targets import (
+    Network,
+    NewNetwork,
+    NewVerification,
+    UrlCheck,
+    Verification,
+    VerificationRequest,
+)
 from appliance.targets import service
 
 ADMIN = {"role": "admin"}
 SUPER = {"role": "admin", "superuser": True}
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-
-
-class NewNetwork(msgspec.Struct, forbid_unknown_fields=True):
-    cidr: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    """An IPv4 or IPv6 network, e.g. 10.20.0.0/16 (a bare address is a /32 or /128)."""
-    org_id: BodyId | None = None
-    """Only this org may send there; default: every org."""
-    note: Annotated[str, msgspec.Meta(max_length=255)] = ""
-
-
-class NewVerification(msgspec.Struct, forbid_unknown_fields=True):
-    url: Url
-    """scheme://host[:port] that will serve the token at /.well-known/mockmock/<token_id>."""
 
 
 @get("/api/v1/targets/networks")
-async def list_networks(caller: auth.CallerParam, state: State) -> list[dict[str, Any]]:
+async def list_networks(caller: auth.CallerParam, state: State) -> list[Network]:
     """Lab networks mock traffic may reach: MOCKMOCK_LAB_NETWORKS, then granted ones."""
     return await call(service.list_networks, caller, state.targets)
 
 
 @post("/api/v1/targets/networks", status_code=201, opt=SUPER)
-async def add_network(caller: auth.CallerParam, data: JSONBody[NewNetwork]) -> dict[str, Any]:
+async def add_network(caller: auth.CallerParam, data: JSONBody[NewNetwork]) -> Network:
     """Grant a lab network to every org, or to one (``org_id``); superusers only."""
     return await call(service.add_network, data.cidr, data.org_id, data.note, actor_of(caller))
 
 
 @delete("/api/v1/targets/networks/{network_id:int}", status_code=200, opt=SUPER)
-async def delete_network(caller: auth.CallerParam, network_id: FromPath[Id]) -> dict[str, Any]:
+async def delete_network(caller: auth.CallerParam, network_id: FromPath[Id]) -> Network:
     return await call(service.delete_network, network_id)
 
 
 @get("/api/v1/targets/verifications", opt=ADMIN)
-async def list_verifications(caller: auth.CallerParam) -> list[dict[str, Any]]:
+async def list_verifications(caller: auth.CallerParam) -> list[Verification]:
     """This org's proofs of control, verified or pending."""
     return await call(service.list_verifications, caller.org_id)
 
 
 @post("/api/v1/targets/verifications", status_code=201, opt=ADMIN)
 async def begin_verification(
-    caller: auth.CallerParam, data: JSONBody[NewVerification]
-) -> dict[str, Any]:
+    caller: auth.CallerParam, data: JSONBody[VerificationRequest]
+) -> NewVerification:
     """A token (shown once) for the host of ``url`` to serve at the well-known path."""
     return await call(service.begin_verification, caller.org_id, data.url, actor_of(caller))
 
@@ -66,7 +59,7 @@ async def begin_verification(
 @post("/api/v1/targets/verifications/{verification_id:int}/check", status_code=200, opt=ADMIN)
 async def check_verification(
     caller: auth.CallerParam, verification_id: FromPath[Id]
-) -> dict[str, Any]:
+) -> Verification:
     """Fetch the well-known URL now; 409 with the reason when the token is not served."""
     return await call(service.check_verification, caller.org_id, verification_id)
 
@@ -74,7 +67,7 @@ async def check_verification(
 @delete("/api/v1/targets/verifications/{verification_id:int}", status_code=200, opt=ADMIN)
 async def revoke_verification(
     caller: auth.CallerParam, verification_id: FromPath[Id]
-) -> dict[str, Any]:
+) -> Verification:
     """The host is no longer verified for this org (running groups keep running)."""
     return await call(service.revoke_verification, caller.org_id, verification_id)
 
@@ -84,7 +77,7 @@ async def check_url(
     caller: auth.CallerParam,
     state: State,
     url: Annotated[str, Parameter(min_length=1, max_length=1024)],
-) -> dict[str, Any]:
+) -> UrlCheck:
     """May a template send to this transport URL (mqtt://, mqtts://, http://, https://)?"""
     return await call(service.check_url, caller.org_id, url, state.targets)
 

@@ -19,11 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
 from agent.errors import ScenarioError
 from agent.limits import check_text
 from agent.template import SCHEMES
 from appliance import models
+from appliance.contract.targets import Network, NewVerification, UrlCheck, Verification
 from appliance.db import database
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound
 from appliance.targets import policy
@@ -87,20 +89,20 @@ def check_template(
             raise Forbidden(f"{t.field}: {why}")
 
 
-def check_url(org_id: int, url: str, rules: policy.Rules) -> dict[str, Any]:
+def check_url(org_id: int, url: str, rules: policy.Rules) -> UrlCheck:
     """A dry run: would a transport URL be allowed for this org?"""
     t = _target_of_url(url, "url")
     addresses = resolve(t.host, t.port)
     why = policy.decide(
         t.host, addresses, rules, lab_networks(org_id, rules), is_verified(org_id, t.host)
     )
-    return {
-        "url": url,
-        "host": t.host,
-        "addresses": [str(a) for a in addresses],
-        "allowed": why is None,
-        "reason": why,
-    }
+    return UrlCheck(
+        url=url,
+        host=t.host,
+        addresses=[str(a) for a in addresses],
+        allowed=why is None,
+        reason=why,
+    )
 
 
 def _target_of_url(url: str, field: str) -> policy.Target:
@@ -122,31 +124,31 @@ def _target_of_url(url: str, field: str) -> policy.Target:
 # -- lab networks (superuser grants) -------------------------------------------------
 
 
-def network_doc(n: LabNetwork) -> dict[str, Any]:
-    return {
-        "id": n.id,
-        "cidr": n.cidr,
-        "org_id": n.org_id,
-        "note": n.note,
-        "source": "api",
-        "created_at": n.created_at.isoformat() + "Z",
-        "created_by": n.created_by,
-    }
+def network_doc(n: LabNetwork) -> Network:
+    return Network(
+        id=n.id,
+        cidr=n.cidr,
+        org_id=n.org_id,
+        note=n.note,
+        source="api",
+        created_at=n.created_at.isoformat() + "Z",
+        created_by=n.created_by,
+    )
 
 
-def list_networks(caller: Any, rules: policy.Rules) -> list[dict[str, Any]]:
+def list_networks(caller: Any, rules: policy.Rules) -> list[Network]:
     """The operator's (setting) networks, then the grants the caller may see."""
     q = LabNetwork.select().order_by(LabNetwork.id)
     if not caller.superuser:
         q = q.where((LabNetwork.org.is_null()) | (LabNetwork.org == caller.org_id))
     setting = [
-        {"id": None, "cidr": str(n), "org_id": None, "note": "", "source": "setting"}
+        Network(id=None, cidr=str(n), org_id=None, note="", source="setting")
         for n in rules.lab_networks
     ]
     return setting + [network_doc(n) for n in q]
 
 
-def add_network(cidr: str, org_id: int | None, note: str, actor: str) -> dict[str, Any]:
+def add_network(cidr: str, org_id: int | None, note: str, actor: str) -> Network:
     try:
         net = policy.parse_network(cidr)
     except ValueError as e:
@@ -157,7 +159,7 @@ def add_network(cidr: str, org_id: int | None, note: str, actor: str) -> dict[st
     return network_doc(row)
 
 
-def delete_network(network_id: int) -> dict[str, Any]:
+def delete_network(network_id: int) -> Network:
     row = LabNetwork.get_or_none(LabNetwork.id == network_id)
     if row is None:
         raise NotFound(f"lab network {network_id} not found")
@@ -173,28 +175,28 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def verification_doc(v: TargetVerification) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "host": v.host,
-        "url": v.url,
-        "token_id": v.token_id,
-        "well_known_url": f"{v.url}{WELL_KNOWN}{v.token_id}",
-        "verified": v.verified_at is not None,
-        "verified_at": v.verified_at.isoformat() + "Z" if v.verified_at else None,
-        "checked_at": v.checked_at.isoformat() + "Z" if v.checked_at else None,
-        "last_error": v.last_error or None,
-        "created_at": v.created_at.isoformat() + "Z",
-        "created_by": v.created_by,
-    }
+def verification_doc(v: TargetVerification) -> Verification:
+    return Verification(
+        id=v.id,
+        host=v.host,
+        url=v.url,
+        token_id=v.token_id,
+        well_known_url=f"{v.url}{WELL_KNOWN}{v.token_id}",
+        verified=v.verified_at is not None,
+        verified_at=v.verified_at.isoformat() + "Z" if v.verified_at else None,
+        checked_at=v.checked_at.isoformat() + "Z" if v.checked_at else None,
+        last_error=v.last_error or None,
+        created_at=v.created_at.isoformat() + "Z",
+        created_by=v.created_by,
+    )
 
 
-def list_verifications(org_id: int) -> list[dict[str, Any]]:
+def list_verifications(org_id: int) -> list[Verification]:
     q = TargetVerification.select().where(TargetVerification.org == org_id)
     return [verification_doc(v) for v in q.order_by(TargetVerification.id)]
 
 
-def begin_verification(org_id: int, url: str, actor: str) -> dict[str, Any]:
+def begin_verification(org_id: int, url: str, actor: str) -> NewVerification:
     """Issue an org-specific token for the host of ``url`` (shown in this answer only)."""
     t = _target_of_url(url, "url")
     parts = urlsplit(url)
@@ -220,12 +222,14 @@ def begin_verification(org_id: int, url: str, actor: str) -> dict[str, Any]:
         created_by=actor,
     )
     doc = verification_doc(row)
-    doc["token"] = token
-    doc["instructions"] = (
-        f"serve the token as the whole body of GET {doc['well_known_url']}, "
-        f"then POST /api/v1/targets/verifications/{row.id}/check"
+    return NewVerification(
+        **msgspec.structs.asdict(doc),
+        token=token,
+        instructions=(
+            f"serve the token as the whole body of GET {doc.well_known_url}, "
+            f"then POST /api/v1/targets/verifications/{row.id}/check"
+        ),
     )
-    return doc
 
 
 def _get_verification(org_id: int, verification_id: int) -> TargetVerification:
@@ -237,7 +241,7 @@ def _get_verification(org_id: int, verification_id: int) -> TargetVerification:
     return row
 
 
-def check_verification(org_id: int, verification_id: int) -> dict[str, Any]:
+def check_verification(org_id: int, verification_id: int) -> Verification:
     """Fetch the well-known URL; the host is verified for the org when it serves the token."""
     row = _get_verification(org_id, verification_id)
     url = f"{row.url}{WELL_KNOWN}{row.token_id}"
@@ -280,7 +284,7 @@ def _fetch_problem(row: TargetVerification, url: str) -> str | None:
     return None
 
 
-def revoke_verification(org_id: int, verification_id: int) -> dict[str, Any]:
+def revoke_verification(org_id: int, verification_id: int) -> Verification:
     row = _get_verification(org_id, verification_id)
     doc = verification_doc(row)
     row.delete_instance()

@@ -21,6 +21,7 @@ import peewee as pw
 
 from agent import wire
 from appliance import bulk, models
+from appliance.contract.usage import Usage
 from appliance.db import database
 from appliance.fleet import history
 from appliance.usage.models import UsageEpoch
@@ -364,7 +365,7 @@ def group_device_ms(group_id: int, run_id: int | None = None) -> int:
     return int(q.scalar() or 0)
 
 
-def summary(org_id: int) -> dict[str, object]:
+def summary(org_id: int) -> Usage:
     """Device-seconds per group and for the org (all time)."""
     rows = (
         models.Usage.select(models.Group.name, sum_device_ms())
@@ -374,4 +375,4 @@ def summary(org_id: int) -> dict[str, object]:
         .tuples()
     )
     groups = {name: int(ms or 0) / 1000 for name, ms in rows}
-    return {"device_seconds": sum(groups.values()), "groups": groups}
+    return Usage(device_seconds=sum(groups.values()), groups=groups)

@@ -2,6 +2,7 @@
 
     uv run python -m tests.fuzz.run --examples 300        # the benchmark run (minutes)
     uv run python -m tests.fuzz.run --examples 8 --json s.json   # what CI runs
+    uv run python -m tests.fuzz.run --examples 30 --paths '/api/v1/audit(/|$)'  # one domain
 
 Schemathesis reads ``/schema/openapi.json`` and runs every check (``-c all``:
 server errors, status codes, content types, response schemas and headers,
@@ -159,12 +160,15 @@ def status(app: Appliance, method: str, path: str, headers: dict[str, str]) -> i
         return int(e.code)
 
 
-def open_doors(app: Appliance) -> list[str]:
-    """Non-public operations that answer anything but 401 to a stranger."""
+def open_doors(app: Appliance, paths: str | None = None) -> list[str]:
+    """Non-public operations (whose path matches ``paths``) that answer anything but 401
+    to a stranger."""
     with urllib.request.urlopen(f"{app.url}/schema/openapi.json", timeout=15) as r:
         schema = json.loads(r.read())
     found = []
     for path, ops in schema["paths"].items():
+        if paths is not None and not re.match(paths, path):
+            continue
         concrete = re.sub(r"\{[^}]+\}", "1", path)
         for method in ops:
             if method not in ("get", "post", "put", "patch", "delete") or (method, path) in PUBLIC:
@@ -183,7 +187,12 @@ def token_works(app: Appliance) -> bool:
         return False
 
 
-def run(examples: int, seed: int, work: Path) -> Figures:
+def run(examples: int, seed: int, work: Path, paths: str | None = None) -> Figures:
+    """``paths``: fuzz only the operations whose path matches this regex (one domain's)."""
+    # Schemathesis keeps only the last --exclude-path-regex: one regex for both rules.
+    others = "" if paths is None else f"^(?!{paths})"
+    main_exclude = f"{LOCKOUT}|{others}" if others else LOCKOUT
+    lockout_exclude = ("--exclude-path-regex", others) if others else ()
     figures = Figures(examples, seed)
     started = time.monotonic()
     http, mqtt = free_port(), free_port()
@@ -193,12 +202,13 @@ def run(examples: int, seed: int, work: Path) -> Figures:
     app.start(timeout=60)
     try:
         add(figures, "all but tokens/users", fuzz_pass(
-            app, work, examples, seed, "main", "--exclude-path-regex", LOCKOUT
+            app, work, examples, seed, "main", "--exclude-path-regex", main_exclude
         ))  # fmt: skip
         figures.token_survived = token_works(app)
-        figures.open_doors = open_doors(app)
+        figures.open_doors = open_doors(app, paths)
         add(figures, "tokens/users", fuzz_pass(
-            app, work, examples, seed, "lockout", "--include-path-regex", LOCKOUT
+            app, work, examples, seed, "lockout", "--include-path-regex", LOCKOUT,
+            *lockout_exclude,
         ))  # fmt: skip
     finally:
         app.proc.stop()
@@ -239,6 +249,25 @@ def _unshare_prefix() -> list[str] | None:
     return None
 
 
+def run_cli(
+    tmp_path: Path, *args: str, timeout: float
+) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    """``python -m tests.fuzz.run ARGS`` as the tests run it: (its figures, the process)."""
+    summary = tmp_path / "figures.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "tests.fuzz.run", *args,
+            "--json", str(summary), "--work-dir", str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert summary.exists(), done.stdout[-4000:] + done.stderr[-4000:]
+    return json.loads(summary.read_text()), done
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.fuzz.run", description=__doc__.split("\n")[0]
@@ -248,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=int(os.environ.get("MOCKMOCK_FUZZ_SEED", "20260401"))
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--paths", metavar="REGEX", help="fuzz only the operations whose path matches (re.match)"
+    )
     parser.add_argument("--work-dir", type=Path, help="keep reports and logs here")
     parser.add_argument(
         "--no-netns",
@@ -282,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="mockmock-fuzz-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        figures = run(args.examples, args.seed, work)
+        figures = run(args.examples, args.seed, work, args.paths)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

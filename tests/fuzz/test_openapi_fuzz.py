@@ -9,16 +9,13 @@ its token until the last pass.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.ports import service_unavailable
-from tests.fuzz.run import _unshare_prefix
+from tests.fuzz.run import _unshare_prefix, run_cli
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,19 +29,7 @@ EXAMPLES = os.environ.get("MOCKMOCK_FUZZ_EXAMPLES", "8")
 def test_fuzzing_finds_no_server_error_no_failure_and_no_open_door(tmp_path: Path) -> None:
     if _unshare_prefix() is None:
         service_unavailable("`unshare -n` is not possible here (needs root or user namespaces)")
-    summary = tmp_path / "figures.json"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "tests.fuzz.run", "--examples", EXAMPLES,
-            "--json", str(summary), "--work-dir", str(tmp_path / "work"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=160,
-        cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    assert summary.exists(), done.stdout[-4000:] + done.stderr[-4000:]
-    figures = json.loads(summary.read_text())
+    figures, done = run_cli(tmp_path, "--examples", EXAMPLES, timeout=160)
     assert figures["server_errors"] == 0, done.stdout
     assert figures["failures"] == {}, done.stdout
     assert figures["open_doors"] == [], done.stdout

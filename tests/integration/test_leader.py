@@ -139,11 +139,11 @@ async def test_an_edge_due_while_nobody_led_runs_once_when_the_standby_takes_ove
         a_jobs.sched.shutdown(wait=False)
         a_jobs.sched = None
         clock.travel_to(T0 + DAY + dt.timedelta(hours=1))  # the window opened meanwhile
-        assert FlatWindow.get_by_id(w["id"]).state == "scheduled"
+        assert FlatWindow.get_by_id(w.id).state == "scheduled"
         terminate(pg, a)
 
         await until(lambda: b.role == leader.LEADER)
-        await until(lambda: FlatWindow.get_by_id(w["id"]).state == "active")
+        await until(lambda: FlatWindow.get_by_id(w.id).state == "active")
         await asyncio.sleep(0.5)  # the catch-up and any racing tick have run
         starts = AuditEntry.select().where(AuditEntry.action == "flat.start")
         assert [e.actor for e in starts] == ["scheduler"]

@@ -74,9 +74,9 @@ def test_listing_groups_costs_the_same_few_queries_at_any_size(
     one_by_one = [groups.group_doc(g) for g in models.Group.select().order_by(models.Group.name)]
     assert docs == one_by_one
     assert len(docs) == n_groups
-    ran = [d for d in docs if d["run_id"] == 1]
-    assert all(d["agents_reporting"] == n_agents and d["device_seconds"] > 0 for d in ran)
-    assert {d["entitlement"] for d in docs} == {"on_demand:cn1000", org.default_entitlement}
+    ran = [d for d in docs if d.run_id == 1]
+    assert all(d.agents_reporting == n_agents and d.device_seconds > 0 for d in ran)
+    assert {d.entitlement for d in docs} == {"on_demand:cn1000", org.default_entitlement}
 
 
 def test_listing_groups_of_an_org_without_any_is_one_query(org: models.Org) -> None:
@@ -90,5 +90,5 @@ def test_listing_agents_costs_the_same_few_queries_at_any_size(
     fleet_of(org, 2, n_agents)
     n, docs = queries(fleet.list_agents, org.id)
     assert n == 2
-    assert len(docs) == n_agents  # type: ignore[arg-type]
-    assert {d["assigned"] for d in docs} == {10}  # type: ignore[union-attr]
+    assert len(docs) == n_agents
+    assert {d.assigned for d in docs} == {10}

@@ -48,7 +48,7 @@ def make_api(appliance_db: str, mosquitto: Any, tmp_path: Path) -> Iterator[Make
         tokens = {"admin": settings.admin_token_path.read_text().strip()}
         boss = admin_caller(org)
         for role in ("viewer", "operator"):
-            tokens[role] = accounts.create_user(boss, f"a-{role}", role)["token"]
+            tokens[role] = accounts.create_user(boss, f"a-{role}", role).token
         client = stack.enter_context(TestClient(create_app(settings)))
         return Api(client, tokens, org)
 

@@ -11,6 +11,7 @@ import pytest
 
 from agent import wire
 from appliance import models
+from appliance.contract.groups import Group
 from appliance.fleet import service as fleet
 from appliance.groups import service as groups
 from appliance.observability import snapshot
@@ -50,25 +51,25 @@ def past(g: models.Group, incarnation: str, started_at: float, sent: int) -> wir
     return wire.PastIncarnation(incarnation=incarnation, started_at=started_at, groups=[rep])
 
 
-def doc(g: models.Group) -> dict:
+def doc(g: models.Group) -> Group:
     return groups.group_doc(models.Group.get_by_id(g.id))
 
 
 def test_a_restarted_agents_counters_add_to_its_predecessors(g: models.Group) -> None:
     fleet.on_reported(agent_id(), report(g, "p1", 100.0, sent=100))
-    assert (doc(g)["sent"], doc(g)["running"]) == (100, 10)
+    assert (doc(g).sent, doc(g).running) == (100, 10)
     # p1 is killed after sending 110 (journaled, never reported); p2 starts from zero.
     fleet.on_reported(
         agent_id(), report(g, "p2", 200.0, sent=5, previous=[past(g, "p1", 100, 110)])
     )
-    assert (doc(g)["sent"], doc(g)["running"]) == (115, 10)
+    assert (doc(g).sent, doc(g).running) == (115, 10)
     fleet.on_reported(
         agent_id(), report(g, "p2", 200.0, sent=20, previous=[past(g, "p1", 100, 110)])
     )
-    assert doc(g)["sent"] == 130
+    assert doc(g).sent == 130
     # A late, retained report of p1 neither lowers its count nor makes it run again.
     fleet.on_reported(agent_id(), report(g, "p1", 100.0, sent=100))
-    assert (doc(g)["sent"], doc(g)["running"]) == (130, 10)
+    assert (doc(g).sent, doc(g).running) == (130, 10)
     figures = next(f for f in snapshot.take(g.org_id).groups if f.name == "g")
     assert (figures.sent, figures.running) == (130, 10)
 
@@ -77,18 +78,18 @@ def test_a_process_that_reports_nothing_of_the_group_runs_none_of_it(g: models.G
     fleet.on_reported(agent_id(), report(g, "p1", 100.0, sent=100))
     # Restarted after its range moved away: the new process does not run this group.
     fleet.on_reported(agent_id(), wire.Reported(revision=2, incarnation="p2", started_at=200.0))
-    assert (doc(g)["sent"], doc(g)["running"]) == (100, 0)
-    assert doc(g)["agents_stopped"] == doc(g)["agents_reporting"] == 1
+    assert (doc(g).sent, doc(g).running) == (100, 0)
+    assert doc(g).agents_stopped == doc(g).agents_reporting == 1
 
 
 def test_claims_are_clamped_to_the_assignment_and_nothing_runs_after_stop(
     org: models.Org, g: models.Group
 ) -> None:
     fleet.on_reported(agent_id(), report(g, "p1", 100.0, sent=2**70, running=10**9))
-    assert doc(g)["running"] == 10  # its assignment, not its claim
-    assert doc(g)["sent"] == 2**53
+    assert doc(g).running == 10  # its assignment, not its claim
+    assert doc(g).sent == 2**53
     factories.stop(org, "g")
-    assert doc(g)["running"] == 0  # whatever it last reported
+    assert doc(g).running == 0  # whatever it last reported
     fleet.on_reported(agent_id(), report(g, "p1", 100.0, sent=2**70, running=10))
-    assert doc(g)["running"] == 0
+    assert doc(g).running == 0
     assert next(f for f in snapshot.take(org.id).groups if f.name == "g").running == 0

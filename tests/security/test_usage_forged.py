@@ -108,7 +108,7 @@ def test_forged_lines_are_refused_audited_and_acked(
     # Acked all the same, so the agent moves on; only the honest line is billed.
     assert send(fleet["a"], 1, honest, forged, now=now) == 1, what
     assert billed(fleet) == 5 * S
-    assert usage.summary(org.id)["device_seconds"] == 5.0
+    assert usage.summary(org.id).device_seconds == 5.0
     [entry] = refusals()
     assert entry["seq"] == 1 and entry["count"] == 1
     assert reason in entry["refused"][0]["reason"]
@@ -166,7 +166,7 @@ def test_no_aggregate_overflows(fleet: dict, org: models.Org) -> None:
             end_ms=i + 1,
             device_ms=2**62,
         )
-    assert usage.summary(org.id)["device_seconds"] > 2**63 / 1000
+    assert usage.summary(org.id).device_seconds > 2**63 / 1000
     assert usage.group_device_ms(fleet["g"].id) > 2**63
     snap = snapshot.take(org.id)
     assert "mockmock_usage_device_seconds_total" in metrics.render(snap, bus_connected=True)

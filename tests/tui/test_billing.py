@@ -66,7 +66,9 @@ async def test_admin_approves_a_draft_invoice_through_the_tui(mosquitto, localst
             await pilot.press("y")
             detail = tui.screen
             assert isinstance(detail, InvoiceDetail)
-            await until(pilot, lambda: detail.doc.get("status") == "paid", what="paid")
+            await until(
+                pilot, lambda: detail.doc is not None and detail.doc.status == "paid", what="paid"
+            )
 
         intents = localstripe.payment_intents(customer)
         assert [(pi["amount"], pi["status"]) for pi in intents] == [(396, "succeeded")]

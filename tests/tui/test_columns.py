@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import pytest
 
 from tests.tui import fixed_data as data
@@ -19,11 +20,13 @@ from tui.widgets.table import ResourceTable, plain
 SIZES = [(80, 24), (160, 48)]
 
 BIG_AGENTS = [
-    {**a, "assigned": 10000 + i, "capacity": 20000, "cpu_percent": 100.0, "rss_mb": 12345.6}
+    msgspec.structs.replace(
+        a, assigned=10000 + i, capacity=20000, cpu_percent=100.0, rss_mb=12345.6
+    )
     for i, a in enumerate(data.AGENTS)
 ]
 BIG_INVOICES = [
-    {**data.INVOICES[1], "id": 123456, "status": "requires_action", "total": 123456789},
+    msgspec.structs.replace(data.INVOICES[1], id=123456, status="requires_action", total=123456789),
     *data.INVOICES,
 ]
 
@@ -54,9 +57,11 @@ def check_table(app: MockmockApp, table: ResourceTable) -> None:
 async def test_groups_first_small_then_wide(size: tuple[int, int]) -> None:
     app = MockmockApp(None, role="admin", start="groups", clock=lambda: 0.0)
     async with app.run_test(size=size) as pilot:
-        app.screen.show_groups(data.GROUPS)
+        app.screen.show_groups(data.GROUPS, data.GROUP_RATES)
         await pilot.pause()
-        app.screen.show_groups(data.WIDE_GROUPS)  # the same table, far wider figures
+        app.screen.show_groups(
+            data.WIDE_GROUPS, data.WIDE_RATES
+        )  # the same table, far wider figures
         await pilot.pause()
         table = app.screen.query_one("#groups", ResourceTable)
         check_table(app, table)
@@ -72,7 +77,7 @@ async def test_fleet_and_billing(size: tuple[int, int]) -> None:
     async with app.run_test(size=size) as pilot:
         app.screen.show_agents(data.AGENTS, data.RATES)
         await pilot.pause()
-        app.screen.show_agents(BIG_AGENTS, {a["agent_id"]: 123456.7 for a in BIG_AGENTS})
+        app.screen.show_agents(BIG_AGENTS, {a.agent_id: 123456.7 for a in BIG_AGENTS})
         await pilot.pause()
         check_table(app, app.screen.query_one("#agents", ResourceTable))
         assert "10,000/20,000" in "\n".join(screen_text(app))
@@ -101,7 +106,7 @@ async def test_agent_ranges_and_group_devices(size: tuple[int, int]) -> None:
 async def test_sorting_by_a_column_and_n_of_m() -> None:
     app = MockmockApp(None, role="admin", start="groups", clock=lambda: 0.0)
     async with app.run_test(size=(120, 30)) as pilot:
-        app.screen.show_groups(data.GROUPS)
+        app.screen.show_groups(data.GROUPS, data.GROUP_RATES)
         await pilot.pause()
         table = app.screen.query_one("#groups", ResourceTable)
         table.focus()

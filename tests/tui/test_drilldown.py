@@ -89,7 +89,11 @@ async def test_group_devices_and_tail_show_the_real_messages(appliance_up, mosqu
             modal = await until(pilot, lambda: isinstance(app.screen, ConfirmModal) and app.screen)
             assert "3 mocks will stop" in " ".join(modal._lines)
             await pilot.press("y")
-            await until(pilot, lambda: detail.doc.get("state") == "stopped", what="stopped")
+            await until(
+                pilot,
+                lambda: detail.doc is not None and detail.doc.state == "stopped",
+                what="stopped",
+            )
             group = await api_async(appliance_up, "GET", "/api/v1/groups/lab")
             assert group["state"] == "stopped"
 

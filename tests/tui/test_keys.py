@@ -17,7 +17,7 @@ def keybar(app: MockmockApp) -> str:
 async def test_the_key_bar_keeps_the_screens_own_keys_at_80_columns() -> None:
     app = MockmockApp(None, role="admin", start="groups", clock=lambda: 0.0)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.screen.show_groups(data.GROUPS)
+        app.screen.show_groups(data.GROUPS, data.GROUP_RATES)
         await pilot.pause()
         text = keybar(app)
         for key in ("l Logs", "s Start", "x Stop", "c Scale", "n New", "? Help"):

@@ -140,7 +140,7 @@ async def test_every_money_action_confirms_with_the_amount(mosquitto, localstrip
             await pilot.press("y")
             await until(
                 pilot,
-                lambda: screen._invoices.get(key, {}).get("status") == "paid",
+                lambda: getattr(screen._invoices.get(key), "status", None) == "paid",
                 timeout=40,
                 what="paid",
             )
@@ -155,7 +155,7 @@ async def test_every_money_action_confirms_with_the_amount(mosquitto, localstrip
             await pilot.press("y")
             await until(
                 pilot,
-                lambda: screen._invoices.get(key, {}).get("refunded") == 100,
+                lambda: getattr(screen._invoices.get(key), "refunded", None) == 100,
                 timeout=40,
                 what="refunded 100",
             )
@@ -169,8 +169,7 @@ async def test_every_money_action_confirms_with_the_amount(mosquitto, localstrip
             await until(
                 pilot,
                 lambda: any(
-                    i.get("org") == "demo" and i.get("status") == "paid"
-                    for i in screen._invoices.values()
+                    i.org == "demo" and i.status == "paid" for i in screen._invoices.values()
                 ),
                 timeout=40,
                 what="the early invoice paid",
@@ -192,7 +191,10 @@ async def test_every_money_action_confirms_with_the_amount(mosquitto, localstrip
             await pilot.press("y")
             await until(
                 pilot,
-                lambda: any(c["code"] == "WELCOME10" for c in coupons.account.get("coupons", [])),
+                lambda: (
+                    coupons.account is not None
+                    and any(c.code == "WELCOME10" for c in coupons.account.coupons)
+                ),
                 what="redeemed",
             )
             await pilot.press("g")
@@ -201,6 +203,9 @@ async def test_every_money_action_confirms_with_the_amount(mosquitto, localstrip
             said = " ".join(tui.screen._lines) + tui.screen._title
             assert "JPY 500" in said and "demo" in said and "thank you" in said
             await pilot.press("y")
-            await until(pilot, lambda: coupons.account.get("credit_balance") == 500)
+            await until(
+                pilot,
+                lambda: coupons.account is not None and coupons.account.credit_balance == 500,
+            )
     finally:
         app.proc.stop()

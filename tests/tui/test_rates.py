@@ -7,6 +7,7 @@ between the reports, and 0 from the first snapshot after the group stops.
 
 from __future__ import annotations
 
+from appliance.contract.groups import Group
 from appliance.observability.live import snapshot_doc
 from appliance.observability.rates import RateWindow
 from appliance.observability.snapshot import Counter, GroupFigures, Snapshot
@@ -47,7 +48,7 @@ async def test_the_rate_on_screen_is_the_counter_delta_over_the_window() -> None
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         assert isinstance(screen, GroupsScreen)
-        screen.show_groups([{"name": "lab", "template": "t", "run_id": 1, "count": 100}])
+        screen.show_groups([Group(name="lab", template="t", run_id=1, count=100)])
         for t, sent in history:
             # The feed reads twice per report (every second): the second read is a repeat.
             for read in (t, t + 1):

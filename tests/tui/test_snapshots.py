@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 
 from tests.tui import fixed_data as data
@@ -32,7 +33,7 @@ def fleet(app: MockmockApp) -> None:
 
 
 def groups(app: MockmockApp) -> None:
-    app.screen.show_groups(data.GROUPS)
+    app.screen.show_groups(data.GROUPS, data.GROUP_RATES)
     app.screen.fresh()
 
 
@@ -95,7 +96,7 @@ def test_wide_numbers_are_whole(snap_compare, size: tuple[int, int]) -> None:
 
     async def run_before(pilot) -> None:
         await pilot.pause()
-        app.screen.show_groups(data.WIDE_GROUPS)
+        app.screen.show_groups(data.WIDE_GROUPS, data.WIDE_RATES)
         app.screen.fresh()
         await pilot.pause()
 
@@ -112,7 +113,7 @@ def test_group_detail(snap_compare, size: tuple[int, int]) -> None:
             app.model.apply(snap, 0.0)
         detail = GroupDetail("thermo-fleet")
         await app.push_screen(detail)
-        detail.show_group(data.DETAIL)
+        detail.show_group(data.DETAIL, data.GROUP_RATES["thermo-fleet"])
         detail.show_devices(data.DEVICES)
         detail.fresh()
         await pilot.pause()
@@ -141,7 +142,9 @@ def test_agent_detail(snap_compare, size: tuple[int, int]) -> None:
 
     async def run_before(pilot) -> None:
         await pilot.pause()
-        detail = AgentDetail({**data.AGENTS[0], "last_seen": "2026-11-25T13:00:00Z"})
+        detail = AgentDetail(
+            msgspec.structs.replace(data.AGENTS[0], last_seen="2026-11-25T13:00:00Z")
+        )
         await app.push_screen(detail)
         detail.show_ranges(data.RANGES)
         detail.fresh()
@@ -158,7 +161,7 @@ def test_invoice_detail(snap_compare, size: tuple[int, int]) -> None:
         await pilot.pause()
         detail = InvoiceDetail(2)
         await app.push_screen(detail)
-        detail.card = data.ACCOUNT["card"]
+        detail.card = data.ACCOUNT.card
         detail.show_invoice(data.INVOICE_DOC)
         detail.fresh()
         await pilot.pause()

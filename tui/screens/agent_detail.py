@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from appliance.contract.fleet import AGENTS_PATH, Agent
 from appliance.contract.inspect import AgentRange, AgentRanges
 from tui import format as f
 from tui.screens.base import DetailScreen, Failed
@@ -49,7 +50,7 @@ class AgentDetail(DetailScreen):
     POLL_S = 5.0
     BINDINGS = [Binding("enter", "open_group", "Open group")]
 
-    def __init__(self, agent: dict[str, Any]) -> None:
+    def __init__(self, agent: Agent) -> None:
         super().__init__("fleet")
         self.agent = agent
         self.ranges: AgentRanges | None = None
@@ -66,25 +67,26 @@ class AgentDetail(DetailScreen):
     def show_identity(self) -> None:
         a = self.agent
         t = self.mm.time
-        state = "[green]online[/]" if a.get("online") else "[red]offline[/]"
-        since = f" since {t.at(a.get('offline_since'))}" if a.get("offline_since") else ""
+        state = "[green]online[/]" if a.online else "[red]offline[/]"
+        since = f" since {t.at(a.offline_since)}" if a.offline_since else ""
+        # 0 cores, RAM or revision: not reported (or published) yet, shown as "-".
         self.query_one("#identity", Static).update(
-            f"[b]Agent {a.get('agent_id')}[/]  {state}{since}  host {a.get('hostname') or '-'}"
-            f"  {a.get('arch') or '-'}  v{a.get('version') or '-'}  cores {a.get('cores', '-')}"
-            f"  RAM {f.count(a.get('mem_mb'))} MB\n"
-            f"mocks {f.count(a.get('assigned'))}/{f.count(a.get('capacity'))}"
-            f"  cpu {a.get('cpu_percent') or 0:.1f}%  rss {a.get('rss_mb') or 0:.1f} MB"
-            f"  revision {a.get('reported_revision', '-')}/{a.get('revision', '-')}"
-            f"  last seen {t.at(a.get('last_seen'), seconds=True)}"
+            f"[b]Agent {a.agent_id}[/]  {state}{since}  host {a.hostname or '-'}"
+            f"  {a.arch or '-'}  v{a.version or '-'}  cores {a.cores or '-'}"
+            f"  RAM {f.count(a.mem_mb or None)} MB\n"
+            f"mocks {f.count(a.assigned)}/{f.count(a.capacity)}"
+            f"  cpu {a.cpu_percent:.1f}%  rss {a.rss_mb:.1f} MB"
+            f"  revision {a.reported_revision or '-'}/{a.revision or '-'}"
+            f"  last seen {t.at(a.last_seen, seconds=True)}"
         )
 
     async def load(self) -> None:
-        agent_id = self.agent.get("agent_id")
-        agents = await self.call("GET", "/api/v1/agents")
+        agent_id = self.agent.agent_id
+        agents = await self.call_as(list[Agent], "GET", AGENTS_PATH)
         if not isinstance(agents, Failed):
-            self.agent = next((a for a in agents if a["agent_id"] == agent_id), self.agent)
+            self.agent = next((a for a in agents if a.agent_id == agent_id), self.agent)
             self.show_identity()
-        ranges = await self.call_as(AgentRanges, "GET", f"/api/v1/agents/{agent_id}/ranges")
+        ranges = await self.call_as(AgentRanges, "GET", f"{AGENTS_PATH}/{agent_id}/ranges")
         if not isinstance(ranges, Failed):
             self.show_ranges(ranges)
             self.fresh()
@@ -95,7 +97,7 @@ class AgentDetail(DetailScreen):
         self.query_one("#ranges", ResourceTable).show(
             {f"{r.group}:{r.index_start}": range_row(r, at) for r in ranges.ranges}
         )
-        errors = ranges.errors or [str(e) for e in self.agent.get("errors") or []]
+        errors = ranges.errors or self.agent.errors
         lines = [f"[red]{e}[/]" for e in errors[-6:]] or ["no errors"]
         if not ranges.ranges:
             lines.insert(0, "no device ranges placed on this agent")

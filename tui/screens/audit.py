@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from appliance.contract.audit import AuditLogEntry, AuditPage, AuditVerdict
 from tui.audit_chain import check
 from tui.screens.base import AppScreen, DetailScreen, Failed
 from tui.widgets.form import Field, FormModal
@@ -25,14 +25,8 @@ COLUMNS = (
 )
 
 
-def entry_row(e: dict[str, Any], at: Callable[..., str]) -> tuple[str, ...]:
-    return (
-        str(e["id"]),
-        at(e.get("at"), seconds=True),
-        str(e.get("actor", "")),
-        str(e.get("action", "")),
-        str(e.get("target", "")),
-    )
+def entry_row(e: AuditLogEntry, at: Callable[..., str]) -> tuple[str, ...]:
+    return (str(e.id), at(e.at, seconds=True), e.actor, e.action, e.target)
 
 
 class AuditScreen(AppScreen):
@@ -46,7 +40,7 @@ class AuditScreen(AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._entries: list[dict[str, Any]] = []
+        self._entries: list[AuditLogEntry] = []
         self._query: dict[str, str] = {}
         self._next: int | None = None
         self._verdict = ""
@@ -56,27 +50,27 @@ class AuditScreen(AppScreen):
         yield ResourceTable(*COLUMNS, id="audit")
 
     async def load(self) -> None:
-        page = await self.call("GET", "/api/v1/audit", limit=200, **self._query)
+        page = await self.call_as(AuditPage, "GET", "/api/v1/audit", limit=200, **self._query)
         if isinstance(page, Failed):
             if page.error.status == 403:
                 self.status("the audit log needs the admin role", error=True)
             return
-        self._next = page.get("next_before_id")
-        self.show_entries(page["entries"])
+        self._next = page.next_before_id
+        self.show_entries(page.entries)
         self.fresh()
-        verdict = await self.call("GET", "/api/v1/audit/verify")
+        verdict = await self.call_as(AuditVerdict, "GET", "/api/v1/audit/verify")
         if not isinstance(verdict, Failed):
             self._verdict = (
-                f"whole chain ok ({verdict['rows']} rows)"
-                if verdict["ok"]
-                else f"[b red]chain broken at row {verdict['broken_id']}: {verdict['reason']}[/]"
+                f"whole chain ok ({verdict.rows} rows)"
+                if verdict.ok
+                else f"[b red]chain broken at row {verdict.broken_id}: {verdict.reason}[/]"
             )
             self.show_entries(self._entries)
 
-    def show_entries(self, entries: list[dict[str, Any]]) -> None:
-        self._entries = sorted(entries, key=lambda e: -int(e["id"]))
+    def show_entries(self, entries: list[AuditLogEntry]) -> None:
+        self._entries = sorted(entries, key=lambda e: -e.id)
         self.query_one("#audit", ResourceTable).show(
-            {str(e["id"]): entry_row(e, self.mm.time.at) for e in self._entries}
+            {str(e.id): entry_row(e, self.mm.time.at) for e in self._entries}
         )
         query = " ".join(f"{k}={v}" for k, v in self._query.items()) or "all"
         self.query_one("#chain", Static).update(
@@ -89,10 +83,12 @@ class AuditScreen(AppScreen):
             self.spawn(self._more, self._next, group="load", exclusive=True)
 
     async def _more(self, before: int) -> None:
-        page = await self.call("GET", "/api/v1/audit", limit=200, before_id=before, **self._query)
+        page = await self.call_as(
+            AuditPage, "GET", "/api/v1/audit", limit=200, before_id=before, **self._query
+        )
         if not isinstance(page, Failed):
-            self._next = page.get("next_before_id")
-            self.show_entries(self._entries + page["entries"])
+            self._next = page.next_before_id
+            self.show_entries(self._entries + page.entries)
 
     def action_query(self) -> None:
         self.spawn(self._ask, group="action")
@@ -123,26 +119,24 @@ class AuditScreen(AppScreen):
 
     def action_open(self) -> None:
         key = self.query_one("#audit", ResourceTable).selected_key
-        entry = next((e for e in self._entries if str(e["id"]) == key), None)
+        entry = next((e for e in self._entries if str(e.id) == key), None)
         if entry is not None:
             self.app.push_screen(AuditEntryScreen(entry))
 
 
 class AuditEntryScreen(DetailScreen):
-    def __init__(self, entry: dict[str, Any]) -> None:
+    def __init__(self, entry: AuditLogEntry) -> None:
         super().__init__("audit")
         self.entry = entry
 
     def compose_body(self) -> ComposeResult:
         e = self.entry
         with VerticalScroll(classes="detail"):
-            when = self.mm.time.at(e.get("at"), seconds=True)
-            yield Static(f"[b]#{e['id']} {e['action']}[/]  {when}", classes="dialog-title")
-            yield Static(
-                f"actor {e['actor']}   target {e['target']}   org {e.get('org_id') or '-'}"
-            )
-            yield Static(f"hash {e.get('hash')}")
+            when = self.mm.time.at(e.at, seconds=True)
+            yield Static(f"[b]#{e.id} {e.action}[/]  {when}", classes="dialog-title")
+            yield Static(f"actor {e.actor}   target {e.target}   org {e.org_id or '-'}")
+            yield Static(f"hash {e.hash}")
             yield Static("[b]before[/]")
-            yield Static(json.dumps(e.get("before"), indent=2, ensure_ascii=False), markup=False)
+            yield Static(json.dumps(e.before, indent=2, ensure_ascii=False), markup=False)
             yield Static("[b]after[/]")
-            yield Static(json.dumps(e.get("after"), indent=2, ensure_ascii=False), markup=False)
+            yield Static(json.dumps(e.after, indent=2, ensure_ascii=False), markup=False)

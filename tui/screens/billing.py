@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from appliance.contract.billing import Account, CardLink, InvoiceDoc, InvoiceSummary, Quote
 from tui import money
 from tui.screens.base import AppScreen, Failed
 from tui.screens.invoice_actions import InvoiceActions
@@ -36,18 +35,17 @@ STATUS_STYLE = {
 }
 
 
-def invoice_row(i: dict[str, Any]) -> tuple[str | Text, ...]:
-    status = str(i.get("status", "?"))
+def invoice_row(i: InvoiceSummary) -> tuple[str | Text, ...]:
     return (
-        str(i["id"]),
-        str(i.get("number", "")),
-        str(i.get("org", "")),
-        str(i.get("period", "")) + (" early" if i.get("early") else ""),
-        Text(status, style=STATUS_STYLE.get(status, "")),
-        money.fmt(i.get("total"), str(i.get("currency", ""))),
-        str(i.get("mode", "")),
-        str(i.get("attempts", 0)),
-        Text(str(i.get("last_error") or ""), style="red"),
+        str(i.id),
+        i.number,
+        i.org,
+        i.period + (" early" if i.early else ""),
+        Text(i.status, style=STATUS_STYLE.get(i.status, "")),
+        money.fmt(i.total, i.currency),
+        i.mode,
+        str(i.attempts),
+        Text(i.last_error or "", style="red"),
     )
 
 
@@ -70,53 +68,55 @@ class BillingScreen(InvoiceActions, AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._invoices: dict[str, dict[str, Any]] = {}
-        self.account: dict[str, Any] = {}
+        self._invoices: dict[str, InvoiceSummary] = {}
+        self.account: Account | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="account", classes="summary")
         yield ResourceTable(*COLUMNS, id="invoices")
 
     async def load(self) -> None:
-        all_orgs = bool(self.mm.me.get("superuser"))
-        invoices = await self.call("GET", "/api/v1/invoices", all_orgs=all_orgs or None)
+        all_orgs = self.mm.superuser
+        invoices = await self.call_as(
+            list[InvoiceSummary], "GET", "/api/v1/invoices", all_orgs=all_orgs or None
+        )
         if isinstance(invoices, Failed):
             if invoices.error.status == 403:
                 self.status("billing needs the admin role", error=True)
             return
-        account = await self.call("GET", "/api/v1/billing")
-        self.show_billing(invoices, {} if isinstance(account, Failed) else account)
+        account = await self.call_as(Account, "GET", "/api/v1/billing")
+        self.show_billing(invoices, None if isinstance(account, Failed) else account)
         self.fresh()
 
-    def show_billing(self, invoices: list[dict[str, Any]], account: dict[str, Any]) -> None:
-        self._invoices = {str(i["id"]): i for i in invoices}
+    def show_billing(self, invoices: list[InvoiceSummary], account: Account | None) -> None:
+        self._invoices = {str(i.id): i for i in invoices}
         self.account = account
-        self.card = account.get("card")
+        self.card = card = account.card if account else None
         self.query_one("#invoices", ResourceTable).show(
-            {str(i["id"]): invoice_row(i) for i in invoices}
+            {str(i.id): invoice_row(i) for i in invoices}
         )
-        cur = str(account.get("currency", ""))
-        card = account.get("card")
-        drafts = sum(1 for i in invoices if i.get("status") == "draft")
-        failed = sum(1 for i in invoices if i.get("status") in ("failed", "requires_action"))
-        coupons = ", ".join(c["code"] for c in account.get("coupons") or []) or "none"
+        cur = account.currency if account else ""
+        drafts = sum(1 for i in invoices if i.status == "draft")
+        failed = sum(1 for i in invoices if i.status in ("failed", "requires_action"))
+        coupons = ", ".join(c.code for c in account.coupons) if account else ""
         self.query_one("#account", Static).update(
-            f"[b]{account.get('org', '?')}[/] {account.get('mode', '?')} mode   card "
+            f"[b]{account.org if account else '?'}[/] {account.mode if account else '?'} mode"
+            "   card "
             + (f"[green]{card}[/]" if card else "[red]none (l: card link)[/]")
-            + f"   credit {money.fmt(account.get('credit_balance'), cur)}"
-            f"   carried {money.fmt(account.get('carried_balance'), cur)}\n"
-            f"drafts [b]{drafts}[/]   failed [b]{failed}[/]   coupons {coupons}"
+            + f"   credit {money.fmt(account.credit_balance if account else None, cur)}"
+            f"   carried {money.fmt(account.carried_balance if account else None, cur)}\n"
+            f"drafts [b]{drafts}[/]   failed [b]{failed}[/]   coupons {coupons or 'none'}"
         )
 
-    def selected_invoice(self) -> dict[str, Any] | None:
+    def selected_invoice(self) -> InvoiceSummary | None:
         key = self.query_one("#invoices", ResourceTable).selected_key
         if key is None:
             self.status("no invoice selected", error=True)
             return None
         return self._invoices.get(key)
 
-    def invoice_changed(self, doc: dict[str, Any]) -> None:
-        self._invoices[str(doc["id"])] = {**self._invoices.get(str(doc["id"]), {}), **doc}
+    def invoice_changed(self, doc: InvoiceDoc) -> None:
+        self._invoices[str(doc.id)] = doc
         self.show_billing(list(self._invoices.values()), self.account)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -135,10 +135,10 @@ class BillingScreen(InvoiceActions, AppScreen):
         self.spawn(self._card_link, group="action")
 
     async def _card_link(self) -> None:
-        answer = await self.call("POST", "/api/v1/billing/card-link")
+        answer = await self.call_as(CardLink, "POST", "/api/v1/billing/card-link")
         if isinstance(answer, Failed):
             return
-        url = str(answer.get("url", ""))
+        url = answer.url
         self.app.copy_to_clipboard(url)
         self.notify(f"card registration link (copied): {url}", timeout=30)
         self.status(f"card link: {url}")
@@ -151,21 +151,21 @@ class BillingScreen(InvoiceActions, AppScreen):
         card, from the appliance's own quote of the month to date."""
         from tui.widgets.confirm import ConfirmModal
 
-        quote = await self.call("GET", "/api/v1/billing/quote")
+        quote = await self.call_as(Quote, "GET", "/api/v1/billing/quote")
         if isinstance(quote, Failed):
             return
-        cur = str(quote.get("currency") or self.account.get("currency", ""))
-        total = quote.get("total")
-        if quote.get("status") != "chargeable":
+        cur = quote.currency
+        total = quote.total
+        if quote.status != "chargeable":
             why = {
                 "nothing_due": "nothing is due so far this month",
                 "below_minimum": f"{money.fmt(total, cur)} is below the minimum charge "
                 "(it is carried to the month close)",
-            }.get(str(quote.get("status")), str(quote.get("status")))
+            }.get(quote.status, quote.status)
             self.status(f"nothing to charge now: {why}", error=True)
             return
-        org = self.account.get("org", "this org")
-        card = self.account.get("card")
+        org = self.account.org if self.account else "this org"
+        card = self.account.card if self.account else None
         if not card:
             self.status("no card registered: l sends a card registration link", error=True)
             return
@@ -173,11 +173,10 @@ class BillingScreen(InvoiceActions, AppScreen):
             ConfirmModal(
                 f"Close and charge {org} now?",
                 [
-                    f"Org:      {org}   mode {self.account.get('mode', '?')}",
+                    f"Org:      {org}   mode {self.account.mode if self.account else '?'}",
                     f"Amount:   {money.fmt(total, cur)} (the month so far, tax included)",
                     f"Card:     {card}",
-                    f"Period:   {quote.get('period')} from "
-                    f"{self.mm.time.at(quote.get('covered_from'))} to now",
+                    f"Period:   {quote.period} from {self.mm.time.at(quote.covered_from)} to now",
                     "Minutes that pass before the charge are added to it; the month's",
                     "invoice is approved and charged off-session at once.",
                 ],
@@ -186,12 +185,9 @@ class BillingScreen(InvoiceActions, AppScreen):
         )
         if not ok:
             return
-        doc = await self.call("POST", "/api/v1/invoices/charge-now")
+        doc = await self.call_as(InvoiceDoc, "POST", "/api/v1/invoices/charge-now")
         if not isinstance(doc, Failed):
-            self.status(
-                f"{doc.get('number')}: {doc.get('status')} "
-                f"{money.fmt(doc.get('total'), str(doc.get('currency', '')))}"
-            )
+            self.status(f"{doc.number}: {doc.status} {money.fmt(doc.total, doc.currency)}")
             self.reload()
 
     def action_coupons(self) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from appliance.contract.billing import Account, Coupon
 from tui import money
 from tui.format import percent
 from tui.screens.base import DetailScreen, Failed
@@ -24,54 +23,55 @@ COLUMNS = (
 )
 
 
-def off_text(c: dict[str, Any], currency: str) -> str:
-    if c.get("percent_off") is not None:
-        return percent(c["percent_off"])
-    return money.fmt(c.get("amount_off"), str(c.get("currency") or currency))
+def off_text(c: Coupon, currency: str) -> str:
+    if c.percent_off is not None:
+        return percent(c.percent_off)
+    return money.fmt(c.amount_off, c.currency or currency)
 
 
 class CouponsScreen(DetailScreen):
     NEEDS = {"redeem": "admin", "credit": "admin"}
     BINDINGS = [Binding("d", "redeem", "Redeem"), Binding("g", "credit", "Grant credit")]
 
-    def __init__(self, account: dict[str, Any]) -> None:
+    def __init__(self, account: Account | None) -> None:
         super().__init__("billing")
         self.account = account
-        self._coupons: dict[str, dict[str, Any]] = {}
+        self._coupons: dict[str, Coupon] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="credit", classes="summary")
         yield ResourceTable(*COLUMNS, id="coupons")
 
     async def load(self) -> None:
-        coupons = await self.call("GET", "/api/v1/billing/coupons")
-        account = await self.call("GET", "/api/v1/billing")
+        coupons = await self.call_as(list[Coupon], "GET", "/api/v1/billing/coupons")
+        account = await self.call_as(Account, "GET", "/api/v1/billing")
         if not isinstance(account, Failed):
             self.account = account
         if not isinstance(coupons, Failed):
             self.show_coupons(coupons)
             self.fresh()
 
-    def show_coupons(self, coupons: list[dict[str, Any]]) -> None:
-        cur = str(self.account.get("currency", ""))
-        redeemed = {c["code"]: c for c in self.account.get("coupons") or []}
+    def show_coupons(self, coupons: list[Coupon]) -> None:
+        acc = self.account
+        cur = acc.currency if acc else ""
+        redeemed = {c.code: c for c in acc.coupons} if acc else {}
         rows = {}
         for c in coupons:
             off = off_text(c, cur)
-            mine = redeemed.get(c["code"])
-            rows[c["code"]] = (
-                c["code"],
+            mine = redeemed.get(c.code)
+            rows[c.code] = (
+                c.code,
                 off,
-                str(c.get("applies_to", "")),
-                str(c.get("duration", "")) + (f" {c['months']}m" if c.get("months") else ""),
-                f"{self.mm.time.at(mine['redeemed_at'])} (used {mine['uses']}x)" if mine else "",
+                c.applies_to,
+                c.duration + (f" {c.months}m" if c.months else ""),
+                f"{self.mm.time.at(mine.redeemed_at)} (used {mine.uses}x)" if mine else "",
             )
-        self._coupons = {c["code"]: c for c in coupons}
+        self._coupons = {c.code: c for c in coupons}
         self.query_one("#coupons", ResourceTable).show(rows)
         self.query_one("#credit", Static).update(
-            f"[b]{self.account.get('org', '?')}[/]  credit balance "
-            f"{money.fmt(self.account.get('credit_balance'), cur)}   carried "
-            f"{money.fmt(self.account.get('carried_balance'), cur)}"
+            f"[b]{acc.org if acc else '?'}[/]  credit balance "
+            f"{money.fmt(acc.credit_balance if acc else None, cur)}   carried "
+            f"{money.fmt(acc.carried_balance if acc else None, cur)}"
         )
 
     def action_redeem(self) -> None:
@@ -80,17 +80,18 @@ class CouponsScreen(DetailScreen):
             self.spawn(self._redeem, code, group="action")
 
     async def _redeem(self, code: str) -> None:
-        c = self._coupons.get(code, {"code": code})
-        cur = str(self.account.get("currency", ""))
-        duration = str(c.get("duration", "?")) + (
-            f" {c['months']} months" if c.get("months") else ""
-        )
+        c = self._coupons.get(code)
+        if c is None:
+            return
+        acc = self.account
+        cur = acc.currency if acc else ""
+        duration = c.duration + (f" {c.months} months" if c.months else "")
         if not await self.app.push_screen_wait(
             ConfirmModal(
-                f"Redeem {code} for {self.account.get('org', 'this org')}?",
+                f"Redeem {code} for {acc.org if acc else 'this org'}?",
                 [
-                    f"Org:      {self.account.get('org', '?')}",
-                    f"Coupon:   {code}: {off_text(c, cur)} off {c.get('applies_to', 'all')}",
+                    f"Org:      {acc.org if acc else '?'}",
+                    f"Coupon:   {code}: {off_text(c, cur)} off {c.applies_to}",
                     f"Duration: {duration}",
                     "It applies to this org's invoices from the next close on.",
                 ],
@@ -108,7 +109,11 @@ class CouponsScreen(DetailScreen):
         self.spawn(self._credit, group="action")
 
     async def _credit(self) -> None:
-        cur = str(self.account.get("currency", ""))
+        acc = self.account
+        if acc is None:
+            self.status("the billing account did not load: cannot grant credit", error=True)
+            return
+        cur = acc.currency
         values = await self.app.push_screen_wait(
             FormModal(
                 "Grant credit", [Field("amount", f"Amount in {cur}"), Field("reason", "Reason")]
@@ -121,12 +126,12 @@ class CouponsScreen(DetailScreen):
         except ValueError as e:
             self.status(str(e), error=True)
             return
-        balance = int(self.account.get("credit_balance") or 0)
+        balance = acc.credit_balance
         if not await self.app.push_screen_wait(
             ConfirmModal(
-                f"Grant {money.fmt(amount, cur)} of credit to {self.account.get('org', '?')}?",
+                f"Grant {money.fmt(amount, cur)} of credit to {acc.org}?",
                 [
-                    f"Org:      {self.account.get('org', '?')}",
+                    f"Org:      {acc.org}",
                     f"Amount:   {money.fmt(amount, cur)}",
                     f"Reason:   {values['reason']}",
                     f"Balance:  {money.fmt(balance, cur)} now, "
@@ -137,7 +142,7 @@ class CouponsScreen(DetailScreen):
             )
         ):
             return
-        body = {"amount": amount, "reason": values["reason"], "org_id": self.account.get("org_id")}
+        body = {"amount": amount, "reason": values["reason"], "org_id": acc.org_id}
         if not isinstance(await self.call("POST", "/api/v1/billing/credits", body), Failed):
             self.status(f"granted {money.fmt(amount, cur)}")
             self.reload()

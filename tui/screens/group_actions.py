@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
 from textual.binding import Binding
 
+from appliance.contract.groups import GROUPS_PATH, Group, ScaleRequest
 from tui import format as f
 from tui.screens.base import AppScreen, Failed
 from tui.widgets.confirm import ConfirmModal
@@ -29,10 +31,10 @@ class GroupActions:
     def selected_group(self) -> str | None:
         raise NotImplementedError
 
-    def group_doc(self, name: str) -> dict[str, Any]:
+    def group_doc(self, name: str) -> Group | None:
         raise NotImplementedError
 
-    def group_changed(self, doc: dict[str, Any]) -> None:
+    def group_changed(self, doc: Group) -> None:
         raise NotImplementedError
 
     @property
@@ -49,7 +51,8 @@ class GroupActions:
             self._screen.spawn(self._stop, name, group="action")
 
     async def _stop(self, name: str) -> None:
-        count = self.group_doc(name).get("running", 0)
+        doc = self.group_doc(name)
+        count = doc.running if doc is not None else 0
         ok = await self._screen.app.push_screen_wait(
             ConfirmModal(
                 f"Stop group {name}?",
@@ -65,18 +68,20 @@ class GroupActions:
             self._screen.spawn(self._scale, name, group="action")
 
     async def _scale(self, name: str) -> None:
-        current = str(self.group_doc(name).get("count", ""))
+        doc = self.group_doc(name)
+        current = str(doc.count) if doc is not None else ""
         values = await self._screen.app.push_screen_wait(
             FormModal(f"Scale {name}", [Field("count", "Devices", current, kind="integer")])
         )
         if values and values["count"]:
-            await self._post(name, "scale", {"count": int(values["count"])})
+            body = msgspec.to_builtins(ScaleRequest(count=int(values["count"])))
+            await self._post(name, "scale", body)
 
     async def _post(self, name: str, verb: str, body: Any = None) -> None:
-        answer = await self._screen.call("POST", f"/api/v1/groups/{name}/{verb}", body)
+        answer = await self._screen.call_as(Group, "POST", f"{GROUPS_PATH}/{name}/{verb}", body)
         if not isinstance(answer, Failed):
             self.group_changed(answer)
-            self._screen.status(f"{name}: {answer.get('state')} ({verb})")
+            self._screen.status(f"{name}: {answer.state} ({verb})")
 
     def action_tail(self) -> None:
         if (name := self.selected_group()) is not None:

@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from appliance.contract.groups import GROUPS_PATH, Group
 from appliance.contract.inspect import DeviceRow, GroupDevices
 from tui import format as f
 from tui.live_model import LiveModel
@@ -62,7 +63,8 @@ class GroupDetail(GroupActions, DetailScreen):
     def __init__(self, name: str) -> None:
         super().__init__("groups")
         self.name_ = name
-        self.doc: dict[str, Any] = {}
+        self.doc: Group | None = None
+        self.rate = 0.0
         self.devices: GroupDevices | None = None
         self.start = 0
 
@@ -73,7 +75,7 @@ class GroupDetail(GroupActions, DetailScreen):
         yield Static("", id="errors", classes="notes")
 
     async def load(self) -> None:
-        doc = await self.call("GET", f"/api/v1/groups/{self.name_}")
+        doc = await self.call_as(Group, "GET", f"{GROUPS_PATH}/{self.name_}")
         if isinstance(doc, Failed):
             return
         self.show_group(doc)
@@ -89,33 +91,31 @@ class GroupDetail(GroupActions, DetailScreen):
         self.fresh()
 
     def on_live(self, model: LiveModel) -> None:
-        if self.doc:
-            self.show_group(self.doc)
+        if self.doc is not None:
+            self.show_group(self.doc, self.rate)
 
-    def show_group(self, doc: dict[str, Any]) -> None:
+    def show_group(self, doc: Group, rate: float = 0.0) -> None:
         """The group's REST document, with the live feed's newer figures on top."""
-        self.doc = doc
-        doc = merge_live(doc, self.mm.model)
-        lat = doc.get("lateness_ms") or {}
-        state = str(doc.get("state"))
-        colour = {"running": "green", "stopped": "dim"}.get(state, "red")
+        self.doc, self.rate = doc, rate
+        doc, rate = merge_live(doc, self.mm.model, rate)
+        lat = doc.lateness_ms
+        colour = {"running": "green", "stopped": "dim"}.get(doc.state, "red")
         self.query_one("#figures", Static).update(
-            f"[b]{self.name_}[/] [{colour}]{state}[/] run {doc.get('run_id')}  "
-            f"mocks [b]{f.count(doc.get('running'))}/{f.count(doc.get('count'))}[/]  "
-            f"sent/s [b]{f.rate(doc.get('sent_per_s', 0.0))}[/]  sent {f.count(doc.get('sent'))}"
-            f"  errors {f.count(doc.get('errors'))}\n"
-            f"template {doc.get('template')}  {doc.get('entitlement')}  seed "
-            f"{doc.get('seed') if doc.get('seed') is not None else '-'}  lateness ms p50 "
-            f"{f.ms(lat.get('p50'))} p99 {f.ms(lat.get('p99'))} max {f.ms(lat.get('max'))}"
+            f"[b]{self.name_}[/] [{colour}]{doc.state}[/] run {doc.run_id}  "
+            f"mocks [b]{f.count(doc.running)}/{f.count(doc.count)}[/]  "
+            f"sent/s [b]{f.rate(rate)}[/]  sent {f.count(doc.sent)}"
+            f"  errors {f.count(doc.errors)}\n"
+            f"template {doc.template}  {doc.entitlement}  seed "
+            f"{doc.seed if doc.seed is not None else '-'}  lateness ms p50 "
+            f"{f.ms(lat.p50)} p99 {f.ms(lat.p99)} max {f.ms(lat.max)}"
         )
-        placed = doc.get("placement") or []
         self.query_one("#placement", Static).update(
             "placed on "
             + (
                 "  ".join(
-                    f"{p['agent_id']} {p['index_start']}-{p['index_end'] - 1}"
-                    + ("" if p.get("agent_online") else " [red](offline)[/]")
-                    for p in placed
+                    f"{p.agent_id} {p.index_start}-{p.index_end - 1}"
+                    + ("" if p.agent_online else " [red](offline)[/]")
+                    for p in doc.placement
                 )
                 or "no agent (not running)"
             )
@@ -147,17 +147,17 @@ class GroupDetail(GroupActions, DetailScreen):
     def selected_group(self) -> str | None:
         return self.name_
 
-    def group_doc(self, name: str) -> dict[str, Any]:
+    def group_doc(self, name: str) -> Group | None:
         return self.doc
 
-    def group_changed(self, doc: dict[str, Any]) -> None:
+    def group_changed(self, doc: Group) -> None:
         self.show_group(doc)
         self.reload()
 
     # --- keys ---------------------------------------------------------------------------
 
     def action_page(self, step: int) -> None:
-        count = int(self.doc.get("count") or 0)
+        count = self.doc.count if self.doc is not None else 0
         start = max(0, self.start + step * PAGE)
         if start != self.start and start < max(count, 1):
             self.start = start

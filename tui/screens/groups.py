@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from appliance.contract.groups import (
+    GROUPS_PATH,
+    TEMPLATES_PATH,
+    Group,
+    GroupSpec,
+    LatenessMax,
+    Template,
+)
 from tui import format as f
 from tui.live_model import LiveModel
 from tui.screens.base import AppScreen, Failed
@@ -31,50 +38,46 @@ COLUMNS = (
 STATE_STYLE = {"running": "green", "stopped": "dim", "failed": "red"}
 
 
-def placement_text(g: dict[str, Any]) -> str:
-    placed = g.get("placement") or []
+def placement_text(g: Group) -> str:
     return " ".join(
-        f"{p['agent_id'][:6]}:{p['index_end'] - p['index_start']}"
-        + ("" if p.get("agent_online", True) else "!")
-        for p in placed
+        f"{p.agent_id[:6]}:{p.index_end - p.index_start}" + ("" if p.agent_online else "!")
+        for p in g.placement
     )
 
 
-def group_row(g: dict[str, Any]) -> tuple[str | Text, ...]:
-    lateness = g.get("lateness_ms") or {}
-    state = str(g.get("state", "?"))
+def group_row(g: Group, sent_per_s: float) -> tuple[str | Text, ...]:
     return (
-        str(g["name"]),
-        str(g.get("template", "")),
-        Text(state, style=STATE_STYLE.get(state, "")),
-        f"{f.count(g.get('running', 0))}/{f.count(g.get('count', 0))}",
-        f.rate(g.get("sent_per_s", 0.0)),
-        f.count(g.get("sent", 0)),
-        Text(f.count(g.get("errors", 0)), style="red" if g.get("errors") else ""),
-        f.ms(lateness.get("p50", 0.0)),
-        f.ms(lateness.get("p99", 0.0)),
+        g.name,
+        g.template,
+        Text(g.state, style=STATE_STYLE.get(g.state, "")),
+        f"{f.count(g.running)}/{f.count(g.count)}",
+        f.rate(sent_per_s),
+        f.count(g.sent),
+        Text(f.count(g.errors), style="red" if g.errors else ""),
+        f.ms(g.lateness_ms.p50),
+        f.ms(g.lateness_ms.p99),
         placement_text(g),
     )
 
 
-def merge_live(g: dict[str, Any], model: LiveModel) -> dict[str, Any]:
-    """A group's REST document with the feed's newer figures of the same run."""
-    row = dict(g)
-    live = model.groups.get(str(g["name"]))
-    if live is not None and live.run_id == row.get("run_id", live.run_id):
-        row.update(
-            state=live.state,
-            running=live.running,
-            sent=live.sent,
-            errors=live.errors,
-            sent_per_s=live.sent_per_s,
-            lateness_ms={
-                **(row.get("lateness_ms") or {}),
-                "p50": live.lateness_ms.p50,
-                "p99": live.lateness_ms.p99,
-            },
-        )
-    return row
+def merge_live(g: Group, model: LiveModel, rate: float = 0.0) -> tuple[Group, float]:
+    """A group's REST document with the feed's newer figures of the same run, and its sent/s
+    (the REST API has none: ``rate`` until the feed tells)."""
+    live = model.groups.get(g.name)
+    if live is None or live.run_id != g.run_id:
+        return g, rate
+    lateness = LatenessMax(
+        p50=live.lateness_ms.p50, p99=live.lateness_ms.p99, max=g.lateness_ms.max
+    )
+    merged = msgspec.structs.replace(
+        g,
+        state=live.state,
+        running=live.running,
+        sent=live.sent,
+        errors=live.errors,
+        lateness_ms=lateness,
+    )
+    return merged, live.sent_per_s
 
 
 class GroupsScreen(GroupActions, AppScreen):
@@ -90,40 +93,44 @@ class GroupsScreen(GroupActions, AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._groups: dict[str, dict[str, Any]] = {}
+        self._groups: dict[str, Group] = {}
+        self._rates: dict[str, float] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="summary", classes="summary")
         yield ResourceTable(*COLUMNS, id="groups")
 
     async def load(self) -> None:
-        groups = await self.call("GET", "/api/v1/groups")
+        groups = await self.call_as(list[Group], "GET", GROUPS_PATH)
         if isinstance(groups, Failed):
             return
-        self._groups = {g["name"]: g for g in groups}
+        self._groups = {g.name: g for g in groups}
         self.on_live(self.mm.model)
         self.fresh()
 
     def on_live(self, model: LiveModel) -> None:
-        self.show_groups([merge_live(g, model) for g in self._groups.values()])
+        merged = [merge_live(g, model, self._rates.get(g.name, 0.0)) for g in self._groups.values()]
+        self.show_groups([g for g, _ in merged], {g.name: rate for g, rate in merged})
         if model.received_at is not None:
             self.fresh(model.received_at)
         if model.error:
             self.status(model.error, error=True)
 
-    def show_groups(self, groups: list[dict[str, Any]]) -> None:
+    def show_groups(self, groups: list[Group], rates: dict[str, float] | None = None) -> None:
+        """Render groups (REST and live figures merged) with their sent/s by name."""
+        rates = rates or {}
         if not self._groups:
-            self._groups = {g["name"]: g for g in groups}
+            self._groups, self._rates = {g.name: g for g in groups}, rates
         table = self.query_one("#groups", ResourceTable)
-        table.show({g["name"]: group_row(g) for g in groups})
-        running = [g for g in groups if g.get("state") == "running"]
+        table.show({g.name: group_row(g, rates.get(g.name, 0.0)) for g in groups})
+        running = [g for g in groups if g.state == "running"]
         window = self.mm.model.rate_window_s
         self.query_one("#summary", Static).update(
             f"groups [b]{len(running)}[/]/{len(groups)} running   mocks "
-            f"[b]{f.count(sum(int(g.get('running', 0)) for g in running))}[/]   sent/s "
-            f"[b]{f.rate(sum(float(g.get('sent_per_s', 0.0)) for g in groups))}[/]"
+            f"[b]{f.count(sum(g.running for g in running))}[/]   sent/s "
+            f"[b]{f.rate(sum(rates.get(g.name, 0.0) for g in groups))}[/]"
             + (f" ({window:g}s)" if window else "")
-            + f"   errors [b]{f.count(sum(int(g.get('errors', 0)) for g in groups))}[/]"
+            + f"   errors [b]{f.count(sum(g.errors for g in groups))}[/]"
         )
 
     def rate_of(self, name: str) -> float:
@@ -142,11 +149,11 @@ class GroupsScreen(GroupActions, AppScreen):
             self.status("no group selected", error=True)
         return key
 
-    def group_doc(self, name: str) -> dict[str, Any]:
-        return self._groups.get(name, {})
+    def group_doc(self, name: str) -> Group | None:
+        return self._groups.get(name)
 
-    def group_changed(self, doc: dict[str, Any]) -> None:
-        self._groups[doc["name"]] = doc
+    def group_changed(self, doc: Group) -> None:
+        self._groups[doc.name] = doc
         self.on_live(self.mm.model)
 
     # --- keys ---------------------------------------------------------------------------
@@ -165,10 +172,10 @@ class GroupsScreen(GroupActions, AppScreen):
         self.spawn(self._new_group, group="action")
 
     async def _new_group(self) -> None:
-        templates = await self.call("GET", "/api/v1/templates")
+        templates = await self.call_as(list[Template], "GET", TEMPLATES_PATH)
         if isinstance(templates, Failed):
             return
-        names = tuple(t["name"] for t in templates)
+        names = tuple(t.name for t in templates)
         if not names:
             self.status("no templates yet: create one on the Templates screen (3)", error=True)
             return
@@ -188,10 +195,13 @@ class GroupsScreen(GroupActions, AppScreen):
         if not values["name"] or not values["count"]:
             self.status("name and devices are required", error=True)
             return
-        body: dict[str, Any] = {"template": values["template"], "count": int(values["count"])}
-        if values["seed"]:
-            body["seed"] = int(values["seed"])
-        answer = await self.call("PUT", f"/api/v1/groups/{values['name']}", body)
+        spec = GroupSpec(
+            template=values["template"],
+            count=int(values["count"]),
+            seed=int(values["seed"]) if values["seed"] else None,
+        )
+        path = f"{GROUPS_PATH}/{values['name']}"
+        answer = await self.call_as(Group, "PUT", path, msgspec.to_builtins(spec))
         if not isinstance(answer, Failed):
             self.status(f"group {values['name']} created (s starts it)")
             await self.load()

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from textual.binding import Binding
 
+from appliance.contract.billing import Account, InvoiceDoc, InvoiceSummary
 from tui import money
 from tui.screens.base import AppScreen, Failed
 from tui.widgets.confirm import ConfirmModal
@@ -39,10 +40,10 @@ class InvoiceActions:
     card: str | None = None
     """The org's card as the billing account shows it (for the confirmations)."""
 
-    def selected_invoice(self) -> dict[str, Any] | None:
+    def selected_invoice(self) -> InvoiceSummary | None:
         raise NotImplementedError
 
-    def invoice_changed(self, doc: dict[str, Any]) -> None:
+    def invoice_changed(self, doc: InvoiceDoc) -> None:
         raise NotImplementedError
 
     @property
@@ -53,41 +54,41 @@ class InvoiceActions:
     def _start(self, fn: Any, *args: Any) -> None:
         self._screen.spawn(fn, *args, group="invoice-action", exclusive=True)
 
-    async def _fresh(self, inv: dict[str, Any], allowed: tuple[str, ...], verb: str) -> Any:
+    async def _fresh(
+        self, inv: InvoiceSummary, allowed: tuple[str, ...], verb: str
+    ) -> InvoiceDoc | None:
         """The invoice as the appliance has it now, if its status allows ``verb``; else None."""
-        doc = await self._screen.call("GET", f"/api/v1/invoices/{inv['id']}")
+        doc = await self._screen.call_as(InvoiceDoc, "GET", f"/api/v1/invoices/{inv.id}")
         if isinstance(doc, Failed):
             return None
         # The card of the invoice's org (a superuser's list holds every org's invoices).
-        account = await self._screen.call("GET", "/api/v1/billing", org_id=doc.get("org_id"))
-        self.card = None if isinstance(account, Failed) else account.get("card")
+        account = await self._screen.call_as(Account, "GET", "/api/v1/billing", org_id=doc.org_id)
+        self.card = None if isinstance(account, Failed) else account.card
         self.invoice_changed(doc)
-        if doc.get("status") not in allowed:
+        if doc.status not in allowed:
             self._screen.status(
-                f"{doc.get('number')} is {doc.get('status')}: it cannot be {verb} "
-                f"(only {', '.join(allowed)})",
+                f"{doc.number} is {doc.status}: it cannot be {verb} (only {', '.join(allowed)})",
                 error=True,
             )
             return None
         return doc
 
-    def _lines(self, inv: dict[str, Any], amount: int | None = None) -> list[str]:
-        cur = str(inv.get("currency", ""))
-        total = money.fmt(inv.get("total"), cur)
+    def _lines(self, inv: InvoiceSummary, amount: int | None = None) -> list[str]:
+        cur = inv.currency
+        total = money.fmt(inv.total, cur)
         return [
-            f"Org:      {inv.get('org', '?')}",
-            f"Invoice:  {inv.get('number', inv.get('id'))}  period {inv.get('period', '?')}"
-            f"  status {inv.get('status', '?')}",
+            f"Org:      {inv.org}",
+            f"Invoice:  {inv.number}  period {inv.period}  status {inv.status}",
             f"Amount:   {money.fmt(amount, cur) if amount is not None else total}"
             + (f"  (invoice total {total})" if amount is not None else ""),
             f"Card:     {self.card or 'none registered'}",
-            f"Currency: {cur or '?'}   mode {inv.get('mode', '?')}",
+            f"Currency: {cur or '?'}   mode {inv.mode}",
         ]
 
     async def _confirm(
         self,
         title: str,
-        inv: dict[str, Any],
+        inv: InvoiceSummary,
         extra: list[str],
         label: str,
         amount: int | None = None,
@@ -95,15 +96,16 @@ class InvoiceActions:
         modal = ConfirmModal(title, [*self._lines(inv, amount), *extra], confirm_label=label)
         return bool(await self._screen.app.push_screen_wait(modal))
 
-    async def _post(self, inv: dict[str, Any], verb: str, body: Any, done: str) -> None:
-        doc = await self._screen.call("POST", f"/api/v1/invoices/{inv['id']}/{verb}", body)
+    async def _post(self, inv: InvoiceSummary, verb: str, body: Any, done: str) -> None:
+        doc = await self._screen.call_as(
+            InvoiceDoc, "POST", f"/api/v1/invoices/{inv.id}/{verb}", body
+        )
         if isinstance(doc, Failed):
             return
         self.invoice_changed(doc)
         self._screen.status(
-            f"{doc.get('number')}: {done} → {doc.get('status')} "
-            f"{money.fmt(doc.get('total'), str(doc.get('currency', '')))}"
-            + (f"  [red]{doc['last_error']}[/]" if doc.get("last_error") else "")
+            f"{doc.number}: {done} → {doc.status} {money.fmt(doc.total, doc.currency)}"
+            + (f"  [red]{doc.last_error}[/]" if doc.last_error else "")
         )
 
     # --- the actions --------------------------------------------------------------------
@@ -112,7 +114,7 @@ class InvoiceActions:
         if (inv := self.selected_invoice()) is not None:
             self._start(self._approve, inv)
 
-    async def _approve(self, inv: dict[str, Any]) -> None:
+    async def _approve(self, inv: InvoiceSummary) -> None:
         if (inv := await self._fresh(inv, ("draft",), "approved")) is None:
             return
         if await self._confirm(
@@ -121,18 +123,18 @@ class InvoiceActions:
             ["The card is charged off-session for exactly this amount."],
             "Approve",
         ):
-            await self._post(inv, "approve", {"expected_total": inv.get("total")}, "approved")
+            await self._post(inv, "approve", {"expected_total": inv.total}, "approved")
 
     def action_void(self) -> None:
         if (inv := self.selected_invoice()) is not None:
             self._start(self._void, inv)
 
-    async def _void(self, inv: dict[str, Any]) -> None:
+    async def _void(self, inv: InvoiceSummary) -> None:
         if (inv := await self._fresh(inv, VOIDABLE, "voided")) is None:
             return
         values = await self._screen.app.push_screen_wait(
             FormModal(
-                f"Void {inv.get('number')}",
+                f"Void {inv.number}",
                 [Field("reason", "Reason (required)")],
                 submit_label="Next",
             )
@@ -151,13 +153,13 @@ class InvoiceActions:
         if (inv := self.selected_invoice()) is not None:
             self._start(self._adjust, inv)
 
-    async def _adjust(self, inv: dict[str, Any]) -> None:
+    async def _adjust(self, inv: InvoiceSummary) -> None:
         if (inv := await self._fresh(inv, ("draft", "approved"), "adjusted")) is None:
             return
-        currency = str(inv.get("currency", ""))
+        currency = inv.currency
         values = await self._screen.app.push_screen_wait(
             FormModal(
-                f"Adjust {inv.get('number')} (a credit, in {currency})",
+                f"Adjust {inv.number} (a credit, in {currency})",
                 [Field("amount", f"Credit in {currency}"), Field("reason", "Reason (required)")],
                 submit_label="Next",
             )
@@ -183,7 +185,7 @@ class InvoiceActions:
         if (inv := self.selected_invoice()) is not None:
             self._start(self._charge, inv)
 
-    async def _charge(self, inv: dict[str, Any]) -> None:
+    async def _charge(self, inv: InvoiceSummary) -> None:
         if (inv := await self._fresh(inv, CHARGEABLE, "charged")) is None:
             return
         if await self._confirm("Charge this invoice now?", inv, [], "Charge"):
@@ -193,14 +195,14 @@ class InvoiceActions:
         if (inv := self.selected_invoice()) is not None:
             self._start(self._refund, inv)
 
-    async def _refund(self, inv: dict[str, Any]) -> None:
+    async def _refund(self, inv: InvoiceSummary) -> None:
         if (inv := await self._fresh(inv, ("paid",), "refunded")) is None:
             return
-        currency = str(inv.get("currency", ""))
-        left = int(inv.get("total") or 0) - int(inv.get("refunded") or 0)
+        currency = inv.currency
+        left = inv.total - inv.refunded
         values = await self._screen.app.push_screen_wait(
             FormModal(
-                f"Refund {inv.get('number')} (up to {money.fmt(left, currency)})",
+                f"Refund {inv.number} (up to {money.fmt(left, currency)})",
                 [
                     Field("amount", f"Amount in {currency}", money.fmt(left, currency).split()[-1]),
                     Field("reason", "Reason (required)"),

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static, TextArea
 
+from appliance.contract.groups import TEMPLATES_PATH, Template
 from appliance.contract.templates import FieldProblem, PreviewResult, TemplateCheck
 from tui import template_tools as tt
 from tui.screens.base import DetailScreen, Failed
@@ -122,9 +123,11 @@ class TemplateEditor(DetailScreen):
         checked = await self.check()
         if checked is None or not checked.valid or checked.spec is None:
             return
-        answer = await self.call("PUT", f"/api/v1/templates/{self.template_name}", checked.spec)
+        answer = await self.call_as(
+            Template, "PUT", f"{TEMPLATES_PATH}/{self.template_name}", checked.spec
+        )
         if isinstance(answer, Failed):
             if answer.error.status == 400:
                 self.show_problem(FieldProblem(message=answer.error.detail))
             return
-        self.status(f"saved {self.template_name} (version {answer.get('version')})")
+        self.status(f"saved {self.template_name} (version {answer.version})")

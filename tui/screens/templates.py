@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from appliance.contract.groups import TEMPLATES_PATH, Template
 from tui.screens.base import AppScreen, Failed
 from tui.widgets.form import Field, FormModal
 from tui.widgets.table import Col, ResourceTable
@@ -23,18 +24,19 @@ COLUMNS = (
 )
 
 
-def template_row(t: dict[str, Any], at: Callable[[Any], str]) -> tuple[str, ...]:
-    spec = t.get("spec") or {}
-    transport = spec.get("transport") or {}
+def template_row(t: Template, at: Callable[[Any], str]) -> tuple[str, ...]:
+    # The spec is the template language's own document (agent/template.py), not a contract
+    # type: a part it leaves out shows as empty.
+    transport = t.spec.get("transport") or {}
     kind = next(iter(transport), "?")
     target = (transport.get(kind) or {}).get("url", "")
     return (
-        str(t["name"]),
-        str(t.get("version", "")),
+        t.name,
+        str(t.version),
         f"{kind} {target}".strip(),
-        str(spec.get("interval", "")),
-        str(len(spec.get("payload") or {})),
-        at(t.get("updated_at")),
+        str(t.spec.get("interval", "")),
+        str(len(t.spec.get("payload") or {})),
+        at(t.updated_at),
     )
 
 
@@ -46,21 +48,21 @@ class TemplatesScreen(AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._templates: dict[str, dict[str, Any]] = {}
+        self._templates: dict[str, Template] = {}
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable(*COLUMNS, id="templates")
 
     async def load(self) -> None:
-        templates = await self.call("GET", "/api/v1/templates")
+        templates = await self.call_as(list[Template], "GET", TEMPLATES_PATH)
         if not isinstance(templates, Failed):
             self.show_templates(templates)
             self.fresh()
 
-    def show_templates(self, templates: list[dict[str, Any]]) -> None:
-        self._templates = {t["name"]: t for t in templates}
+    def show_templates(self, templates: list[Template]) -> None:
+        self._templates = {t.name: t for t in templates}
         self.query_one("#templates", ResourceTable).show(
-            {t["name"]: template_row(t, self.mm.time.at) for t in templates}
+            {t.name: template_row(t, self.mm.time.at) for t in templates}
         )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -69,7 +71,7 @@ class TemplatesScreen(AppScreen):
     def action_open(self) -> None:
         key = self.query_one("#templates", ResourceTable).selected_key
         if key is not None and key in self._templates:
-            self._open(key, self._templates[key].get("spec") or {})
+            self._open(key, self._templates[key].spec)
 
     def _open(self, name: str, spec: dict[str, Any] | None) -> None:
         from tui.screens.template_editor import TemplateEditor

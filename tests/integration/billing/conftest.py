@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +16,7 @@ from appliance.invoices import payments
 from appliance.invoices.context import Billing, Issuer
 from billing.stripe_adapter import Gateway
 from tests.fixtures.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe
+from tests.integration.control.conftest import Api, running_api
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 WEBHOOK_SECRET = "whsec_mockmock_tests"
@@ -74,7 +76,7 @@ def used(org: models.Org, tier: str, start: dt.datetime, hours: float) -> None:
 def register_card(cfg: Billing, localstripe: LocalStripe, org: models.Org, number: str) -> str:
     """The card page's flow, driven through the SDK: SetupIntent → PaymentMethod → confirm."""
     link = payments.card_link(cfg, org.id, actor="user:admin")
-    token = link["url"].split("token=")[1]
+    token = link.url.split("token=")[1]
     setup = payments.card_setup(cfg, org.id, token)
     client = sdk(localstripe)
     pm = client.v1.payment_methods.create(
@@ -83,7 +85,30 @@ def register_card(cfg: Billing, localstripe: LocalStripe, org: models.Org, numbe
             "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
         }
     )
-    si = client.v1.setup_intents.confirm(setup["setup_intent"], params={"payment_method": pm.id})
+    si = client.v1.setup_intents.confirm(setup.setup_intent, params={"payment_method": pm.id})
     if si.status == "succeeded":
         payments.card_complete(cfg, org.id, token, si.id)
     return pm.id
+
+
+@pytest.fixture
+def api(appliance_db: str, mosquitto, localstripe: LocalStripe, tmp_path: Path) -> Iterator[Api]:
+    with running_api(
+        appliance_db,
+        mosquitto.url,
+        tmp_path / "data",
+        stripe_api_key=SECRET_KEY,
+        stripe_publishable_key=PUBLISHABLE_KEY,
+        stripe_api_base=localstripe.url,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+    ) as running:
+        yield running
+
+
+def org_through_api(api: Api, name: str) -> tuple[models.Org, dict[str, str]]:
+    """An org registered on 1 October 2026 (Tokyo) and its own admin's headers."""
+    clock.travel_to(OCTOBER)
+    made = api.call("POST", "/api/v1/orgs", json={"name": name, "timezone": "Asia/Tokyo"})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    return models.Org.get_by_id(body["id"]), {"Authorization": f"Bearer {body['admin']['token']}"}

@@ -14,6 +14,7 @@ import pytest
 from appliance import auth, clock
 from appliance.audit import service as audit
 from appliance.audit.models import AuditEntry
+from appliance.contract.billing import WebhookAck
 from appliance.invoices import document, payments, service
 from appliance.invoices.models import ChargeAttempt, Invoice, PeriodClose, StripeEvent
 from billing.stripe_adapter import Gateway, event_payload, sign_payload
@@ -40,7 +41,7 @@ def closed_october(cfg, org) -> Invoice:
     return Invoice.get(Invoice.org == org.id, Invoice.period == "2026-10")
 
 
-def webhook(cfg, event_id: str, kind: str, obj: dict) -> dict:
+def webhook(cfg, event_id: str, kind: str, obj: dict) -> WebhookAck:
     body = event_payload(event_id, kind, obj, livemode=False)
     return payments.webhook(cfg, body, sign_payload(body, WEBHOOK_SECRET))
 
@@ -70,13 +71,17 @@ def test_a_month_of_usage_is_closed_approved_charged_and_paid(cfg, localstripe) 
 
     # Stripe's webhook for the same PaymentIntent changes nothing, and is handled once.
     obj = {**pi, "status": "succeeded"}
-    assert webhook(cfg, "evt_paid_1", "payment_intent.succeeded", obj)["duplicate"] is False
-    assert webhook(cfg, "evt_paid_1", "payment_intent.succeeded", obj)["duplicate"] is True
+    assert webhook(cfg, "evt_paid_1", "payment_intent.succeeded", obj).duplicate is False
+    assert webhook(cfg, "evt_paid_1", "payment_intent.succeeded", obj).duplicate is True
     assert StripeEvent.select().count() == 1
     assert Invoice.get_by_id(inv.id).status == "paid"
 
     html = document.render_invoice(Invoice.get_by_id(inv.id), cfg)
     assert "T1234567890123" in html and "JPY 1,650" in html and "Tax (10%)" in html
+    # The document speaks the org's time zone, as the TUI does: no UTC instants.
+    covered = Invoice.get_by_id(inv.id).covered_to.replace(tzinfo=dt.UTC)
+    local = covered.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert f"{local:%Y-%m-%d %H:%M} JST" in html and " UTC" not in html
     actions = {e.action for e in AuditEntry.select()}
     assert {"invoice.close", "invoice.approve", "invoice.charge", "charge.succeeded"} <= actions
     assert audit.verify().ok
@@ -154,7 +159,7 @@ def test_a_card_that_needs_authentication_waits_for_the_customer(cfg, localstrip
     assert "/billing/pay?invoice=" in waiting.action_url
     token = waiting.action_url.split("token=")[1]
     page = payments.pay_page(cfg, inv.id, token)
-    assert page["client_secret"] and page["status"] == "requires_action"
+    assert page.client_secret and page.status == "requires_action"
     assert payments.retry_due(cfg) == 0  # no dunning while the customer is asked
 
 
@@ -194,7 +199,7 @@ def test_adjust_void_coupons_and_credit(cfg) -> None:
     assert figures["discounts"] == [{"code": "WELCOME10", "amount": 120, "applies_to": "all"}]
     assert figures["credit_applied"] == 300
     assert inv.total == (1200 - 120 - 300) * 110 // 100
-    assert service.account_doc(org.id)["credit_balance"] == 0
+    assert service.account_doc(org.id).credit_balance == 0
 
     adjusted = service.adjust(ADMIN, inv.id, 100, "outage on 10-04", actor="user:admin")
     assert adjusted.total == (1200 - 120 - 400) * 110 // 100
@@ -204,8 +209,8 @@ def test_adjust_void_coupons_and_credit(cfg) -> None:
     service.void(ADMIN, inv.id, "duplicate", actor="user:admin")
     acc = service.account_doc(org.id)
     # The org's own credit comes back; the adjustment was this invoice's, never credit.
-    assert acc["credit_balance"] == 300
-    assert acc["coupons"][0]["uses"] == 0
+    assert acc.credit_balance == 300
+    assert acc.coupons[0].uses == 0
     with pytest.raises(service.ApplianceError, match="reason"):
         service.void(ADMIN, inv.id, " ", actor="user:admin")
 
@@ -222,11 +227,11 @@ def test_quote_to_date_matches_the_close_and_writes_nothing(cfg) -> None:
         PeriodClose.select().count(),
         AuditEntry.select().count(),
     ) == (before)
-    assert quote["period"] == "2026-10"
-    assert [(ln["item"], ln["quantity_minutes"]) for ln in quote["lines"]] == [("cn20", 120)]
+    assert quote.period == "2026-10"
+    assert [(ln.item, ln.quantity_minutes) for ln in quote.lines] == [("cn20", 120)]
     # At the month's end, the close rates everything, the quote's two hours included.
     clock.travel_to(CLOSE_TIME)
     service.close_due(cfg)
     closed = json.loads(Invoice.get(Invoice.org == org.id, Invoice.period == "2026-10").document)
     assert [ln["quantity_minutes"] for ln in closed["lines"]] == [180]
-    assert closed["total"] > quote["total"] > 0
+    assert closed["total"] > quote.total > 0

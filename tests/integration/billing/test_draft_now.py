@@ -11,8 +11,6 @@ last close and rounded up once there.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,41 +18,18 @@ from appliance import clock, models
 from appliance.audit.models import AuditEntry
 from appliance.invoices.models import Invoice
 from billing.stripe_adapter import Gateway
-from tests.fixtures.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe
+from tests.fixtures.localstripe import LocalStripe
 from tests.integration.billing.conftest import (
     CLOSE_TIME,
     OCTOBER,
     VISA,
-    WEBHOOK_SECRET,
+    org_through_api,
     register_card,
 )
-from tests.integration.control.conftest import Api, running_api
+from tests.integration.control.conftest import Api
 
 pytestmark = pytest.mark.timeout(90)
 DRAFT_NOW = "/api/v1/invoices/draft-now"
-
-
-@pytest.fixture
-def api(appliance_db: str, mosquitto, localstripe: LocalStripe, tmp_path: Path) -> Iterator[Api]:
-    with running_api(
-        appliance_db,
-        mosquitto.url,
-        tmp_path / "data",
-        stripe_api_key=SECRET_KEY,
-        stripe_publishable_key=PUBLISHABLE_KEY,
-        stripe_api_base=localstripe.url,
-        stripe_webhook_secret=WEBHOOK_SECRET,
-    ) as running:
-        yield running
-
-
-def new_org(api: Api, name: str) -> tuple[models.Org, dict[str, str]]:
-    """An org registered on 1 October 2026 (Tokyo) and its own admin's headers."""
-    clock.travel_to(OCTOBER)
-    made = api.call("POST", "/api/v1/orgs", json={"name": name, "timezone": "Asia/Tokyo"})
-    assert made.status_code == 201, made.text
-    body = made.json()
-    return models.Org.get_by_id(body["id"]), {"Authorization": f"Bearer {body['admin']['token']}"}
 
 
 def ran(org: models.Org, tier: str, start: dt.datetime, length: dt.timedelta) -> None:
@@ -77,7 +52,7 @@ def minutes(doc: dict) -> int:
 def test_an_org_admin_drafts_the_month_so_far_approves_it_and_it_is_paid(
     api: Api, localstripe: LocalStripe
 ) -> None:
-    org, admin = new_org(api, "acme")
+    org, admin = org_through_api(api, "acme")
     ran(org, "cn10", OCTOBER + dt.timedelta(days=2, hours=10), dt.timedelta(hours=2, seconds=30))
     clock.travel_to(OCTOBER + dt.timedelta(days=3))
 
@@ -125,7 +100,7 @@ def test_an_org_admin_drafts_the_month_so_far_approves_it_and_it_is_paid(
 def test_live_mode_refuses_a_draft_now_in_one_line_and_writes_nothing(
     api: Api, localstripe: LocalStripe
 ) -> None:
-    org, admin = new_org(api, "livecorp")
+    org, admin = org_through_api(api, "livecorp")
     ran(org, "cn10", OCTOBER + dt.timedelta(days=1), dt.timedelta(hours=3))
     clock.travel_to(OCTOBER + dt.timedelta(days=2))
     before = (Invoice.select().count(), AuditEntry.select().count())
@@ -149,8 +124,8 @@ def test_live_mode_refuses_a_draft_now_in_one_line_and_writes_nothing(
 
 
 def test_draft_now_refuses_another_org_and_an_empty_month(api: Api) -> None:
-    org, admin = new_org(api, "quiet")
-    other, _ = new_org(api, "other")
+    org, admin = org_through_api(api, "quiet")
+    other, _ = org_through_api(api, "other")
     clock.travel_to(OCTOBER + dt.timedelta(days=2))
     r = api.client.post(DRAFT_NOW, headers=admin, json={"org_id": other.id})
     assert r.status_code == 403 and "superuser" in r.json()["detail"], r.text
@@ -166,7 +141,7 @@ def test_a_draft_a_charge_now_and_the_month_close_bill_the_month_once(
     api: Api, localstripe: LocalStripe
 ) -> None:
     """cn20 (200 yen an hour: 3-minute units) 60 min 30 s, then 31 min 20 s more."""
-    org, admin = new_org(api, "parts")
+    org, admin = org_through_api(api, "parts")
     register_card(api.client.app.state.billing, localstripe, org, VISA)
     day = OCTOBER + dt.timedelta(days=9)
     ran(org, "cn20", day + dt.timedelta(hours=10), dt.timedelta(minutes=60, seconds=30))

@@ -63,8 +63,8 @@ def running_api(appliance_db: str, mqtt_url: str, data_dir: Path, **settings: An
     tokens = {"admin": config.admin_token_path.read_text().strip()}
     boss = admin_caller(org)
     for role in ("viewer", "operator"):
-        tokens[role] = accounts.create_user(boss, f"a-{role}", role)["token"]
-    tokens["org_admin"] = accounts.create_user(boss, "a-org-admin", "admin")["token"]
+        tokens[role] = accounts.create_user(boss, f"a-{role}", role).token
+    tokens["org_admin"] = accounts.create_user(boss, "a-org-admin", "admin").token
     app = create_app(config)
     try:
         with TestClient(app, raise_server_exceptions=True) as client:

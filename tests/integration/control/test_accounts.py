@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from appliance import models
+from appliance.contract.errors import ErrorBody
 from tests.integration.control.conftest import Api
 
 
@@ -95,3 +98,15 @@ def test_the_superuser_creates_orgs_whose_admins_see_only_their_own(api: Api) ->
     assert catalog["currency"] == "USD" and catalog["on_demand"]["cn10"]["hourly"] == 100
     r = api.call("POST", "/api/v1/orgs", json={"name": "beta"})
     assert r.status_code == 409
+
+
+def test_errors_answer_the_one_error_body(api: Api) -> None:
+    """A service error and a validation error both decode strictly into ErrorBody."""
+    missing = api.call("DELETE", "/api/v1/users/424242")
+    body = msgspec.json.decode(missing.content, type=ErrorBody, strict=True)
+    assert body.status_code == 404 and body.extra is msgspec.UNSET
+    assert set(missing.json()) == {"status_code", "detail"}
+    bad = api.call("POST", "/api/v1/users", json={"name": 3})
+    body = msgspec.json.decode(bad.content, type=ErrorBody, strict=True)
+    assert body.status_code == 400 and body.detail.startswith("name")
+    assert isinstance(body.extra, list) and body.extra

@@ -85,12 +85,12 @@ def test_the_query_is_newest_first_filtered_and_paged(org: models.Org) -> None:
         )
     audit.record("group.start", actor="user:b", org_id=other.id)
     page = audit.query(org.id, limit=3)
-    assert [e["target"] for e in page["entries"]] == ["group:g6", "group:g5", "group:g4"]
-    page2 = audit.query(org.id, limit=3, before_id=page["next_before_id"])
-    assert [e["target"] for e in page2["entries"]] == ["group:g3", "group:g2", "group:g1"]
-    starts = audit.query(org.id, action="group.start")["entries"]
-    assert [e["target"] for e in starts] == ["group:g5", "group:g3", "group:g1"]
-    assert audit.query(None, actor="user:b")["entries"][0]["org_id"] == other.id
+    assert [e.target for e in page.entries] == ["group:g6", "group:g5", "group:g4"]
+    page2 = audit.query(org.id, limit=3, before_id=page.next_before_id)
+    assert [e.target for e in page2.entries] == ["group:g3", "group:g2", "group:g1"]
+    starts = audit.query(org.id, action="group.start").entries
+    assert [e.target for e in starts] == ["group:g5", "group:g3", "group:g1"]
+    assert audit.query(None, actor="user:b").entries[0].org_id == other.id
     with pytest.raises(audit.ApplianceError, match="limit"):
         audit.query(org.id, limit=0)
 

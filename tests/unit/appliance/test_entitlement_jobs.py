@@ -65,20 +65,20 @@ async def test_a_flat_window_starts_and_ends_on_schedule(org: models.Org, schedu
     published = Published()
     planner = scheduler(published)
     await until(lambda: planner.ticks >= 1)  # the start-up run
-    assert window_state(w["id"]) == "scheduled"
+    assert window_state(w.id) == "scheduled"
 
     # A moment before the window opens; the job planned from the database fires on time.
     clock.travel_to(T0 + DAY - dt.timedelta(milliseconds=300))
     await asyncio.sleep(0.1)
-    assert window_state(w["id"]) == "scheduled"
-    await until(lambda: window_state(w["id"]) == "active", timeout=3)
+    assert window_state(w.id) == "scheduled"
+    await until(lambda: window_state(w.id) == "active", timeout=3)
     assert clock.now() >= T0 + DAY
     start(org, "f")
 
     clock.travel_to(T0 + 31 * DAY - dt.timedelta(milliseconds=300))
     await asyncio.sleep(0.1)
-    assert window_state(w["id"]) == "active"
-    await until(lambda: window_state(w["id"]) == "ended", timeout=3)
+    assert window_state(w.id) == "active"
+    await until(lambda: window_state(w.id) == "ended", timeout=3)
     await until(lambda: agent in published.agents, timeout=3)  # told to stop its mocks
     assert models.Group.get(models.Group.name == "f").state == "stopped"
     starts = AuditEntry.select().where(AuditEntry.action == "flat.start")
@@ -94,7 +94,7 @@ async def test_missed_edges_are_caught_up_once_by_two_starting_schedulers(
     clock.travel_to(T0 + 40 * DAY)
     a, b = scheduler(Published()), scheduler(Published())
     await until(lambda: a.ticks >= 1 and b.ticks >= 1)
-    assert window_state(w["id"]) == "ended"
+    assert window_state(w.id) == "ended"
     edges = [e.action for e in AuditEntry.select().where(AuditEntry.action.startswith("flat."))]
     assert edges == ["flat.buy", "flat.start", "flat.end"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 
 from appliance import clock, models, once
@@ -16,6 +17,11 @@ from tests.unit.appliance.factories import T0, group, online_agent, registered, 
 
 H = dt.timedelta(hours=1)
 ACTOR = "user:test"
+
+
+def intervals(org_id: int, start: dt.datetime, end: dt.datetime) -> dict:
+    """What billing rates for [start, end), as GET /api/v1/entitlements/intervals says it."""
+    return msgspec.to_builtins(ent.intervals_doc(ent.billing_inputs(org_id, start, end)))
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +95,7 @@ def test_on_demand_intervals_open_and_close_with_runs(acme: models.Org) -> None:
     assert rows[0].end - rows[0].start == 2 * H and rows[1].end is None
 
     clock.freeze(T0 + 5 * H)
-    inputs = ent.billing_inputs(acme.id, T0 - 24 * H, T0 + 30 * 24 * H)
+    inputs = intervals(acme.id, T0 - 24 * H, T0 + 30 * 24 * H)
     assert inputs == {
         "on_demand": [
             {
@@ -107,13 +113,13 @@ def test_on_demand_intervals_open_and_close_with_runs(acme: models.Org) -> None:
         "flat": [],
     }
     # A period that ended while the run went on: the open interval ends at the period end.
-    inputs = ent.billing_inputs(acme.id, T0 - 24 * H, T0 + 4 * H)
+    inputs = intervals(acme.id, T0 - 24 * H, T0 + 4 * H)
     assert inputs["on_demand"][1]["end"] == "2026-10-01T13:00:00+09:00"
     # Nothing of another period.
-    assert ent.billing_inputs(acme.id, T0 + 10 * H, T0 + 11 * H)["on_demand"] == [
+    assert intervals(acme.id, T0 + 10 * H, T0 + 11 * H)["on_demand"] == [
         {"tier": "cn10", "start": "2026-10-01T12:00:00+09:00", "end": "2026-10-01T14:00:00+09:00"}
     ]
-    assert ent.billing_inputs(acme.id, T0 - 48 * H, T0 - 24 * H) == {"on_demand": [], "flat": []}
+    assert intervals(acme.id, T0 - 48 * H, T0 - 24 * H) == {"on_demand": [], "flat": []}
 
 
 def test_the_default_entitlement_is_what_the_org_picked(acme: models.Org) -> None:
@@ -128,7 +134,7 @@ def test_the_default_entitlement_is_what_the_org_picked(acme: models.Org) -> Non
         ent.set_on_demand(acme.id, "cn3", actor=ACTOR)
     # Changing the default later does not re-label what already runs.
     ent.set_on_demand(acme.id, "cn10", actor=ACTOR)
-    assert ent.summary(acme.id)["in_use"]["on_demand:cn20"]["running"] == 15
+    assert ent.summary(acme.id).in_use["on_demand:cn20"].running == 15
 
 
 def test_free_tier_admits_f_mocks_for_365_days(acme: models.Org) -> None:
@@ -162,9 +168,9 @@ def test_free_tier_admits_f_mocks_for_365_days(acme: models.Org) -> None:
 def test_flat_window_starts_and_ends_exactly_once(acme: models.Org) -> None:
     begin = T0 + 24 * H
     w = ent.buy_flat(acme.id, "flat10-30d", begin, actor=ACTOR)
-    assert w["state"] == "scheduled" and w["price"] == 30_000 and w["currency"] == "JPY"
-    assert w["start"] == "2026-10-02T09:00:00+09:00"
-    assert w["end"] == "2026-11-01T09:00:00+09:00"
+    assert w.state == "scheduled" and w.price == 30_000 and w.currency == "JPY"
+    assert w.start == "2026-10-02T09:00:00+09:00"
+    assert w.end == "2026-11-01T09:00:00+09:00"
     group(acme, "f", 10, "flat:flat10-30d")
     with pytest.raises(Conflict, match="no active window of flat plan 'flat10-30d' \\(the next"):
         start(acme, "f")
@@ -172,7 +178,7 @@ def test_flat_window_starts_and_ends_exactly_once(acme: models.Org) -> None:
     clock.freeze(begin)
     jobs.apply_due()
     jobs.apply_due()  # a second tick at the same edge changes nothing
-    assert FlatWindow.get_by_id(w["id"]).state == "active"
+    assert FlatWindow.get_by_id(w.id).state == "active"
     assert EntitlementInterval.select().where(EntitlementInterval.kind == "flat").count() == 1
     start(acme, "f")
     group(acme, "g", 1, "flat:flat10-30d")
@@ -182,7 +188,7 @@ def test_flat_window_starts_and_ends_exactly_once(acme: models.Org) -> None:
     clock.freeze(begin + dt.timedelta(days=30))
     jobs.apply_due()
     jobs.apply_due()
-    assert FlatWindow.get_by_id(w["id"]).state == "ended"
+    assert FlatWindow.get_by_id(w.id).state == "ended"
     assert models.Group.get(models.Group.name == "f").state == "stopped"
     assert [e.action for e in AuditEntry.select().order_by(AuditEntry.id)] == [
         "flat.buy",
@@ -191,10 +197,10 @@ def test_flat_window_starts_and_ends_exactly_once(acme: models.Org) -> None:
         "group.stop",
     ]
     # billing: the window counts in the month it started, with its start time
-    assert ent.billing_inputs(acme.id, T0, T0 + 31 * 24 * H)["flat"] == [
+    assert intervals(acme.id, T0, T0 + 31 * 24 * H)["flat"] == [
         {"plan": "flat10-30d", "start": "2026-10-02T09:00:00+09:00"}
     ]
-    assert ent.billing_inputs(acme.id, T0 + 31 * 24 * H, T0 + 61 * 24 * H)["flat"] == []
+    assert intervals(acme.id, T0 + 31 * 24 * H, T0 + 61 * 24 * H)["flat"] == []
 
 
 def test_edges_missed_while_down_are_caught_up_once_even_run_twice(acme: models.Org) -> None:
@@ -203,10 +209,10 @@ def test_edges_missed_while_down_are_caught_up_once_even_run_twice(acme: models.
     clock.freeze(T0 + dt.timedelta(days=40))
     assert jobs.apply_due() == set()
     assert jobs.apply_due() == set()  # a second catch-up (a restart, another replica)
-    assert FlatWindow.get_by_id(w["id"]).state == "ended"
+    assert FlatWindow.get_by_id(w.id).state == "ended"
     actions = [e.action for e in AuditEntry.select().where(AuditEntry.action.startswith("flat."))]
     assert actions == ["flat.buy", "flat.start", "flat.end"]
-    assert once.done(f"flat.start:{w['id']}") and once.done(f"flat.end:{w['id']}")
+    assert once.done(f"flat.start:{w.id}") and once.done(f"flat.end:{w.id}")
     interval = EntitlementInterval.get(EntitlementInterval.kind == "flat")
     # Billing sees the window where it was scheduled, not when the appliance woke up.
     assert clock.aware(interval.start) == T0 + H
@@ -232,12 +238,12 @@ def test_a_window_can_be_cancelled_only_before_it_starts(acme: models.Org) -> No
     later = ent.buy_flat(acme.id, "flat10-30d", T0 + 24 * H, actor=ACTOR)
     now = ent.buy_flat(acme.id, "flat10-30d", None, actor=ACTOR)
     jobs.apply_due()
-    assert ent.cancel_flat(acme.id, later["id"], actor=ACTOR)["state"] == "cancelled"
+    assert ent.cancel_flat(acme.id, later.id, actor=ACTOR).state == "cancelled"
     with pytest.raises(Conflict, match="already started"):
-        ent.cancel_flat(acme.id, now["id"], actor=ACTOR)
+        ent.cancel_flat(acme.id, now.id, actor=ACTOR)
     clock.freeze(T0 + 48 * H)
     jobs.apply_due()
-    assert FlatWindow.get_by_id(later["id"]).state == "cancelled"  # never activates
+    assert FlatWindow.get_by_id(later.id).state == "cancelled"  # never activates
 
 
 def test_scaling_checks_capacity_too(acme: models.Org) -> None:

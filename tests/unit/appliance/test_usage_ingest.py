@@ -6,6 +6,7 @@ import pytest
 
 from agent import wire
 from appliance import db, models
+from appliance.contract.usage import Usage
 from appliance.fleet import history
 from appliance.migrations import MIGRATIONS
 from appliance.usage import service as usage
@@ -56,7 +57,7 @@ def test_replays_count_once(agent_and_group) -> None:
     assert ingest(agent_id, rec(2, group)) == 2
     assert ingest(agent_id, rec(1, group)) == 2
     assert usage.group_device_ms(group.id) == 2 * 10 * 1000
-    assert usage.summary(group.org_id) == {"device_seconds": 20.0, "groups": {"g": 20.0}}
+    assert usage.summary(group.org_id) == Usage(device_seconds=20.0, groups={"g": 20.0})
 
 
 def test_out_of_order_acks_only_contiguous(agent_and_group) -> None:
