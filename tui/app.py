@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from appliance.contract.accounts import Me
+from appliance.contract.entitlements import Entitlements
 from tui.client import ApiError, ApplianceClient
 from tui.commands import commands_for
 from tui.live_model import LiveModel
@@ -104,8 +105,8 @@ class MockmockApp(App[None]):
         self.set_role(me.role)
         # The org's billing time zone (not part of /me): every time on screen is shown in it.
         try:
-            zone = (await self.client.get("/api/v1/entitlements")).get("timezone")
-        except (ApiError, AttributeError):
+            zone = (await self.client.get_as(Entitlements, "/api/v1/entitlements")).timezone
+        except ApiError:
             zone = None
         if zone:
             self.time = OrgTime(str(zone))

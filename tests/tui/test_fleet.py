@@ -44,7 +44,7 @@ async def test_enrollment_token_is_shown_once_with_the_command(appliance_up) -> 
     async with tui_for(appliance_up) as (app, pilot):
         await pilot.press("t")
         modal = await until(pilot, lambda: isinstance(app.screen, TokenModal) and app.screen)
-        command = modal.answer["command"]
+        command = modal.answer.command
         assert command.startswith(f"curl -sfL {appliance_up.url}/agent/install.sh | sudo sh")
         await pilot.press("escape")
         assert not isinstance(app.screen, TokenModal)

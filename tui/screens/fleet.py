@@ -123,4 +123,4 @@ class FleetScreen(AppScreen):
             return
         self.status("enrollment token created; it is shown once")
         expires = self.mm.time.at(answer.expires_at)
-        await self.app.push_screen(TokenModal(msgspec.to_builtins(answer), expires))
+        await self.app.push_screen(TokenModal(answer, expires))

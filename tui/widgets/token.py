@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from appliance.contract.fleet import EnrollmentToken
 
 
 class TokenModal(ModalScreen[None]):
@@ -17,19 +17,19 @@ class TokenModal(ModalScreen[None]):
         Binding("c", "copy", "Copy command"),
     ]
 
-    def __init__(self, answer: dict[str, Any], expires: str = "") -> None:
+    def __init__(self, answer: EnrollmentToken, expires: str = "") -> None:
         super().__init__(classes="modal")
         self.answer = answer
-        self.expires = expires or str(answer.get("expires_at", "?"))
+        self.expires = expires or answer.expires_at
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("Enrollment token (shown once)", classes="dialog-title")
             yield Static(f"expires {self.expires}")
             yield Static("Run on the board:")
-            yield Static(str(self.answer.get("command", "")), id="command", classes="command")
-            if self.answer.get("warning"):  # e.g. the API listens on 127.0.0.1 only
-                yield Static(f"note: {self.answer['warning']}", id="warning")
+            yield Static(self.answer.command, id="command", classes="command")
+            if self.answer.warning:  # e.g. the API listens on 127.0.0.1 only
+                yield Static(f"note: {self.answer.warning}", id="warning")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Copy (c)", id="copy")
                 yield Button("Close", id="close", variant="primary")
@@ -41,5 +41,5 @@ class TokenModal(ModalScreen[None]):
             self.dismiss()
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(str(self.answer.get("command", "")))
+        self.app.copy_to_clipboard(self.answer.command)
         self.notify("copied the enroll command (if the terminal allows OSC 52)")
