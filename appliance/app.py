@@ -14,14 +14,14 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
-from appliance import __version__, at_rest, db, leader
+from appliance import __version__, at_rest, db
 from appliance import ca as test_ca
 from appliance.accounts import routes as account_routes
 from appliance.api import caller, guard
 from appliance.audit import anchor as audit_anchor
 from appliance.audit import http as audit_http
 from appliance.audit import routes as audit_routes
-from appliance.bus import Bus
+from appliance.bus.control import Bus
 from appliance.config import Settings
 from appliance.contract.errors import ErrorBody
 from appliance.entitlements import routes as entitlement_routes
@@ -38,6 +38,7 @@ from appliance.observability import routes as observability_routes
 from appliance.openapi import CompletedJson
 from appliance.orgs import routes as org_routes
 from appliance.request_limits import MAX_BODY, request_limits, validation_error
+from appliance.schedule import leader
 from appliance.targets import routes as target_routes
 from appliance.targets.policy import Rules
 from appliance.tls import bus_context
@@ -86,7 +87,7 @@ def preflight(settings: Settings) -> None:
 def create_app(settings: Settings) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from appliance import scheduler as scheduling
+        from appliance.schedule import scheduler as scheduling
 
         await asyncio.to_thread(prepare_database, settings)
         bus: Bus = app.state.bus
@@ -97,7 +98,7 @@ def create_app(settings: Settings) -> Litestar:
             bus.share = await asyncio.to_thread(cluster.share_group)
         broker = None
         if settings.embedded_broker and not settings.mqtt_url:
-            from appliance.broker import EmbeddedBroker
+            from appliance.bus.broker import EmbeddedBroker
             from appliance.fleet.credentials import identify
 
             async def verify(username: str, password: str) -> Any:

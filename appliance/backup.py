@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from appliance import clock
 from appliance.config import Settings
 from appliance.db_errors import redacted
 from appliance.errors import ApplianceError
+from appliance.schedule import clock
 
 FORMAT = 1
 MANIFEST = "manifest.json"

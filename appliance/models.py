@@ -6,8 +6,8 @@ import datetime as dt
 
 import peewee as pw
 
-from appliance import clock
 from appliance.db import BaseModel
+from appliance.schedule import clock
 
 
 def utcnow() -> dt.datetime:

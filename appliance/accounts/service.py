@@ -18,13 +18,14 @@ from typing import Any
 import msgspec
 import peewee as pw
 
-from appliance import auth, clock, models
+from appliance import auth, models
 from appliance.accounts.models import User
 from appliance.audit import service as audit
 from appliance.audit.http import actor_of
 from appliance.contract.accounts import CreatedToken, CreatedUser, DeletedUser, Me, Token
 from appliance.contract.accounts import User as UserOut
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound
+from appliance.schedule import clock
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 

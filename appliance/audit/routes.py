@@ -7,10 +7,11 @@ from typing import Annotated
 from litestar import get
 from litestar.params import FromQuery, Parameter
 
-from appliance import auth, clock
+from appliance import auth
 from appliance.api import OptionalId, call
 from appliance.audit import service
 from appliance.contract.audit import AuditPage, AuditVerdict
+from appliance.schedule import clock
 
 
 @get("/api/v1/audit", opt={"role": "admin"})

@@ -25,12 +25,13 @@ from typing import Any
 
 import peewee as pw
 
-from appliance import bulk, clock
+from appliance import bulk
 from appliance.audit import anchor as anchoring
 from appliance.audit.models import GENESIS, AuditEntry, AuditHead
 from appliance.contract.audit import AuditLogEntry, AuditPage, AuditVerdict
 from appliance.db import database
 from appliance.errors import ApplianceError
+from appliance.schedule import clock
 
 SCHEDULER = "scheduler"
 

@@ -18,4 +18,5 @@ class Health(msgspec.Struct, kw_only=True):
     agents_online: int
     problems: list[str]
     scheduler: str = "standby"
-    """leader | standby: one leader among replicas runs the scheduler (appliance.leader)."""
+    """leader | standby: one leader among replicas runs the scheduler
+    (appliance.schedule.leader)."""

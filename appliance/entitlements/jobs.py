@@ -20,7 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from appliance.entitlements import service
 from appliance.groups import service as groups
-from appliance.planned_jobs import PlannedJobs
+from appliance.schedule.planned_jobs import PlannedJobs
 
 log = logging.getLogger(__name__)
 

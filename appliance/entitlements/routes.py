@@ -7,11 +7,12 @@ from litestar import delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from appliance import auth, clock, models
+from appliance import auth, models
 from appliance.api import Id, call
 from appliance.audit.http import actor_of
 from appliance.contract.entitlements import Catalog, Entitlements, FlatWindow, Intervals
 from appliance.entitlements import catalog, jobs, service
+from appliance.schedule import clock
 
 ADMIN = {"role": "admin", "audited": True}
 

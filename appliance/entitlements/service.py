@@ -25,12 +25,13 @@ from typing import Any
 
 import msgspec
 
-from appliance import clock, models, once
+from appliance import models
 from appliance.audit import service as audit
 from appliance.contract import entitlements as contract
 from appliance.entitlements import catalog
 from appliance.entitlements.models import EntitlementInterval, FlatWindow
 from appliance.errors import ApplianceError, Conflict, NotFound
+from appliance.schedule import clock, once
 from billing.scenario import FlatPurchase, UsageInterval
 
 log = logging.getLogger(__name__)

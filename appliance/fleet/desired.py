@@ -20,8 +20,9 @@ from typing import Any
 import peewee as pw
 
 from agent import wire
-from appliance import clock, models
+from appliance import models
 from appliance.db import database
+from appliance.schedule import clock
 
 CHUNK = 500  # agents per statement (IN lists stay small)
 

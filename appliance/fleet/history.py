@@ -15,8 +15,9 @@ from collections.abc import Iterable
 
 import peewee as pw
 
-from appliance import clock, models
+from appliance import models
 from appliance.db import BaseModel
+from appliance.schedule import clock
 
 
 class AssignmentSpan(BaseModel):

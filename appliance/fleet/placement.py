@@ -26,10 +26,11 @@ import logging
 
 import peewee as pw
 
-from appliance import clock, models
+from appliance import models
 from appliance.db import database
 from appliance.errors import Conflict
 from appliance.fleet import history
+from appliance.schedule import clock
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 import peewee as pw
 
 from agent import wire
-from appliance import auth, clock, models
+from appliance import auth, models
 from appliance.contract.fleet import Agent, Enrolled
 from appliance.db import database
 from appliance.errors import ApplianceError, Unauthorized
 from appliance.fleet import acl
+from appliance.schedule import clock
 
 
 def create_enrollment_token(org_id: int, ttl_s: int = 3600) -> tuple[str, dt.datetime]:

@@ -13,7 +13,7 @@ from agent import wire
 from agent.errors import ScenarioError
 from agent.report import behaviour, latency_ms
 from agent.template import parse_template
-from appliance import clock, models
+from appliance import models
 from appliance.audit import service as audit
 from appliance.contract.groups import (
     Commands,
@@ -31,6 +31,7 @@ from appliance.entitlements import catalog
 from appliance.entitlements import service as entitlements
 from appliance.errors import ApplianceError, Conflict, NotFound
 from appliance.fleet import history, placement
+from appliance.schedule import clock
 from appliance.targets import service as targets
 from appliance.targets.policy import Rules
 from appliance.usage.service import group_device_ms, sum_device_ms

@@ -19,11 +19,12 @@ import logging
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from appliance import clock, models
+from appliance import models
 from appliance.errors import ApplianceError
 from appliance.invoices import payments, service
 from appliance.invoices.context import Billing
-from appliance.planned_jobs import PlannedJobs
+from appliance.schedule import clock
+from appliance.schedule.planned_jobs import PlannedJobs
 from billing.errors import BillingError
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 import peewee as pw
 
-from appliance import clock, models
+from appliance import models
 from appliance.audit import service as audit
 from appliance.contract import billing as contract
 from appliance.errors import ApplianceError, Conflict, NotFound, Unauthorized
@@ -43,6 +43,7 @@ from appliance.invoices.models import (
 from appliance.invoices.service import amend, get, move
 from appliance.invoices.states import AttemptState, InvoiceStatus
 from appliance.notify import service as notify
+from appliance.schedule import clock
 from billing.stripe_adapter import (
     ChargeOutcome,
     Gateway,

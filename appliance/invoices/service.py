@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import peewee as pw
 
-from appliance import bulk, clock, models
+from appliance import bulk, models
 from appliance.audit import service as audit
 from appliance.contract import billing as contract
 from appliance.db import database
@@ -49,6 +49,7 @@ from appliance.invoices.models import (
 )
 from appliance.invoices.states import AttemptState, InvoiceStatus
 from appliance.notify import service as notify
+from appliance.schedule import clock
 from billing import carry, rate
 from billing.errors import BillingInputError
 from billing.invoice import Invoice as Rated

@@ -10,7 +10,7 @@ from appliance.audit.models import TABLES as AUDIT
 from appliance.audit.models import AuditHead
 from appliance.entitlements.models import TABLES as ENTITLEMENTS
 from appliance.migrations.schema_ops import add_missing_columns
-from appliance.once import ScheduledAction
+from appliance.schedule.once import ScheduledAction
 
 
 def apply(db: peewee.Database) -> None:

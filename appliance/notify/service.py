@@ -21,13 +21,14 @@ from typing import Any
 
 import peewee as pw
 
-from appliance import bulk, clock, models
+from appliance import bulk, models
 from appliance.audit import service as audit
 from appliance.contract.notify import BillingEmailOut, NoticeOut
 from appliance.errors import ApplianceError
 from appliance.notify import messages
 from appliance.notify.models import BillingContact, Notice
 from appliance.notify.smtp import SmtpConfig, SmtpError, message, send
+from appliance.schedule import clock
 
 log = logging.getLogger(__name__)
 

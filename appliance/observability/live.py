@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from appliance import auth, clock
+from appliance import auth
 from appliance.contract.live import (
     Lateness,
     LiveAgent,
@@ -16,6 +16,7 @@ from appliance.contract.live import (
 )
 from appliance.observability.rates import RateWindow
 from appliance.observability.snapshot import GroupFigures, Snapshot
+from appliance.schedule import clock
 
 FORGET_AFTER_S = 600.0
 """A run with no report for this long is over: its samples go."""

@@ -10,10 +10,11 @@ import datetime as dt
 
 import peewee as pw
 
-from appliance import clock, models
+from appliance import models
 from appliance.invoices.models import Invoice
 from appliance.notify.models import Notice
 from appliance.observability.metrics import Sample, _family
+from appliance.schedule import clock
 
 
 def _scoped(query: pw.ModelSelect, field: pw.Field, org_id: int | None) -> pw.ModelSelect:

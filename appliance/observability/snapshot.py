@@ -11,7 +11,8 @@ from typing import Any
 import peewee as pw
 
 from agent import wire
-from appliance import clock, models
+from appliance import models
+from appliance.schedule import clock
 from appliance.usage import service as usage
 
 

@@ -16,13 +16,14 @@ from pathlib import Path
 import msgspec
 import peewee as pw
 
-from appliance import auth, clock, models
+from appliance import auth, models
 from appliance.accounts import service as accounts
 from appliance.audit import service as audit
 from appliance.audit.http import actor_of
 from appliance.contract.orgs import CreatedOrg, OrgAdmin
 from appliance.contract.orgs import Org as OrgOut
 from appliance.errors import ApplianceError, Conflict
+from appliance.schedule import clock
 
 DEMO_ORG = "demo"
 CURRENCIES = ("JPY", "USD")

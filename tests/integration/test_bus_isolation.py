@@ -22,7 +22,7 @@ import pytest
 
 from agent import wire
 from appliance import models
-from appliance.broker import EmbeddedBroker
+from appliance.bus.broker import EmbeddedBroker
 from appliance.fleet import acl, credentials
 from appliance.fleet import service as fleet
 from tests.fixtures.ports import HOST, free_port

@@ -20,14 +20,15 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 
-from appliance import clock, db, leader, models
+from appliance import db, models
 from appliance.audit.models import AuditEntry
-from appliance.cli import main
+from appliance.command.main import main
 from appliance.config import Settings
 from appliance.entitlements import service as ent
 from appliance.entitlements.models import FlatWindow
 from appliance.errors import ApplianceError
-from appliance.scheduler import Scheduling
+from appliance.schedule import clock, leader
+from appliance.schedule.scheduler import Scheduling
 from tests.unit.appliance.factories import T0
 
 POLL_S = 0.2

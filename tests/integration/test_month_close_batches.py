@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playhouse.test_utils import count_queries
 
-from appliance import clock, models
+from appliance import models
 from appliance.audit import anchor
 from appliance.audit import service as audit
 from appliance.audit.models import AuditEntry
@@ -25,6 +25,7 @@ from appliance.entitlements.models import EntitlementInterval
 from appliance.invoices import service
 from appliance.invoices.context import Billing
 from appliance.invoices.models import BillingAccount, Coupon, Invoice, PeriodClose, Redemption
+from appliance.schedule import clock
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 CLOSE_TIME = dt.datetime(2026, 11, 1, 0, 6, tzinfo=TOKYO)

@@ -23,7 +23,7 @@ import pytest
 
 from agent import wire
 from appliance import cluster, models
-from appliance.bus import Bus
+from appliance.bus.control import Bus
 from appliance.db import database
 from appliance.entitlements.models import EntitlementInterval
 from appliance.errors import Conflict

@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from appliance import clock, db, models
+from appliance import db, models
 from appliance.entitlements.models import EntitlementInterval
 from appliance.invoices import service
 from appliance.invoices.context import Billing
 from appliance.invoices.models import Invoice
+from appliance.schedule import clock
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

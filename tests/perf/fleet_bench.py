@@ -69,7 +69,7 @@ def wait(predicate: Callable[[], Any], timeout: float, what: str, every: float =
 
 
 def mockmock(*args: str) -> list[str]:
-    return [sys.executable, "-m", "appliance.cli", *args]
+    return [sys.executable, "-m", "appliance.command", *args]
 
 
 class Proc:

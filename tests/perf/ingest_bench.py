@@ -3,7 +3,7 @@
 N agents with a range each of one running group, on a private PostgreSQL (or SQLite):
 batches of what queued up on the bus (usage records of distinct agents, with one agent
 report in ten messages, as ``tests/perf/fleet_agents.py`` sends them) go through
-``appliance.bus._handle_all``, the function the bus thread calls. Prints records/s,
+``appliance.bus.control._handle_all``, the function the bus thread calls. Prints records/s,
 ms per message and, with ``--profile``, where the time goes.
 
     uv run python -m tests.perf.ingest_bench --agents 1000 --batches 50
@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from agent import wire
-from appliance import bus, db, models
+from appliance import db, models
+from appliance.bus.control import control as bus
 from appliance.fleet import history
 from appliance.fleet import service as fleet
 from tests.fixtures.postgres import start_private_postgres

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from appliance import clock
 from appliance.accounts import service as accounts
 from appliance.app import create_app
 from appliance.config import Settings
 from appliance.orgs.service import ensure_demo_org
+from appliance.schedule import clock
 from tests.integration.control.conftest import Api, admin_caller
 from tests.integration.transports.conftest import certs  # noqa: F401 - a test CA for TLS tests
 

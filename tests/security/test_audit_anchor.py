@@ -31,7 +31,7 @@ FIELDS = ("id", "at", "actor", "org_id", "action", "target", "before", "after")
 def verify_cli(url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     command = ["audit", "verify", "--db-url", url, "--data-dir", str(data_dir)]
     return subprocess.run(
-        [sys.executable, "-m", "appliance.cli", *command],
+        [sys.executable, "-m", "appliance.command", *command],
         capture_output=True,
         text=True,
         timeout=60,
@@ -166,7 +166,7 @@ def test_reanchor_accepts_a_restored_older_log_but_never_a_rewritten_one(
     assert not audit.verify().ok
     command = ["audit", "reanchor", "--db-url", appliance_db, "--data-dir", str(data_dir)]
     done = subprocess.run(
-        [sys.executable, "-m", "appliance.cli", *command], capture_output=True, text=True
+        [sys.executable, "-m", "appliance.command", *command], capture_output=True, text=True
     )
     assert (done.returncode, done.stdout.strip()) == (0, "ok: 5 rows"), done.stderr
     assert AuditEntry.get_by_id(5).action == "audit.reanchor"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import clock, models
+from appliance import models
+from appliance.schedule import clock
 from tests.integration.billing.conftest import CLOSE_TIME, OCTOBER, used
 from tests.integration.control.conftest import Api, running_api
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance import clock, models
+from appliance import models
 from appliance.audit.models import AuditEntry
 from appliance.invoices.models import ChargeAttempt
+from appliance.schedule import clock
 from billing.stripe_adapter import event_payload, sign_payload
 from tests.fixtures.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe
 from tests.integration.billing.conftest import (

@@ -110,7 +110,7 @@ def test_the_graph_sees_function_level_and_relative_imports() -> None:
     graph = import_graph()
     # engine imports the template at module level; the CLI imports the scenario inside a command
     assert "agent.template" in graph["agent.engine"]
-    assert "agent.template" in graph["appliance.cli"]
+    assert "agent.template" in graph["appliance.command.main"]
     assert "agent.transports.base" in graph["agent.transports.mqtt"]
     assert find_cycle({"a": {"b": 1}, "b": {"c": 2}, "c": {"a": 3}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b": 1}, "b": {}, "c": {"a": 3}}) is None

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import stripe
 
-from appliance import clock, models
+from appliance import models
 from appliance.entitlements.models import EntitlementInterval
 from appliance.invoices import payments
 from appliance.invoices.context import Billing, Issuer
+from appliance.schedule import clock
 from billing.stripe_adapter import Gateway
 from tests.fixtures.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe
 from tests.integration.control.conftest import Api, running_api

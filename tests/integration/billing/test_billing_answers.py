@@ -15,10 +15,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from appliance import clock
 from appliance.contract import billing as b
 from appliance.contract import entitlements as e
 from appliance.contract.usage import Usage
+from appliance.schedule import clock
 from billing.stripe_adapter import event_payload, sign_payload
 from tests.fixtures.localstripe import LocalStripe
 from tests.integration.billing.conftest import (

@@ -11,12 +11,13 @@ import json
 
 import pytest
 
-from appliance import auth, clock
+from appliance import auth
 from appliance.audit import service as audit
 from appliance.audit.models import AuditEntry
 from appliance.contract.billing import WebhookAck
 from appliance.invoices import document, payments, service
 from appliance.invoices.models import ChargeAttempt, Invoice, PeriodClose, StripeEvent
+from appliance.schedule import clock
 from billing.stripe_adapter import Gateway, event_payload, sign_payload
 from tests.integration.billing.conftest import (
     CLOSE_TIME,

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from appliance import clock
 from appliance.audit import service as audit
 from appliance.audit.models import AuditEntry
 from appliance.errors import ApplianceError
@@ -24,6 +23,7 @@ from appliance.invoices.models import Invoice
 from appliance.notify import service as notify
 from appliance.notify.models import Notice
 from appliance.notify.smtp import SmtpConfig
+from appliance.schedule import clock
 from billing.stripe_adapter import Gateway
 from tests.fixtures.localstripe import SECRET_KEY
 from tests.fixtures.smtp import SmtpServer

@@ -14,9 +14,10 @@ import datetime as dt
 
 import pytest
 
-from appliance import clock, models
+from appliance import models
 from appliance.audit.models import AuditEntry
 from appliance.invoices.models import Invoice
+from appliance.schedule import clock
 from billing.stripe_adapter import Gateway
 from tests.fixtures.localstripe import LocalStripe
 from tests.integration.billing.conftest import (

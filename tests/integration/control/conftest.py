@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from appliance import auth, clock, models
+from appliance import auth, models
 from appliance.accounts import service as accounts
 from appliance.app import create_app
 from appliance.config import Settings
 from appliance.orgs.service import ensure_demo_org
+from appliance.schedule import clock
 
 
 @dataclass

@@ -10,10 +10,11 @@ import pytest
 from litestar.exceptions import WebSocketDisconnect
 
 from agent import wire
-from appliance import clock, models
+from appliance import models
 from appliance.audit import service as audit
 from appliance.audit.models import AuditEntry
 from appliance.fleet import service as fleet
+from appliance.schedule import clock
 from tests.integration.control.conftest import Api
 from tests.unit.appliance.factories import online_agent
 

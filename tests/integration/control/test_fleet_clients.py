@@ -1,12 +1,14 @@
 """The hand-written clients of the fleet routes decode the appliance's own answers:
-``mockmock run``'s (appliance/runner.py) and the headless live line (appliance/cli.py)."""
+``mockmock run``'s (appliance/command/run.py) and the headless live line
+(appliance/command/main.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from appliance import models, runner
-from appliance.cli import live_line
+from appliance import models
+from appliance.command import run as runner
+from appliance.command.main import live_line
 from appliance.contract.fleet import Agent
 from appliance.contract.groups import GROUPS_PATH, Group
 from appliance.contract.health import HEALTH_PATH, Health

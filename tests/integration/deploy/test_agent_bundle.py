@@ -21,7 +21,7 @@ from tests.fixtures.ports import service_unavailable
 
 def mockmock(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.cli", *args],
+        [sys.executable, "-m", "appliance.command", *args],
         capture_output=True,
         text=True,
         timeout=600,

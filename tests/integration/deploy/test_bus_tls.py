@@ -125,7 +125,14 @@ def test_bad_tls_options_are_one_line(
     notpem = tmp_path / "not.pem"
     notpem.write_text("hello\n")
     args = tuple({"CA": str(test_ca.cert), "NOTPEM": str(notpem)}.get(a, a) for a in args)
-    serve_cmd = [sys.executable, "-m", "appliance.cli", "serve", "--data-dir", str(tmp_path / "d")]
+    serve_cmd = [
+        sys.executable,
+        "-m",
+        "appliance.command",
+        "serve",
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
     done = subprocess.run(
         [*serve_cmd, *args],
         capture_output=True,

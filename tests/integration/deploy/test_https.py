@@ -98,7 +98,7 @@ def test_half_a_key_pair_is_one_line(tmp_path: Path, test_ca: CertAuthority) -> 
     args = ["--mqtt-url", "mqtt://127.0.0.1:1", "--tls-cert", str(cert)]
     args += ["--tls-key", str(other_key)]
     done = subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "serve", "--data-dir", str(tmp_path), *args],
+        [sys.executable, "-m", "appliance.command", "serve", "--data-dir", str(tmp_path), *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -112,13 +112,18 @@ def test_journal_lines_carry_the_priority_and_no_timestamp() -> None:
     fmt = JournalFormatter()
 
     def line(level: int, msg: str) -> str:
-        return fmt.format(logging.LogRecord("appliance.bus", level, __file__, 1, msg, (), None))
+        return fmt.format(
+            logging.LogRecord("appliance.bus.control", level, __file__, 1, msg, (), None)
+        )
 
-    assert line(logging.ERROR, "control bus: refused") == "<3>appliance.bus: control bus: refused"
-    assert line(logging.WARNING, "x") == "<4>appliance.bus: x"
-    assert line(logging.INFO, "x") == "<6>appliance.bus: x"
-    assert line(logging.DEBUG, "x") == "<7>appliance.bus: x"
-    assert line(logging.ERROR, "a\nb") == "<3>appliance.bus: a\n<3>b"
+    assert (
+        line(logging.ERROR, "control bus: refused")
+        == "<3>appliance.bus.control: control bus: refused"
+    )
+    assert line(logging.WARNING, "x") == "<4>appliance.bus.control: x"
+    assert line(logging.INFO, "x") == "<6>appliance.bus.control: x"
+    assert line(logging.DEBUG, "x") == "<7>appliance.bus.control: x"
+    assert line(logging.ERROR, "a\nb") == "<3>appliance.bus.control: a\n<3>b"
 
 
 def test_under_systemd_the_log_is_in_the_journals_format(tmp_path: Path) -> None:
@@ -130,13 +135,13 @@ def test_under_systemd_the_log_is_in_the_journals_format(tmp_path: Path) -> None
     st = os.stat(err)
     code = (
         "import logging; from agent.log_format import configure; configure(False); "
-        "logging.getLogger('appliance.bus').warning('control bus: refused')"
+        "logging.getLogger('appliance.bus.control').warning('control bus: refused')"
     )
     with open(err, "wb") as f:
         for stream in (f"{st.st_dev}:{st.st_ino}", ""):  # the journal, then a terminal
             env = {**os.environ, "JOURNAL_STREAM": stream}
             subprocess.run([sys.executable, "-c", code], stderr=f, env=env, check=True, timeout=60)
     journal, terminal = err.read_text().splitlines()
-    assert journal == "<4>appliance.bus: control bus: refused"
-    assert terminal.endswith(" WARNING appliance.bus: control bus: refused")
+    assert journal == "<4>appliance.bus.control: control bus: refused"
+    assert terminal.endswith(" WARNING appliance.bus.control: control bus: refused")
     assert not terminal.startswith("<")

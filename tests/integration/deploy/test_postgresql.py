@@ -26,7 +26,15 @@ pytestmark = [pytest.mark.pg]
 def serve_once(tmp_path: Path, db_url: str, env: dict[str, str] | None = None):
     args = ["--mqtt-url", "mqtt://127.0.0.1:1", "--db-url", db_url]
     return subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "serve", "--data-dir", str(tmp_path / "d"), *args],
+        [
+            sys.executable,
+            "-m",
+            "appliance.command",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "d"),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -97,7 +97,7 @@ def etc() -> Iterator[Path]:
 
 def mosquitto_config(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "mosquitto-config", *args],
+        [sys.executable, "-m", "appliance.command", "mosquitto-config", *args],
         capture_output=True,
         text=True,
         timeout=120,

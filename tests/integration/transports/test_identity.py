@@ -20,7 +20,9 @@ from tests.integration.transports.conftest import Certs
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
 
 
-def cli(*args: str | Path, module: str = "appliance.cli") -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str | Path, module: str = "appliance.command.main"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=60
     )

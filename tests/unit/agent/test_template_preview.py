@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from appliance.template_cli import template
+from appliance.command.template import template
 
 EXAMPLE = Path(__file__).parents[3] / "deploy" / "examples" / "thermo.yaml"
 

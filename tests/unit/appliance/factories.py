@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from appliance import clock, models
+from appliance import models
 from appliance.fleet import service as fleet
 from appliance.groups import service as groups
+from appliance.schedule import clock
 from appliance.targets.policy import Rules
 
 T0 = dt.datetime(2026, 10, 1, 0, 0, tzinfo=dt.UTC)

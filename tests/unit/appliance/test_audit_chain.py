@@ -97,7 +97,7 @@ def test_the_query_is_newest_first_filtered_and_paged(org: models.Org) -> None:
 
 def verify_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "audit", "verify", *args],
+        [sys.executable, "-m", "appliance.command", "audit", "verify", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,11 +11,12 @@ from collections.abc import Callable
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from appliance import clock, models
+from appliance import models
 from appliance.audit.models import AuditEntry
 from appliance.entitlements import jobs
 from appliance.entitlements import service as ent
 from appliance.entitlements.models import FlatWindow
+from appliance.schedule import clock
 from tests.unit.appliance.factories import T0, group, online_agent, start
 
 DAY = dt.timedelta(days=1)

@@ -7,12 +7,13 @@ import datetime as dt
 import msgspec
 import pytest
 
-from appliance import clock, models, once
+from appliance import models
 from appliance.audit.models import AuditEntry
 from appliance.entitlements import catalog, jobs
 from appliance.entitlements import service as ent
 from appliance.entitlements.models import EntitlementInterval, FlatWindow
 from appliance.errors import ApplianceError, Conflict
+from appliance.schedule import clock, once
 from tests.unit.appliance.factories import T0, group, online_agent, registered, start, stop
 
 H = dt.timedelta(hours=1)

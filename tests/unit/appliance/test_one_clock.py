@@ -1,4 +1,4 @@
-"""One clock: appliance/ reads the wall clock only through appliance/clock.py.
+"""One clock: appliance/ reads the wall clock only through appliance/schedule/clock.py.
 
 A moved clock (``clock.travel_to`` in tests, catch-up after downtime) must move
 every instant the appliance stores and bills by; a stray ``datetime.now()`` keeps
@@ -12,7 +12,8 @@ import ast
 import datetime as dt
 from pathlib import Path
 
-from appliance import clock, models
+from appliance import models
+from appliance.schedule import clock
 
 APPLIANCE = Path(__file__).parents[3] / "appliance"
 WALL_CLOCK_CALLS = {
@@ -51,11 +52,13 @@ def wall_clock_reads(source: str) -> list[tuple[int, str]]:
 def test_appliance_reads_the_wall_clock_only_in_clock_py() -> None:
     offenders = []
     for path in sorted(APPLIANCE.rglob("*.py")):
-        if path == APPLIANCE / "clock.py":
+        if path == APPLIANCE / "schedule" / "clock.py":
             continue
         for line, call in wall_clock_reads(path.read_text()):
             offenders.append(f"{path.relative_to(APPLIANCE.parent)}:{line}: {call}")
-    assert offenders == [], "use appliance.clock (now/utcnow, or system* for agents' clocks)"
+    assert offenders == [], (
+        "use appliance.schedule.clock (now/utcnow, or system* for agents' clocks)"
+    )
 
 
 def test_the_scan_catches_each_spelling_and_spares_monotonic_timers() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.base import BaseScheduler
 
-from appliance import clock
+from appliance.schedule import clock
 
 
 class PlannedJobs:

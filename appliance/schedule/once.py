@@ -14,8 +14,8 @@ from typing import TypeVar
 
 import peewee as pw
 
-from appliance import clock
 from appliance.db import BaseModel, database
+from appliance.schedule import clock
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """Time-driven work (APScheduler 3, asyncio). Jobs are one-line calls into services.
 
-The jobs run on the scheduler leader only (appliance.leader): :class:`Scheduling`
+The jobs run on the scheduler leader only (appliance.schedule.leader): :class:`Scheduling`
 builds them from the database when this process becomes the leader (the first
 tick of every planned job is the catch-up of what fell due while nobody led) and
 shuts them down when it stops leading.
@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from appliance import clock
 from appliance.entitlements import jobs as entitlement_jobs
 from appliance.fleet import placement
 from appliance.groups import service as groups
 from appliance.invoices import jobs as invoice_jobs
 from appliance.invoices.context import Billing
 from appliance.notify import jobs as notify_jobs
+from appliance.schedule import clock
 
 if TYPE_CHECKING:
-    from appliance.bus import Bus
+    from appliance.bus.control import Bus
     from appliance.config import Settings
 
 log = logging.getLogger(__name__)

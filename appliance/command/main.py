@@ -181,7 +181,7 @@ def _check_settings(settings: Settings) -> None:
 def _claim_database(settings: Settings) -> Any:
     """A replica needs PostgreSQL; a SQLite database is owned by one process (the
     returned lock file, held until exit)."""
-    from appliance import leader
+    from appliance.schedule import leader
 
     url = settings.database_url
     try:
@@ -386,8 +386,9 @@ def serve(
     _check_settings(settings)
     import peewee
 
-    from appliance import db_errors, leader
+    from appliance import db_errors
     from appliance.orgs.service import ensure_demo_org
+    from appliance.schedule import leader
 
     owner = _claim_database(settings)
     try:
@@ -460,7 +461,8 @@ def run(
     """Apply SCENARIO to a running appliance, run it, print a JSON report."""
     from agent.errors import ScenarioError
     from agent.template import load_scenario
-    from appliance import gates, runner
+    from appliance import gates
+    from appliance.command import run as runner
 
     seconds = runner.parse_duration(duration)
     ready_s = runner.parse_duration(ready_timeout, "--ready-timeout")
@@ -807,7 +809,7 @@ def _mount_optional() -> None:
     from appliance.audit.cli import audit
 
     main.add_command(audit)
-    from appliance.template_cli import template
+    from appliance.command.template import template
 
     main.add_command(template)
 

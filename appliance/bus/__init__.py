@@ -1,0 +1,2 @@
+"""The MQTT control bus: the appliance's client of it (``control``) and the embedded
+broker of ``mockmock up`` (``broker``)."""
