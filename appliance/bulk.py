@@ -48,3 +48,26 @@ def insert_rows(
         if returning:
             out.extend(tuple(r) for r in cursor.fetchall())
     return out
+
+
+def insert_values(
+    model: type[pw.Model],
+    fields: Sequence[pw.Field],
+    rows: Sequence[Sequence[Any]],
+    *,
+    chunk: int = 500,
+) -> None:
+    """Insert ``rows`` of values for ``fields`` (no defaults filled, no model instances:
+    ranges a failover splits by the thousand)."""
+    if not rows:
+        return
+    db = database.obj
+    q = db.quote[0]
+    columns = ", ".join(f"{q}{f.column_name}{q}" for f in fields)
+    group = "(" + ", ".join([db.param] * len(fields)) + ")"
+    table = f"{q}{model._meta.table_name}{q}"
+    for i in range(0, len(rows), chunk):
+        part = rows[i : i + chunk]
+        sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([group] * len(part))
+        params = [f.db_value(v) for row in part for f, v in zip(fields, row, strict=True)]
+        db.execute_sql(sql, params)
