@@ -102,9 +102,16 @@ def free_agents(org_id: int) -> list[Room]:
 
 
 def _carve(
-    group: models.Group, start: int, end: int, lease_until: float, room: list[Room]
+    group: models.Group,
+    start: int,
+    end: int,
+    lease_until: float,
+    room: list[Room],
+    *,
+    whole: bool = False,
 ) -> tuple[list[dict[str, int]], set[str], int]:
-    """Split [start, end) (or its lower part) over ``room``, using it up in place.
+    """Split [start, end) (or its lower part) over ``room``, using it up in place;
+    ``whole``: onto the one agent with the most room if it fits there.
 
     Returns the new ``Assignment`` rows (as dicts), the agents they go to, and the end
     placed. Nothing is written: callers insert the rows.
@@ -114,8 +121,13 @@ def _carve(
     touched: set[str] = set()
     if n <= 0:
         return rows, touched, start
+    shares = split(n, [r.free for r in room])
+    if whole and room:
+        roomiest = max(range(len(room)), key=lambda i: (room[i].free, -i))
+        if room[roomiest].free >= n:
+            shares = [n if i == roomiest else 0 for i in range(len(room))]
     at = start
-    for r, share in zip(room, split(n, [r.free for r in room]), strict=True):
+    for r, share in zip(room, shares, strict=True):
         if share == 0:
             continue
         rows.append(
@@ -242,8 +254,10 @@ def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> 
         new_rows: list[dict[str, int]] = []
         moved: list[tuple[models.Assignment, int]] = []  # (range, end placed elsewhere)
         for row in stranded:
+            # Whole where one agent has room: a range split a hundred ways per failover
+            # would leave the fleet with ever more, ever smaller ranges.
             rows, moved_to, placed = _carve(
-                row.group, row.index_start, row.index_end, until, room[row.group.org_id]
+                row.group, row.index_start, row.index_end, until, room[row.group.org_id], whole=True
             )
             if placed == row.index_start:
                 log.warning(

@@ -161,3 +161,17 @@ def test_a_failover_costs_the_same_queries_however_many_ranges_it_moves(
     other = models.Org.create(name="other")
     many = stranded_failover_queries(other, dead=4)  # eight ranges
     assert many == few
+
+
+def test_failover_moves_a_range_whole_to_the_agent_with_most_room(org: models.Org) -> None:
+    a, b, c = (online_agent(org, 100) for _ in range(3))
+    g = running_group(org, 100)
+    placement.place(g, 0, 100, LEASE)
+    dead = next(r for r in ranges(g) if r[0] == a.agent_id)
+    d = online_agent(org, 100)  # empty: the most room
+    fleet.on_presence(a.agent_id, wire.Presence(status="offline"))
+    later = models.utcnow() + dt.timedelta(seconds=31)
+    assert placement.failover(grace_s=30, lease_s=60, now=later) == {a.agent_id, d.agent_id}
+    assert [r[:3] for r in ranges(g) if r[0] == d.agent_id] == [(d.agent_id, dead[1], dead[2])]
+    assert covered(g) == list(range(100))
+    assert {r[0] for r in ranges(g)} == {b.agent_id, c.agent_id, d.agent_id}
