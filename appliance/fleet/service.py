@@ -229,6 +229,7 @@ class _Reports:
         self.assigned: dict[tuple[int, int, int], int] = {}
         self.stats: dict[StatsKey, dict] = {}
         self.dirty: set[StatsKey] = set()
+        self.new_incarnations: dict[int, set[str]] = {}  # agent pk: processes it started
         if not self.org_of or not pks:
             return
         for chunk in _chunks(pks):
@@ -265,16 +266,30 @@ class _Reports:
                 )
 
     def stop_others(self, agent: models.Agent, incarnation: str) -> None:
-        """Every other incarnation of the agent stops running, stored and pending alike."""
-        gs = models.GroupStats
-        gs.update(running=0, state="stopped").where(
-            gs.agent == agent.id,
-            gs.incarnation != incarnation,
-            (gs.running != 0) | (gs.state != "stopped"),
-        ).execute()
+        """Every other incarnation of the agent stops running: pending rows now, stored
+        ones in :meth:`write` (one read and one update for the whole batch)."""
+        self.new_incarnations.setdefault(agent.id, set()).add(incarnation)
         for key, row in self.stats.items():
             if key[0] == agent.id and key[1] is not None and key[1] != incarnation:
                 row["running"], row["state"] = 0, "stopped"
+
+    def _stop_stored(self) -> None:
+        # A stored row stops if any incarnation the batch started is not its own
+        # (NULL is nobody's: as in SQL, such a row is left alone).
+        gs = models.GroupStats
+        pks = sorted(self.new_incarnations)
+        ids = []
+        for chunk in _chunks(pks):
+            q = gs.select(gs.id, gs.agent, gs.incarnation).where(
+                gs.agent.in_(chunk), (gs.running != 0) | (gs.state != "stopped")
+            )
+            ids += [
+                pk
+                for pk, agent_pk, inc in q.tuples()
+                if inc is not None and self.new_incarnations[agent_pk] - {inc}
+            ]
+        for chunk in _chunks(ids):
+            gs.update(running=0, state="stopped").where(gs.id.in_(chunk)).execute()
 
     def store(
         self,
@@ -318,6 +333,7 @@ class _Reports:
             self.dirty.add(key)
 
     def write(self) -> None:
+        self._stop_stored()  # before the upsert: the batch's own rows are final there
         agents = [self.reported[pk] for pk in sorted(self.reported)]
         for chunk in _chunks(agents):
             models.Agent.bulk_update(chunk, fields=self.AGENT_FIELDS)

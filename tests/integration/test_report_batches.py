@@ -64,6 +64,15 @@ def story(ids: list[str], g: models.Group, foreign: int) -> list[tuple[str, wire
     ]
 
 
+def restarts(ids: list[str], g: models.Group) -> list[tuple[str, wire.Reported]]:
+    a, _, c = ids
+    return [
+        (a, rep(g, "a2", 300.0, sent=1)),  # stops the stored a1
+        (c, rep(g, "c2", 50.0, sent=1, previous=[past(g, "c1", 100.0, sent=7)])),  # its journal
+        (c, rep(g, "c2", 50.0, sent=4)),
+    ]
+
+
 def stored(org: models.Org) -> tuple[list, list]:
     """Agents' reported fields and counters rows, by agent order (ids differ per org)."""
     agents = list(models.Agent.select().where(models.Agent.org == org.id).order_by(models.Agent.id))
@@ -95,37 +104,39 @@ def test_a_batch_of_reports_stores_what_one_by_one_does(org: models.Org) -> None
     other = models.Org.create(name="other")
     foreign = factories.group(other, "f", 1)
     one_ids, one_g = fleet_of(org, 3)
-    for agent_id, r in story(one_ids, one_g, foreign.id):
+    for agent_id, r in story(one_ids, one_g, foreign.id) + restarts(one_ids, one_g):
         fleet.on_reported(agent_id, r)
     twin = models.Org.create(name="twin")
     ids, g = fleet_of(twin, 3)
     fleet.on_reported_many(story(ids, g, foreign.id))
+    fleet.on_reported_many(restarts(ids, g))  # over rows stored before the batch
     assert stored(twin) == stored(org)
     fields, rows = stored(twin)
-    assert [f[0] for f in fields] == ["a1", "b2", "c1"]
+    assert [f[0] for f in fields] == ["a2", "b2", "c2"]
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
-        (0, "a1", 10, "running", 30),
+        (0, "a1", 0, "stopped", 30),
+        (0, "a2", 10, "running", 1),
         (1, "b1", 0, "stopped", 9),  # the late report counts, and runs nothing
         (1, "b2", 10, "running", 2),
-        (2, "c1", 10, "running", fleet.MAX_COUNTER),
+        (2, "c1", 0, "stopped", fleet.MAX_COUNTER),  # its journal's 7 is older
+        (2, "c2", 10, "running", 4),
     ]
 
 
 def test_a_batch_costs_the_same_queries_however_many_reports_it_holds(org: models.Org) -> None:
     ids, g = fleet_of(org, 12)
 
-    def batch(n: int, sent: int) -> int:
+    def batch(agents: list[str], sent: int) -> int:
         topics = [
             (wire.topic(a, wire.REPORTED), wire.encode(rep(g, "p" + a, 1.0, sent=sent)))
-            for a in ids[:n]
+            for a in agents
         ]
         with count_queries() as counted:
             bus._handle_all(topics)
         return counted.count
 
-    batch(12, sent=1)  # first reports: each agent's incarnation starts
-    few = batch(3, sent=2)
-    many = batch(12, sent=3)
-    assert many == few
+    # First reports: each agent's process starts (and its predecessors' rows stop).
+    assert batch(ids[:3], sent=1) == batch(ids[3:], sent=1)
+    assert batch(ids[:3], sent=2) == batch(ids, sent=3)
     rows = models.GroupStats.select().where(models.GroupStats.group == g.id)
     assert sorted(r.sent for r in rows) == [3] * 12

@@ -49,8 +49,12 @@ def main() -> None:
                 )
                 r = wire.Reported(revision=1, groups=[report], incarnation="p", started_at=1.0)
                 work.append((wire.topic(agent_id, wire.REPORTED), wire.encode(r)))
-        for i in range(0, len(ids), args.size):
-            bus._handle_all(work[i : i + args.size])
+        t0 = time.perf_counter()
+        with count_queries() as first:
+            for i in range(0, len(ids), args.size):
+                bus._handle_all(work[i : i + args.size])
+        first_s = time.perf_counter() - t0
+        first_batches = -(-len(ids) // args.size)
         work = work[len(ids) :]
         batches = [work[i : i + args.size] for i in range(0, len(work), args.size)]
         prof = cProfile.Profile() if args.profile else None
@@ -69,6 +73,10 @@ def main() -> None:
                 {
                     "database": kind,
                     "agents": args.agents,
+                    "first_reports": {  # every process starts: its predecessors stop
+                        "queries_per_batch": round(first.count / first_batches, 1),
+                        "ms_per_batch": round(1000 * first_s / first_batches, 1),
+                    },
                     "reports": len(work),
                     "batches": len(batches),
                     "queries_per_batch": round(counted.count / len(batches), 1),
