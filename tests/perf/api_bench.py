@@ -11,7 +11,6 @@ queries, on a private PostgreSQL (or SQLite).
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import json
 import pstats
@@ -25,7 +24,7 @@ from appliance.fleet import history
 from appliance.fleet import service as fleet
 from appliance.groups import service as groups
 from appliance.usage import service as usage
-from tests.perf.fleet_setup import database, measure
+from tests.perf.fleet_setup import arguments, database, measure
 from tests.perf.fleet_setup import fleet as make_fleet
 
 
@@ -67,12 +66,8 @@ def reports(group: models.Group, ids: list[str], per: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, default=1000)
-    parser.add_argument("--mocks", type=int, default=100_000)
+    parser = arguments(__doc__)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
-    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if not 0 < args.agents <= 10_000 or not 0 < args.repeat <= 100:
         parser.error("--agents: 1..10000, --repeat: 1..100")

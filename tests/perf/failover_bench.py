@@ -11,7 +11,6 @@ queries of each, on a private PostgreSQL (or SQLite).
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import datetime as dt
 import json
@@ -20,19 +19,15 @@ import time
 
 from appliance import models
 from appliance.fleet import desired, placement
-from tests.perf.fleet_setup import database, fleet, measure
+from tests.perf.fleet_setup import arguments, database, fleet, measure
 
 GRACE_S = 5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, default=1000)
-    parser.add_argument("--mocks", type=int, default=100_000)
+    parser = arguments(__doc__)
     parser.add_argument("--vanish", type=int, default=100)
     parser.add_argument("--capacity", type=int, default=0, help="per agent (2x its share)")
-    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
-    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if not 0 < args.agents <= 10_000 or not 0 <= args.vanish < args.agents:
         parser.error("--agents: 1..10000, --vanish: 0..agents-1")

@@ -6,6 +6,7 @@ passwords); the group is placed by the real ``groups.start_group``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import tempfile
@@ -20,6 +21,16 @@ from appliance import db, models
 from appliance.groups import service as groups
 from appliance.targets.policy import Rules
 from tests.fixtures.postgres import start_private_postgres
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every fleet driver takes; each adds its own."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--mocks", type=int, default=100_000)
+    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument("--profile", action="store_true")
+    return parser
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ private PostgreSQL (or SQLite).
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import json
 import pstats
@@ -20,17 +19,13 @@ from playhouse.test_utils import count_queries
 
 from agent import wire
 from appliance import bus, models
-from tests.perf.fleet_setup import database, fleet
+from tests.perf.fleet_setup import arguments, database, fleet
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, default=1000)
-    parser.add_argument("--mocks", type=int, default=100_000)
+    parser = arguments(__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="reports per agent")
     parser.add_argument("--size", type=int, default=bus.BATCH, help="messages per batch")
-    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
-    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if not 0 < args.agents <= 10_000 or not 0 < args.rounds <= 100:
         parser.error("--agents: 1..10000, --rounds: 1..100")
