@@ -212,22 +212,20 @@ def stop_group(org_id: int, name: str) -> tuple[models.Group, set[str]]:
 def renew_leases(lease_s: int) -> set[str]:
     """Extend every running assignment's lease; the agents to republish to."""
     until = clock.system_seconds() + lease_s
+    a = models.Assignment
     with database.atomic():
         rows = list(
-            models.Assignment.select(models.Assignment, models.Agent)
+            a.select(a.id, models.Agent.agent_id)
             .join(models.Agent)
-            .switch(models.Assignment)
+            .switch(a)
             .join(models.Group)
-            .where(
-                models.Group.state == "running",
-                models.Assignment.run_id == models.Group.run_id,
-            )
+            .where(models.Group.state == "running", a.run_id == models.Group.run_id)
+            .tuples()
         )
-        if rows:
-            models.Assignment.update(lease_until=until).where(
-                models.Assignment.id.in_([r.id for r in rows])
-            ).execute()
-    return {r.agent.agent_id for r in rows}
+        ids = [pk for pk, _ in rows]
+        for i in range(0, len(ids), 500):  # IN lists SQLite takes, however big the fleet
+            a.update(lease_until=until).where(a.id.in_(ids[i : i + 500])).execute()
+    return {agent_id for _, agent_id in rows}
 
 
 class Figures(NamedTuple):

@@ -19,6 +19,7 @@ import time
 
 from appliance import models
 from appliance.fleet import desired, placement
+from appliance.groups import service as groups
 from tests.perf.fleet_setup import arguments, database, fleet, measure
 
 GRACE_S = 5
@@ -46,6 +47,7 @@ def main() -> None:
         prof = cProfile.Profile() if args.profile else None
         if prof:
             prof.enable()
+        renew, _ = measure(groups.renew_leases, 60)  # the scheduler's other placement job
         failover, touched = measure(placement.failover, GRACE_S, 60)
         publish, _ = measure(desired.next_states, touched)
         if prof:
@@ -60,6 +62,7 @@ def main() -> None:
                     "agents": args.agents,
                     "mocks": args.mocks,
                     "vanished": args.vanish,
+                    "renew_leases": renew,
                     "failover": failover,
                     "next_states": publish,
                     "touched": len(touched),
