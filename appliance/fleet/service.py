@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import peewee as pw
 
 from agent import wire
-from appliance import auth, clock, models
+from appliance import auth, bulk, clock, models
 from appliance.contract.fleet import Agent, Enrolled
 from appliance.db import database
 from appliance.errors import ApplianceError, Unauthorized
@@ -335,8 +335,7 @@ class _Reports:
     def write(self) -> None:
         self._stop_stored()  # before the upsert: the batch's own rows are final there
         agents = [self.reported[pk] for pk in sorted(self.reported)]
-        for chunk in _chunks(agents):
-            models.Agent.bulk_update(chunk, fields=self.AGENT_FIELDS)
+        bulk.update_rows(models.Agent, agents, self.AGENT_FIELDS)
         if not self.dirty:
             return
         gs = models.GroupStats
