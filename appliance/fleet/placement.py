@@ -190,19 +190,19 @@ def rescale(group: models.Group, old: int, new: int, lease_until: float) -> set[
     if new > old:
         return place(group, old, new, lease_until)
     lock_org(group.org_id)
-    touched: set[str] = set()
     a = models.Assignment
     rows = list(
         a.select(a, models.Agent)
         .join(models.Agent)
         .where(a.group == group.id, a.run_id == group.run_id, a.index_end > new)
     )
+    touched = {row.agent.agent_id for row in rows}
+    history.closed_many(rows)  # in bulk: a big group's top holds a range per agent
+    gone = [row.id for row in rows if row.index_start >= new]
+    for i in range(0, len(gone), 500):
+        a.delete().where(a.id.in_(gone[i : i + 500])).execute()
     for row in rows:
-        touched.add(row.agent.agent_id)
-        history.closed(row)
-        if row.index_start >= new:
-            row.delete_instance()
-        else:
+        if row.index_start < new:  # the one range across the new top: trimmed
             row.index_end = new
             row.save()
             history.opened(row)

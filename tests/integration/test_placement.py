@@ -175,3 +175,20 @@ def test_failover_moves_a_range_whole_to_the_agent_with_most_room(org: models.Or
     assert [r[:3] for r in ranges(g) if r[0] == d.agent_id] == [(d.agent_id, dead[1], dead[2])]
     assert covered(g) == list(range(100))
     assert {r[0] for r in ranges(g)} == {b.agent_id, c.agent_id, d.agent_id}
+
+
+def test_scaling_down_costs_the_same_queries_however_many_ranges_it_drops(
+    org: models.Org,
+) -> None:
+    for _ in range(8):
+        online_agent(org, 10)
+    g = running_group(org, 80)
+    placement.place(g, 0, 80, LEASE)  # ten devices on each agent
+
+    def shrink(old: int, new: int) -> int:
+        with count_queries() as counted:
+            placement.rescale(g, old, new, LEASE)
+        assert covered(g) == list(range(new))
+        return counted.count
+
+    assert shrink(80, 65) == shrink(65, 15)  # two ranges touched, then five

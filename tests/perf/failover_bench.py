@@ -55,6 +55,10 @@ def main() -> None:
         a = models.Assignment
         left = a.select().join(models.Agent).where(models.Agent.agent_id.in_(gone)).count()
         covered = sum(r.index_end - r.index_start for r in a.select().where(a.group == group.id))
+        ranges = a.select().where(a.group == group.id).count()
+        group = models.Group.get_by_id(group.id)
+        half = args.mocks // 2
+        shrink, _ = measure(placement.rescale, group, args.mocks, half, time.time() + 60)
         print(
             json.dumps(
                 {
@@ -65,10 +69,11 @@ def main() -> None:
                     "renew_leases": renew,
                     "failover": failover,
                     "next_states": publish,
+                    "rescale_to_half": shrink,
                     "touched": len(touched),
-                    "ranges": a.select().where(a.group == group.id).count(),
+                    "ranges": ranges,
                     "left_on_vanished": left,
-                    "covered": covered,
+                    "covered_after_failover": covered,
                 }
             )
         )
