@@ -13,6 +13,7 @@ import secrets
 import ssl
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -30,6 +31,7 @@ from appliance.inspect.exchange import Exchange
 from appliance.usage import service as usage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Bus:
@@ -235,26 +237,33 @@ def _handle_all(batch: list[tuple[str, object]]) -> list[tuple[str, bytes]]:
                 list(lock.for_update("FOR NO KEY UPDATE"))  # FK checks need not wait
             records = [(t, p) for t, p in rest if t.endswith("/" + wire.USAGE)]
             acks.update(_ingest_all(records))
+            _report_all([(t, p) for t, p in rest if t.endswith("/" + wire.REPORTED)])
             for topic, payload in rest:
-                if not topic.endswith("/" + wire.USAGE):
+                if not topic.endswith(("/" + wire.USAGE, "/" + wire.REPORTED)):
                     _handle(topic, payload)
     for topic, payload in presence:
         _handle(topic, payload)
     return list(acks.items())
 
 
-def _ingest_all(records: list[tuple[str, object]]) -> dict[str, bytes]:
-    """Usage records in one :func:`usage.ingest_many`; one by one if that fails (so one
-    bad record cannot hold the others back)."""
+def _decode_all(messages: list[tuple[str, object]], kind: type[T]) -> list[tuple[str, T]]:
+    """(agent id, message) of each well-formed message; the others are logged, dropped."""
     decoded = []
-    for topic, payload in records:
+    for topic, payload in messages:
         split = wire.agent_of(topic)
         if split is None or not isinstance(payload, (bytes, bytearray)) or not payload:
             continue
         try:
-            decoded.append((split[0], wire.decode(wire.UsageRecord, payload)))
+            decoded.append((split[0], wire.decode(kind, payload)))
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            log.warning("dropped a malformed usage message from %s: %s", split[0], e)
+            log.warning("dropped a malformed %s message from %s: %s", split[1], split[0], e)
+    return decoded
+
+
+def _ingest_all(records: list[tuple[str, object]]) -> dict[str, bytes]:
+    """Usage records in one :func:`usage.ingest_many`; one by one if that fails (so one
+    bad record cannot hold the others back)."""
+    decoded = _decode_all(records, wire.UsageRecord)
     if not decoded:
         return {}
     try:
@@ -271,6 +280,21 @@ def _ingest_all(records: list[tuple[str, object]]) -> dict[str, bytes]:
     return {
         wire.topic(agent_id, wire.USAGE_ACK): wire.encode(ack) for agent_id, ack in acked.items()
     }
+
+
+def _report_all(messages: list[tuple[str, object]]) -> None:
+    """Reports in one :func:`fleet.on_reported_many`, in arrival order; one by one if
+    that fails (so one bad report cannot hold the others back)."""
+    decoded = _decode_all(messages, wire.Reported)
+    if not decoded:
+        return
+    try:
+        with database.atomic():  # a savepoint
+            fleet.on_reported_many(decoded)
+    except Exception:
+        log.exception("batched reports failed; one report at a time")
+        for topic, payload in messages:
+            _handle(topic, payload)
 
 
 def _handle(topic: str, payload: object) -> tuple[str, bytes] | None:

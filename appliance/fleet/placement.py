@@ -21,12 +21,13 @@ at a time and no two replicas hand out the same range or the same free capacity.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
 import peewee as pw
 
-from appliance import models
+from appliance import bulk, models
 from appliance.db import database
 from appliance.errors import Conflict
 from appliance.fleet import history
@@ -78,54 +79,87 @@ def assigned_per_agent(org_id: int) -> dict[int, int]:
     return {agent_pk: int(n or 0) for agent_pk, n in rows}
 
 
-def free_agents(org_id: int, exclude: set[int] = frozenset()) -> list[tuple[models.Agent, int]]:
-    """Online agents of the org with room, and how much, oldest first."""
+@dataclasses.dataclass(slots=True)
+class Room:
+    """An online agent with free capacity, as a placement run uses it up."""
+
+    pk: int
+    agent_id: str
+    free: int
+
+
+def free_agents(org_id: int) -> list[Room]:
+    """Online agents of the org with room, and how much, oldest first (two queries)."""
     used = assigned_per_agent(org_id)
-    agents = (
-        models.Agent.select()
-        .where(models.Agent.org == org_id, models.Agent.online == True)  # noqa: E712
-        .order_by(models.Agent.id)
+    a = models.Agent
+    rows = (
+        a.select(a.id, a.agent_id, a.capacity)
+        .where(a.org == org_id, a.online == True)  # noqa: E712
+        .order_by(a.id)
+        .tuples()
     )
-    out = []
-    for agent in agents:
-        if agent.id in exclude:
-            continue
-        free = agent.capacity - used.get(agent.id, 0)
-        if free > 0:
-            out.append((agent, free))
-    return out
+    out = [Room(pk, agent_id, capacity - used.get(pk, 0)) for pk, agent_id, capacity in rows]
+    return [r for r in out if r.free > 0]
 
 
-def _assign(
-    group: models.Group, start: int, end: int, lease_until: float, exclude: set[int] = frozenset()
-) -> tuple[set[str], int]:
-    """Cover [start, end) (or its lower part) on agents with room; (agents, end placed)."""
-    room = free_agents(group.org_id, exclude)
-    total = sum(f for _, f in room)
-    n = min(end - start, total)
+def _carve(
+    group: models.Group,
+    start: int,
+    end: int,
+    lease_until: float,
+    room: list[Room],
+    *,
+    whole: bool = False,
+) -> tuple[list[dict[str, int]], set[str], int]:
+    """Split [start, end) (or its lower part) over ``room``, using it up in place;
+    ``whole``: onto the one agent with the most room if it fits there.
+
+    Returns the new ``Assignment`` rows (as dicts), the agents they go to, and the end
+    placed. Nothing is written: callers insert the rows.
+    """
+    n = min(end - start, sum(r.free for r in room))
+    rows: list[dict[str, int]] = []
     touched: set[str] = set()
     if n <= 0:
-        return touched, start
+        return rows, touched, start
+    shares = split(n, [r.free for r in room])
+    if whole and room:
+        roomiest = max(range(len(room)), key=lambda i: (room[i].free, -i))
+        if room[roomiest].free >= n:
+            shares = [n if i == roomiest else 0 for i in range(len(room))]
     at = start
-    rows = []
-    for (agent, _), share in zip(room, split(n, [f for _, f in room]), strict=True):
+    for r, share in zip(room, shares, strict=True):
         if share == 0:
             continue
         rows.append(
             dict(
                 group=group.id,
-                agent=agent.id,
+                agent=r.pk,
                 run_id=group.run_id,
                 index_start=at,
                 index_end=at + share,
                 lease_until=lease_until,
             )
         )
+        r.free -= share
         at += share
-        touched.add(agent.agent_id)
-    for i in range(0, len(rows), 500):  # one statement per 500 ranges, not one per agent
-        models.Assignment.insert_many(rows[i : i + 500]).execute()
+        touched.add(r.agent_id)
+    room[:] = [r for r in room if r.free > 0]
+    return rows, touched, at
+
+
+def _insert(rows: list[dict[str, int]]) -> None:
+    a = models.Assignment
+    fields = (a.group, a.agent, a.run_id, a.index_start, a.index_end, a.lease_until)
+    # A failover may split ranges by the thousand: plain values, no model per row.
+    bulk.insert_values(a, fields, [[r[f.name] for f in fields] for r in rows])
     history.opened_many(rows)
+
+
+def _assign(group: models.Group, start: int, end: int, lease_until: float) -> tuple[set[str], int]:
+    """Cover [start, end) (or its lower part) on agents with room; (agents, end placed)."""
+    rows, touched, at = _carve(group, start, end, lease_until, free_agents(group.org_id))
+    _insert(rows)
     return touched, at
 
 
@@ -136,7 +170,7 @@ def place(group: models.Group, start: int, end: int, lease_until: float) -> set[
         raise Conflict(f"group {group.name!r}: no agent of this org is online")
     touched, placed = _assign(group, start, end, lease_until)
     if placed < end:
-        free = sum(f for _, f in free_agents(group.org_id)) + (placed - start)
+        free = sum(r.free for r in free_agents(group.org_id)) + (placed - start)
         raise Conflict(
             f"group {group.name!r}: {end - start} mocks exceed the free capacity of the "
             f"online agents ({free})"
@@ -157,19 +191,19 @@ def rescale(group: models.Group, old: int, new: int, lease_until: float) -> set[
     if new > old:
         return place(group, old, new, lease_until)
     lock_org(group.org_id)
-    touched: set[str] = set()
     a = models.Assignment
     rows = list(
         a.select(a, models.Agent)
         .join(models.Agent)
         .where(a.group == group.id, a.run_id == group.run_id, a.index_end > new)
     )
+    touched = {row.agent.agent_id for row in rows}
+    history.closed_many(rows)  # in bulk: a big group's top holds a range per agent
+    gone = [row.id for row in rows if row.index_start >= new]
+    for i in range(0, len(gone), 500):
+        a.delete().where(a.id.in_(gone[i : i + 500])).execute()
     for row in rows:
-        touched.add(row.agent.agent_id)
-        history.closed(row)
-        if row.index_start >= new:
-            row.delete_instance()
-        else:
+        if row.index_start < new:  # the one range across the new top: trimmed
             row.index_end = new
             row.save()
             history.opened(row)
@@ -177,35 +211,55 @@ def rescale(group: models.Group, old: int, new: int, lease_until: float) -> set[
 
 
 def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> set[str]:
-    """Move the ranges of agents offline for longer than ``grace_s`` to online agents."""
+    """Move the ranges of agents offline for longer than ``grace_s`` to online agents.
+
+    A fixed number of queries however many ranges are stranded: the free capacity of
+    each org is read once and used up in memory, range after range, as placing them
+    one by one would (each sees the ranges placed before it); writes go in bulk.
+    """
     cutoff = (now or models.utcnow()) - dt.timedelta(seconds=grace_s)
     touched: set[str] = set()
     a = models.Assignment
-    stranded_q = (
-        a.select(a, models.Agent, models.Group)
-        .join(models.Agent)
-        .switch(a)
-        .join(models.Group)
-        .where(
-            models.Group.state == "running",
-            a.run_id == models.Group.run_id,
-            models.Agent.online == False,  # noqa: E712
-            models.Agent.offline_since.is_null(False),
-            models.Agent.offline_since <= cutoff,
+
+    def stranded_q(*fields: object) -> pw.ModelSelect:
+        return (
+            a.select(*fields)
+            .join(models.Agent)
+            .switch(a)
+            .join(models.Group)
+            .where(
+                models.Group.state == "running",
+                a.run_id == models.Group.run_id,
+                models.Agent.online == False,  # noqa: E712
+                models.Agent.offline_since.is_null(False),
+                models.Agent.offline_since <= cutoff,
+            )
         )
-        .order_by(models.Group.id, a.index_start)
-    )
+
     with database.atomic():
         if isinstance(database.obj, pw.PostgresqlDatabase):
-            orgs = sorted({row.group.org_id for row in stranded_q})
+            orgs = sorted(org for (org,) in stranded_q(models.Group.org).distinct().tuples())
             if not orgs:
                 return touched
             for org_id in orgs:  # in order: two lockers of several orgs never deadlock
                 lock_org(org_id)
-        stranded = list(stranded_q)  # read again under the locks
+        # read again under the locks
+        stranded = list(
+            stranded_q(a, models.Agent, models.Group).order_by(models.Group.id, a.index_start)
+        )
+        if not stranded:
+            return touched
         until = clock.system_seconds() + lease_s
+        orgs = sorted({r.group.org_id for r in stranded})
+        room = {org_id: free_agents(org_id) for org_id in orgs}
+        new_rows: list[dict[str, int]] = []
+        moved: list[tuple[models.Assignment, int]] = []  # (range, end placed elsewhere)
         for row in stranded:
-            moved_to, placed = _assign(row.group, row.index_start, row.index_end, until)
+            # Whole where one agent has room: a range split a hundred ways per failover
+            # would leave the fleet with ever more, ever smaller ranges.
+            rows, moved_to, placed = _carve(
+                row.group, row.index_start, row.index_end, until, room[row.group.org_id], whole=True
+            )
             if placed == row.index_start:
                 log.warning(
                     "group %s: devices %d-%d of offline agent %s wait for free capacity",
@@ -215,6 +269,8 @@ def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> 
                     row.agent.agent_id,
                 )
                 continue
+            new_rows += rows
+            moved.append((row, placed))
             touched |= moved_to | {row.agent.agent_id}
             log.info(
                 "group %s: devices %d-%d moved from offline agent %s to %s",
@@ -224,10 +280,13 @@ def failover(grace_s: float, lease_s: float, now: dt.datetime | None = None) -> 
                 row.agent.agent_id,
                 ", ".join(sorted(moved_to)),
             )
-            history.closed(row)
-            if placed >= row.index_end:
-                row.delete_instance()
-            else:  # the rest waits on the dead agent until room appears
+        _insert(new_rows)
+        history.closed_many(row for row, _ in moved)
+        gone = [row.id for row, placed in moved if placed >= row.index_end]
+        for i in range(0, len(gone), 500):
+            a.delete().where(a.id.in_(gone[i : i + 500])).execute()
+        for row, placed in moved:
+            if placed < row.index_end:  # the rest waits on the dead agent until room appears
                 row.index_start = placed
                 row.save()
                 history.opened(row)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import peewee as pw
 
 from agent import wire
-from appliance import auth, models
+from appliance import auth, bulk, models
 from appliance.contract.fleet import Agent, Enrolled
 from appliance.db import database
 from appliance.errors import ApplianceError, Unauthorized
@@ -125,43 +125,49 @@ MAX_COUNTER = 2**53
 
 
 def on_reported(agent_id: str, r: wire.Reported) -> None:
-    """Store an agent's report: its process's counters, and its predecessors' last ones.
+    """Store an agent's report: its process's counters, and its predecessors' last ones."""
+    on_reported_many([(agent_id, r)])
+
+
+def on_reported_many(reports: list[tuple[str, wire.Reported]]) -> None:
+    """Store reports in arrival order, as one by one, in a fixed number of queries.
 
     Counters are kept per incarnation (agent process), so a restarted agent's figures
     add to those of the process it replaced; only the newest incarnation runs mocks.
+    Agents, groups, assignments and counters are read once for the batch; each report
+    sees the ones before it (in memory); the writes go last, in bulk.
     """
+    if not reports:
+        return
     with database.atomic():
-        agent = agent_by_id(agent_id)
-        if agent is None:
-            return
-        mine = agent.incarnation or ""
-        current = (
-            r.incarnation == mine
-            or r.started_at >= (agent.incarnation_at or 0.0)
-            # its own journal says which process it replaced, whatever the board's clock
-            or mine in {p.incarnation for p in r.previous}
-        )
-        if not current:  # a late report of a process that was replaced since
-            _store_counters(agent, r.incarnation, r.started_at, r.groups, alive=False)
-            return
-        if r.incarnation != mine:
-            # The processes before this one run nothing any more.
-            gs = models.GroupStats
-            gs.update(running=0, state="stopped").where(
-                gs.agent == agent.id,
-                gs.incarnation != r.incarnation,
-                (gs.running != 0) | (gs.state != "stopped"),
-            ).execute()
-            agent.incarnation, agent.incarnation_at = r.incarnation, r.started_at
-        agent.reported_revision = r.revision
-        agent.cpu_percent, agent.rss_mb = r.cpu_percent, r.rss_mb
-        agent.last_errors = "\n".join(e[:500] for e in r.errors[-10:])
-        agent.last_seen = models.utcnow()
-        agent.save(only=agent.dirty_fields)  # never an ingest's acked_seq back
-        _store_counters(agent, r.incarnation, r.started_at, r.groups, alive=True)
-        for past in r.previous[:8]:
-            if past.incarnation != r.incarnation:
-                _store_counters(agent, past.incarnation, past.started_at, past.groups, alive=False)
+        batch = _Reports(reports)
+        for agent_id, r in reports:
+            agent = batch.agents.get(agent_id)
+            if agent is None:
+                continue
+            mine = agent.incarnation or ""
+            current = (
+                r.incarnation == mine
+                or r.started_at >= (agent.incarnation_at or 0.0)
+                # its own journal says which process it replaced, whatever the board's clock
+                or mine in {p.incarnation for p in r.previous}
+            )
+            if not current:  # a late report of a process that was replaced since
+                batch.store(agent, r.incarnation, r.started_at, r.groups, alive=False)
+                continue
+            if r.incarnation != mine:
+                batch.stop_others(agent, r.incarnation)  # they run nothing any more
+                agent.incarnation, agent.incarnation_at = r.incarnation, r.started_at
+            agent.reported_revision = r.revision
+            agent.cpu_percent, agent.rss_mb = r.cpu_percent, r.rss_mb
+            agent.last_errors = "\n".join(e[:500] for e in r.errors[-10:])
+            agent.last_seen = models.utcnow()
+            batch.reported[agent.id] = agent
+            batch.store(agent, r.incarnation, r.started_at, r.groups, alive=True)
+            for past in r.previous[:8]:
+                if past.incarnation != r.incarnation:
+                    batch.store(agent, past.incarnation, past.started_at, past.groups, alive=False)
+        batch.write()
 
 
 def _clamp(n: int) -> int:
@@ -175,70 +181,177 @@ def _histogram(h: wire.Histogram) -> str:
     return wire.encode(h).decode()
 
 
-def _store_counters(
-    agent: models.Agent,
-    incarnation: str,
-    started_at: float,
-    groups: list[wire.GroupReport],
-    *,
-    alive: bool,
-) -> None:
-    """Last values per (group, run) of one incarnation; ``alive``: it is the one running."""
-    group_ids = {g.group_id for g in groups}
-    if not group_ids:
-        return
-    known = {
-        g.id
-        for g in models.Group.select(models.Group.id).where(
-            models.Group.id.in_(group_ids), models.Group.org == agent.org_id
-        )
-    }
-    if not known:
-        return
-    a = models.Assignment
-    # Running mocks cannot exceed what is assigned to the agent now (none once stopped).
-    assigned = {
-        (gid, run): int(n or 0)
-        for gid, run, n in a.select(a.group, a.run_id, pw.fn.SUM(a.index_end - a.index_start))
-        .where(a.agent == agent.id)
-        .group_by(a.group, a.run_id)
-        .tuples()
-    }
-    gs = models.GroupStats
-    rows = {
-        (row.group_id, row.run_id): row
-        for row in gs.select().where(
-            gs.agent == agent.id, gs.incarnation == incarnation, gs.group.in_(known)
-        )
-    }
-    for g in groups:
-        if g.group_id not in known:
-            continue
-        row = rows.get((g.group_id, g.run_id))
-        sent, errors = _clamp(g.sent), _clamp(g.errors)
-        if row is not None and (sent < row.sent or errors < row.errors):
-            continue  # an older report of the same process: its counters only grow
-        same = row is not None and (sent, errors, "stopped") == (row.sent, row.errors, row.state)
-        if not alive and same:
-            continue  # repeated in every report of its successor; nothing new
-        values = dict(
-            running=min(_clamp(g.running), assigned.get((g.group_id, g.run_id), 0)) if alive else 0,
-            state=g.state if alive else "stopped",
-            sent=sent,
-            errors=errors,
-            lateness=_histogram(g.lateness),
-            reason=(g.reason if alive or g.reason else "agent restarted")[:255],
-            last_error=g.last_error[:2000],
-            report=wire.encode(g).decode(),
-            updated_at=models.utcnow(),
-            incarnation_at=started_at,
-        )
-        if row is not None:
-            gs.update(**values).where(gs.id == row.id).execute()
-        else:
-            gs.create(
-                group=g.group_id, run_id=g.run_id, agent=agent.id, incarnation=incarnation, **values
+CHUNK = 500  # ids per IN list
+
+
+def _chunks(items: list) -> list[list]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+StatsKey = tuple[int, str, int, int]  # agent pk, incarnation, group id, run id
+
+
+class _Reports:
+    """What a batch of reports reads once, and the writes it owes."""
+
+    # Agent columns a report sets: never an ingest's acked_seq back.
+    AGENT_FIELDS = (
+        models.Agent.incarnation,
+        models.Agent.incarnation_at,
+        models.Agent.reported_revision,
+        models.Agent.cpu_percent,
+        models.Agent.rss_mb,
+        models.Agent.last_errors,
+        models.Agent.last_seen,
+    )
+
+    def __init__(self, reports: list[tuple[str, wire.Reported]]) -> None:
+        a, g, gs, asg = models.Agent, models.Group, models.GroupStats, models.Assignment
+        ids = sorted({agent_id for agent_id, _ in reports})
+        self.agents = {
+            row.agent_id: row
+            for chunk in _chunks(ids)
+            for row in a.select().where(a.agent_id.in_(chunk))
+        }
+        self.reported: dict[int, models.Agent] = {}
+        group_ids: set[int] = set()
+        incarnations: set[str] = set()
+        for _, r in reports:
+            incarnations.add(r.incarnation)
+            group_ids |= {x.group_id for x in r.groups}
+            for past in r.previous[:8]:
+                incarnations.add(past.incarnation)
+                group_ids |= {x.group_id for x in past.groups}
+        self.org_of: dict[int, int] = {}  # group id: its org
+        if group_ids:
+            q = g.select(g.id, g.org).where(g.id.in_(sorted(group_ids)))
+            self.org_of = dict(q.tuples())
+        pks = sorted(row.id for row in self.agents.values())
+        self.assigned: dict[tuple[int, int, int], int] = {}
+        self.stats: dict[StatsKey, dict] = {}
+        self.dirty: set[StatsKey] = set()
+        self.new_incarnations: dict[int, set[str]] = {}  # agent pk: processes it started
+        if not self.org_of or not pks:
+            return
+        for chunk in _chunks(pks):
+            rows = (
+                asg.select(
+                    asg.agent, asg.group, asg.run_id, pw.fn.SUM(asg.index_end - asg.index_start)
+                )
+                .where(asg.agent.in_(chunk), asg.group.in_(sorted(self.org_of)))
+                .group_by(asg.agent, asg.group, asg.run_id)
+                .tuples()
             )
+            self.assigned.update({(pk, gid, run): int(n or 0) for pk, gid, run, n in rows})
+            rows = (
+                gs.select(
+                    gs.agent,
+                    gs.incarnation,
+                    gs.group,
+                    gs.run_id,
+                    gs.sent,
+                    gs.errors,
+                    gs.state,
+                    gs.running,
+                )
+                .where(
+                    gs.agent.in_(chunk),
+                    gs.group.in_(sorted(self.org_of)),
+                    gs.incarnation.in_(sorted(incarnations)),
+                )
+                .tuples()
+            )
+            for pk, inc, gid, run, sent, errors, state, running in rows:
+                self.stats[(pk, inc, gid, run)] = dict(
+                    sent=sent, errors=errors, state=state, running=running
+                )
+
+    def stop_others(self, agent: models.Agent, incarnation: str) -> None:
+        """Every other incarnation of the agent stops running: pending rows now, stored
+        ones in :meth:`write` (one read and one update for the whole batch)."""
+        self.new_incarnations.setdefault(agent.id, set()).add(incarnation)
+        for key, row in self.stats.items():
+            if key[0] == agent.id and key[1] is not None and key[1] != incarnation:
+                row["running"], row["state"] = 0, "stopped"
+
+    def _stop_stored(self) -> None:
+        # A stored row stops if any incarnation the batch started is not its own
+        # (NULL is nobody's: as in SQL, such a row is left alone).
+        gs = models.GroupStats
+        pks = sorted(self.new_incarnations)
+        ids = []
+        for chunk in _chunks(pks):
+            q = gs.select(gs.id, gs.agent, gs.incarnation).where(
+                gs.agent.in_(chunk), (gs.running != 0) | (gs.state != "stopped")
+            )
+            ids += [
+                pk
+                for pk, agent_pk, inc in q.tuples()
+                if inc is not None and self.new_incarnations[agent_pk] - {inc}
+            ]
+        for chunk in _chunks(ids):
+            gs.update(running=0, state="stopped").where(gs.id.in_(chunk)).execute()
+
+    def store(
+        self,
+        agent: models.Agent,
+        incarnation: str,
+        started_at: float,
+        groups: list[wire.GroupReport],
+        *,
+        alive: bool,
+    ) -> None:
+        """Last values per (group, run) of one incarnation; ``alive``: it is the one running."""
+        for g in groups:
+            if self.org_of.get(g.group_id) != agent.org_id:
+                continue
+            key = (agent.id, incarnation, g.group_id, g.run_id)
+            row = self.stats.get(key)
+            sent, errors = _clamp(g.sent), _clamp(g.errors)
+            if row is not None and (sent < row["sent"] or errors < row["errors"]):
+                continue  # an older report of the same process: its counters only grow
+            same = row is not None and (sent, errors, "stopped") == (
+                row["sent"],
+                row["errors"],
+                row["state"],
+            )
+            if not alive and same:
+                continue  # repeated in every report of its successor; nothing new
+            # Running mocks cannot exceed what is assigned to the agent now (none once stopped).
+            assigned = self.assigned.get((agent.id, g.group_id, g.run_id), 0)
+            self.stats[key] = dict(
+                running=min(_clamp(g.running), assigned) if alive else 0,
+                state=g.state if alive else "stopped",
+                sent=sent,
+                errors=errors,
+                lateness=_histogram(g.lateness),
+                reason=(g.reason if alive or g.reason else "agent restarted")[:255],
+                last_error=g.last_error[:2000],
+                report=wire.encode(g).decode(),
+                updated_at=models.utcnow(),
+                incarnation_at=started_at,
+            )
+            self.dirty.add(key)
+
+    def write(self) -> None:
+        self._stop_stored()  # before the upsert: the batch's own rows are final there
+        agents = [self.reported[pk] for pk in sorted(self.reported)]
+        bulk.update_rows(models.Agent, agents, self.AGENT_FIELDS)
+        if not self.dirty:
+            return
+        gs = models.GroupStats
+        rows = [
+            dict(agent=pk, incarnation=inc, group=gid, run_id=run, **self.stats[pk, inc, gid, run])
+            for pk, inc, gid, run in sorted(self.dirty)
+        ]
+        key = ("agent", "incarnation", "group", "run_id")
+        values = [gs._meta.fields[name] for name in rows[0] if name not in key]
+        for i in range(0, len(rows), 200):
+            # One statement for new rows and changed ones: the counters' unique key.
+            gs.insert_many(rows[i : i + 200]).on_conflict(
+                conflict_target=[gs.group, gs.run_id, gs.agent, gs.incarnation],
+                preserve=values,
+            ).execute()
 
 
 def desired_for(agent: models.Agent, *, bump: bool = True) -> wire.Desired:
@@ -279,8 +392,34 @@ def list_agents(org_id: int) -> list[Agent]:
     from appliance.fleet.placement import assigned_per_agent
 
     used = assigned_per_agent(org_id)
+    m = models.Agent
+    # Plain tuples of the columns shown: a thousand models cost more than the answer.
+    rows = (
+        m.select(
+            m.id,
+            m.agent_id,
+            m.hostname,
+            m.arch,
+            m.version,
+            m.online,
+            m.offline_since,
+            m.cores,
+            m.mem_mb,
+            m.capacity,
+            m.cpu_percent,
+            m.rss_mb,
+            m.revision,
+            m.reported_revision,
+            m.acked_seq,
+            m.last_errors,
+            m.last_seen,
+        )
+        .where(m.org == org_id)
+        .order_by(m.id)
+        .namedtuples()
+    )
     out = []
-    for a in models.Agent.select().where(models.Agent.org == org_id).order_by(models.Agent.id):
+    for a in rows:
         assigned = used.get(a.id, 0)
         out.append(
             Agent(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
+import peewee as pw
 
 from agent import wire
 from agent.errors import ScenarioError
@@ -235,30 +236,94 @@ def stop_over_capacity(now: dt.datetime | None = None) -> set[str]:
 def renew_leases(lease_s: int) -> set[str]:
     """Extend every running assignment's lease; the agents to republish to."""
     until = clock.system_seconds() + lease_s
+    a = models.Assignment
     with database.atomic():
         rows = list(
-            models.Assignment.select(models.Assignment, models.Agent)
+            a.select(a.id, models.Agent.agent_id)
             .join(models.Agent)
-            .switch(models.Assignment)
+            .switch(a)
             .join(models.Group)
-            .where(
-                models.Group.state == "running",
-                models.Assignment.run_id == models.Group.run_id,
-            )
+            .where(models.Group.state == "running", a.run_id == models.Group.run_id)
+            .tuples()
         )
-        if rows:
-            models.Assignment.update(lease_until=until).where(
-                models.Assignment.id.in_([r.id for r in rows])
-            ).execute()
-    return {r.agent.agent_id for r in rows}
+        ids = [pk for pk, _ in rows]
+        for i in range(0, len(ids), 500):  # IN lists SQLite takes, however big the fleet
+            a.update(lease_until=until).where(a.id.in_(ids[i : i + 500])).execute()
+    return {agent_id for _, agent_id in rows}
 
 
-def running_now(group: models.Group, stats: list[models.GroupStats]) -> int:
+T = TypeVar("T", "Figures", "Range")
+
+
+class Figures(NamedTuple):
+    """What a group's document needs of one counters row (``GroupStats`` and its agent)."""
+
+    group_id: int
+    run_id: int
+    agent_pk: int
+    online: bool
+    running: int
+    state: str
+    sent: int
+    errors: int
+    lateness: str
+    report: str
+    last_error: str
+
+
+class Range(NamedTuple):
+    """What a group's document needs of one assignment and its agent."""
+
+    group_id: int
+    agent_id: str
+    online: bool
+    index_start: int
+    index_end: int
+    lease_until: float
+
+
+# Plain tuples of the columns used: a thousand agents' rows as models (every column of
+# the counters and of their agent) cost most of GET /groups.
+def _figures() -> pw.ModelSelect:
+    gs, a = models.GroupStats, models.Agent
+    return gs.select(
+        gs.group,
+        gs.run_id,
+        gs.agent,
+        a.online,
+        gs.running,
+        gs.state,
+        gs.sent,
+        gs.errors,
+        gs.lateness,
+        gs.report,
+        gs.last_error,
+    ).join(a)
+
+
+def _ranges() -> pw.ModelSelect:
+    asg, a = models.Assignment, models.Agent
+    return (
+        asg.select(asg.group, a.agent_id, a.online, asg.index_start, asg.index_end, asg.lease_until)
+        .join(a)
+        .order_by(asg.index_start)
+    )
+
+
+def _rows(query: pw.ModelSelect, kind: type[T]) -> list[T]:
+    """Rows of :func:`_figures` or :func:`_ranges` straight from the driver: peewee's
+    conversion of each value was a third of GET /groups. SQLite's flags come as 0/1."""
+    flag = kind._fields.index("online")
+    rows = database.execute(query).fetchall()
+    return [kind(*row[:flag], bool(row[flag]), *row[flag + 1 :]) for row in rows]
+
+
+def running_now(group: models.Group, stats: list[Figures]) -> int:
     """Mocks running in the group's current run: none once it is stopped, none on an
     agent that went offline, whatever they last reported."""
     if group.state != "running":
         return 0
-    return sum(s.running for s in stats if s.run_id == group.run_id and s.agent.online)
+    return sum(s.running for s in stats if s.run_id == group.run_id and s.online)
 
 
 def list_groups(org_id: int) -> list[Group]:
@@ -276,29 +341,19 @@ def list_groups(org_id: int) -> list[Group]:
         .where(g.org == org_id)
         .order_by(g.name)
     )
-    stats: dict[int, list[models.GroupStats]] = {r.id: [] for r in rows}
-    placed: dict[int, list[models.Assignment]] = {r.id: [] for r in rows}
+    stats: dict[int, list[Figures]] = {r.id: [] for r in rows}
+    placed: dict[int, list[Range]] = {r.id: [] for r in rows}
     device_ms: dict[int, int] = {}
     if rows:
-        current_run = (models.GroupStats.group == g.id) & (models.GroupStats.run_id == g.run_id)
-        for s in (
-            models.GroupStats.select(models.GroupStats, models.Agent)
-            .join(models.Agent)
-            .switch(models.GroupStats)
-            .join(g, on=current_run)
-            .where(g.org == org_id)
+        gs = models.GroupStats
+        current_run = (gs.group == g.id) & (gs.run_id == g.run_id)
+        for f in _rows(
+            _figures().switch(gs).join(g, on=current_run).where(g.org == org_id), Figures
         ):
-            stats[s.group_id].append(s)
+            stats[f.group_id].append(f)
         a = models.Assignment
-        for row in (
-            a.select(a, models.Agent)
-            .join(models.Agent)
-            .switch(a)
-            .join(g)
-            .where(g.org == org_id)
-            .order_by(a.index_start)
-        ):
-            placed[row.group_id].append(row)
+        for r in _rows(_ranges().switch(a).join(g).where(g.org == org_id), Range):
+            placed[r.group_id].append(r)
         u = models.Usage
         device_ms = dict(
             u.select(u.group, sum_device_ms())
@@ -318,24 +373,16 @@ def list_groups(org_id: int) -> list[Group]:
 def group_doc(
     group: models.Group,
     *,
-    stats: list[models.GroupStats] | None = None,
-    assignments: list[models.Assignment] | None = None,
+    stats: list[Figures] | None = None,
+    assignments: list[Range] | None = None,
     device_ms: int | None = None,
 ) -> Group:
     """The API document of one group; the keywords take what :func:`list_groups` read."""
     if stats is None:
-        stats = list(
-            models.GroupStats.select(models.GroupStats, models.Agent)
-            .join(models.Agent)
-            .where(models.GroupStats.group == group.id, models.GroupStats.run_id == group.run_id)
-        )
+        gs = models.GroupStats
+        stats = _rows(_figures().where(gs.group == group.id, gs.run_id == group.run_id), Figures)
     if assignments is None:
-        assignments = list(
-            models.Assignment.select(models.Assignment, models.Agent)
-            .join(models.Agent)
-            .where(models.Assignment.group == group.id)
-            .order_by(models.Assignment.index_start)
-        )
+        assignments = _rows(_ranges().where(models.Assignment.group == group.id), Range)
     if device_ms is None:
         device_ms = group_device_ms(group.id, group.run_id)
     hist = wire.Histogram()
@@ -346,8 +393,8 @@ def group_doc(
             merged.merge_behaviour(wire.decode(wire.GroupReport, s.report))
     placed = [
         Placed(
-            agent_id=a.agent.agent_id,
-            agent_online=a.agent.online,
+            agent_id=a.agent_id,
+            agent_online=a.online,
             index_start=a.index_start,
             index_end=a.index_end,
             lease_until=a.lease_until,
@@ -356,9 +403,9 @@ def group_doc(
     ]
     # One row per agent process (incarnation): counters add up across restarts; an
     # agent is done with the run when every process of it says stopped.
-    per_agent: dict[int, list[models.GroupStats]] = {}
+    per_agent: dict[int, list[Figures]] = {}
     for s in stats:
-        per_agent.setdefault(s.agent_id, []).append(s)
+        per_agent.setdefault(s.agent_pk, []).append(s)
     # Merged across agents: faults, statuses, transitions, commands, verify.
     done = behaviour(merged)
     return Group(

@@ -326,7 +326,7 @@ def _save_acks(
     for j in changed:
         j.acked_seq = moved[(j.agent_id, j.epoch)]
     if changed:
-        ue.bulk_update(changed, fields=[ue.acked_seq], batch_size=200)
+        bulk.update_rows(ue, changed, [ue.acked_seq])
     # Agent.acked_seq: what GET /agents shows, of the journal the agent used last.
     by_pk = {ag.id: ag for ag in agents.values()}
     dirty = []
@@ -336,7 +336,7 @@ def _save_acks(
             by_pk[pk].acked_seq = seq
             dirty.append(by_pk[pk])
     if dirty:
-        a.bulk_update(dirty, fields=[a.acked_seq], batch_size=200)
+        bulk.update_rows(a, dirty, [a.acked_seq])
 
 
 def sum_device_ms() -> pw.Function:

@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from playhouse.test_utils import count_queries
 
 from agent import wire
 from appliance import models
@@ -52,7 +53,7 @@ def test_start_splits_by_free_capacity_and_refuses_what_does_not_fit(
     assert touched == {a.agent_id for a in agents}
     assert [e - s for _, s, e, _ in ranges(g)] == [100, 100, 100]
     assert covered(g) == list(range(300))
-    free = {a.agent_id: f for a, f in placement.free_agents(org.id)}
+    free = {r.agent_id: r.free for r in placement.free_agents(org.id)}
     assert free == {a.agent_id: 50 for a in agents}
 
     big = running_group(org, 151, name="big")
@@ -133,3 +134,61 @@ def test_a_replayed_offline_message_keeps_the_first_offline_time(org: models.Org
     assert fleet.agent_by_id(a.agent_id).offline_since == first
     fleet.on_presence(a.agent_id, wire.Presence(status="online"))
     assert fleet.agent_by_id(a.agent_id).offline_since is None
+
+
+def stranded_failover_queries(org: models.Org, dead: int) -> int:
+    """Queries of one failover of ``dead`` agents' ranges, two groups on eight agents."""
+    agents = [online_agent(org, 100) for _ in range(8)]
+    groups = [running_group(org, 160, name=f"g{i}") for i in range(2)]
+    for g in groups:
+        placement.place(g, 0, 160, LEASE)
+    for agent in agents[:dead]:
+        fleet.on_presence(agent.agent_id, wire.Presence(status="offline"))
+    later = models.utcnow() + dt.timedelta(seconds=31)
+    with count_queries() as counted:
+        touched = placement.failover(grace_s=30, lease_s=60, now=later)
+    assert {a.agent_id for a in agents[:dead]} <= touched
+    for g in groups:
+        assert covered(g) == list(range(160))
+        assert not {r[0] for r in ranges(g)} & {a.agent_id for a in agents[:dead]}
+    return counted.count
+
+
+def test_a_failover_costs_the_same_queries_however_many_ranges_it_moves(
+    org: models.Org,
+) -> None:
+    few = stranded_failover_queries(org, dead=1)  # two ranges
+    other = models.Org.create(name="other")
+    many = stranded_failover_queries(other, dead=4)  # eight ranges
+    assert many == few
+
+
+def test_failover_moves_a_range_whole_to_the_agent_with_most_room(org: models.Org) -> None:
+    a, b, c = (online_agent(org, 100) for _ in range(3))
+    g = running_group(org, 100)
+    placement.place(g, 0, 100, LEASE)
+    dead = next(r for r in ranges(g) if r[0] == a.agent_id)
+    d = online_agent(org, 100)  # empty: the most room
+    fleet.on_presence(a.agent_id, wire.Presence(status="offline"))
+    later = models.utcnow() + dt.timedelta(seconds=31)
+    assert placement.failover(grace_s=30, lease_s=60, now=later) == {a.agent_id, d.agent_id}
+    assert [r[:3] for r in ranges(g) if r[0] == d.agent_id] == [(d.agent_id, dead[1], dead[2])]
+    assert covered(g) == list(range(100))
+    assert {r[0] for r in ranges(g)} == {b.agent_id, c.agent_id, d.agent_id}
+
+
+def test_scaling_down_costs_the_same_queries_however_many_ranges_it_drops(
+    org: models.Org,
+) -> None:
+    for _ in range(8):
+        online_agent(org, 10)
+    g = running_group(org, 80)
+    placement.place(g, 0, 80, LEASE)  # ten devices on each agent
+
+    def shrink(old: int, new: int) -> int:
+        with count_queries() as counted:
+            placement.rescale(g, old, new, LEASE)
+        assert covered(g) == list(range(new))
+        return counted.count
+
+    assert shrink(80, 65) == shrink(65, 15)  # two ranges touched, then five

@@ -13,20 +13,17 @@ ms per message and, with ``--profile``, where the time goes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import json
 import pstats
-import tempfile
 import time
-from pathlib import Path
 
 from agent import wire
-from appliance import db, models
-from appliance.bus.control import control as bus
+from appliance import models
+from appliance.bus import control as bus
 from appliance.fleet import history
 from appliance.fleet import service as fleet
-from tests.fixtures.postgres import start_private_postgres
+from tests.perf.fleet_setup import database
 
 DEVICES = 100  # per agent
 
@@ -98,19 +95,9 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.agents <= 100_000 or not 0 < args.batches <= 10_000:
         parser.error("--agents: 1..100000, --batches: 1..10000")
-    with contextlib.ExitStack() as stack:
-        if args.sqlite:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-        else:
-            cluster = start_private_postgres()
-            stack.callback(cluster.stop)
-            url = cluster.dsn
-        db.connect(url)
-        db.migrate()
+    with database(args.sqlite) as kind:
         t0 = time.perf_counter()
         ids, group = setup(args.agents)
-        kind = url.split(":")[0]
         print(f"# {args.agents} agents set up in {time.perf_counter() - t0:.1f}s ({kind})")
         work = batches(ids, group, args.batches, args.size)
         prof = cProfile.Profile() if args.profile else None
