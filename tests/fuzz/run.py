@@ -65,6 +65,8 @@ class Figures:
     tracebacks: int = 0
     token_survived: bool = False
     seconds: float = 0.0
+    phases: dict[str, str] = field(default_factory=dict)
+    """Per phase, what schemathesis reported for the main pass (success, skip, ...)."""
     passes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -135,6 +137,8 @@ def add(figures: Figures, name: str, report: dict[str, Any]) -> None:
         key = "errors"
         figures.failures[key] = figures.failures.get(key, 0) + 1
         figures.failed_operations.setdefault(key, []).append(json.dumps(e)[:300])
+    if not figures.phases:
+        figures.phases = {k: str(v["status"]) for k, v in report.get("phases", {}).items()}
     figures.passes.append(
         {
             "pass": name,
