@@ -9,6 +9,9 @@ server errors, status codes, content types, response schemas and headers,
 positive/negative data, auth, Allow headers, ...) in its examples, coverage,
 fuzzing and stateful phases, ``--examples`` test cases per operation, with an
 admin (superuser) token. Allowances are in ``tests/fuzz/schemathesis.toml``.
+First it makes one resource of each kind (``SEED_CALLS``), whose names and ids the
+fuzzer draws now and then, so success answers of ``/{name}`` and ``/{id}``
+operations are checked against their schemas too.
 
 Two passes, so the fuzzer never revokes its own token before it is done:
 everything but ``/api/v1/tokens/{id}`` and ``/api/v1/users/{id}`` first, then
