@@ -50,6 +50,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/agents/enroll"})
 """Answer without a token; every other route needs one (``opt={"public": True}`` adds more)."""
 
+AGENT_AUTH = "AgentBasic"
+"""``opt={"public": True, "auth": AGENT_AUTH}``: no token, the handler checks the agent's
+bus account (HTTP Basic) itself; the OpenAPI document names that scheme."""
+
 
 def is_public(path: str, handler: BaseRouteHandler) -> bool:
     return bool(handler.opt.get("public")) or path in PUBLIC_PATHS or path.startswith("/schema")

@@ -27,7 +27,7 @@ from agent import identity
 from agent.errors import AgentError
 from agent.template import device_id, parse_template
 from appliance import auth, models
-from appliance.api import call
+from appliance.api import AGENT_AUTH, call
 from appliance.contract.fleet import Certificates, CertRequest
 from appliance.errors import ApplianceError, Conflict, Forbidden, NotFound, Unauthorized
 
@@ -119,7 +119,11 @@ def _basic(header: str | None) -> tuple[str, str] | None:
     return (user, password) if user else None
 
 
-@post("/api/v1/agents/{agent_id:str}/certificates", status_code=200, opt={"public": True})
+@post(
+    "/api/v1/agents/{agent_id:str}/certificates",
+    status_code=200,
+    opt={"public": True, "auth": AGENT_AUTH},
+)
 async def issue_certificates(
     agent_id: FromPath[str], request: Request[Any, Any, Any], state: State
 ) -> Certificates:

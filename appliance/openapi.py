@@ -8,7 +8,8 @@ optional and refuses unknown fields. Clients and schema-driven fuzzers
 
 - the error responses each operation can give (400, 401, 403, 404, 409, 413;
   502 where Stripe is called) with the error schema;
-- the bearer token as the security scheme, and no security on public routes;
+- the bearer token as the security scheme, no security on public routes, and HTTP
+  Basic (the agent's bus account) on the routes agents call;
 - ``required: false`` on bodies a handler takes as ``JSONBody[X | None] = None``
   (Litestar marks every body required);
 - ``additionalProperties: false`` on bodies that forbid unknown fields.
@@ -27,7 +28,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
-from appliance.api import is_public
+from appliance.api import AGENT_AUTH, is_public
 
 ERROR = "Error"
 ERROR_SCHEMA: dict[str, Any] = {
@@ -96,7 +97,12 @@ def complete(schema: dict[str, Any], app: Litestar) -> dict[str, Any]:
             "type": "http",
             "scheme": "bearer",
             "description": "An API token (mm_...): DATA_DIR/admin.token or POST /api/v1/tokens",
-        }
+        },
+        AGENT_AUTH: {
+            "type": "http",
+            "scheme": "basic",
+            "description": "An agent's own bus account: the username and password it enrolled with",
+        },
     }
     handlers = _handlers(app)
     for path, operations in schema.get("paths", {}).items():
@@ -123,7 +129,11 @@ def complete(schema: dict[str, Any], app: Litestar) -> dict[str, Any]:
                 op["responses"].setdefault(
                     str(code), {"description": ERRORS[code], "content": error}
                 )
-            op["security"] = [] if public else [{"BearerToken": []}]
+            if handler is not None and handler.opt.get("auth") == AGENT_AUTH:
+                # Public to the token guard, but the handler asks for the agent itself.
+                op["security"] = [{AGENT_AUTH: []}]
+            else:
+                op["security"] = [] if public else [{"BearerToken": []}]
             config = getattr(struct, "__struct_config__", None)
             if struct is not None and config is not None and config.forbid_unknown_fields:
                 found = schemas.get(struct.__name__)

@@ -9,6 +9,9 @@ server errors, status codes, content types, response schemas and headers,
 positive/negative data, auth, Allow headers, ...) in its examples, coverage,
 fuzzing and stateful phases, ``--examples`` test cases per operation, with an
 admin (superuser) token. Allowances are in ``tests/fuzz/schemathesis.toml``.
+First it makes one resource of each kind (``SEED_CALLS``), whose names and ids the
+fuzzer draws now and then, so success answers of ``/{name}`` and ``/{id}``
+operations are checked against their schemas too.
 
 Two passes, so the fuzzer never revokes its own token before it is done:
 everything but ``/api/v1/tokens/{id}`` and ``/api/v1/users/{id}`` first, then
@@ -65,6 +68,8 @@ class Figures:
     tracebacks: int = 0
     token_survived: bool = False
     seconds: float = 0.0
+    phases: dict[str, str] = field(default_factory=dict)
+    """Per phase, what schemathesis reported for the main pass (success, skip, ...)."""
     passes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -135,6 +140,8 @@ def add(figures: Figures, name: str, report: dict[str, Any]) -> None:
         key = "errors"
         figures.failures[key] = figures.failures.get(key, 0) + 1
         figures.failed_operations.setdefault(key, []).append(json.dumps(e)[:300])
+    if not figures.phases:
+        figures.phases = {k: str(v["status"]) for k, v in report.get("phases", {}).items()}
     figures.passes.append(
         {
             "pass": name,
@@ -180,6 +187,35 @@ def open_doors(app: Appliance, paths: str | None = None) -> list[str]:
     return found
 
 
+SEED_TEMPLATE = {
+    "transport": {"mqtt": {"url": "mqtt://127.0.0.1:1", "topic": "lab/{device_id}/t"}},
+    "interval": "1s",
+    "payload": {"device": {"device_id": {}}, "seq": {"counter": {}}},
+}
+SEED_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("PUT", "/api/v1/templates/fuzz", SEED_TEMPLATE),
+    ("PUT", "/api/v1/groups/fuzz", {"template": "fuzz", "count": 2}),
+    ("POST", "/api/v1/groups/fuzz/start", None),
+    ("POST", "/api/v1/entitlements/flat", {"plan": "flat10-30d"}),
+    ("POST", "/api/v1/targets/networks", {"cidr": "10.99.0.0/16", "note": "fuzz"}),
+    ("POST", "/api/v1/targets/verifications", {"url": "http://fuzz.invalid"}),
+    ("POST", "/api/v1/billing/coupons", {"code": "FUZZ", "percent_off": 10}),
+    ("POST", "/api/v1/invoices/draft-now", None),
+]
+"""Made before fuzzing, so that the operations on one resource reach it: ids 1 and the
+name ``fuzz`` are in the dictionaries of ``schemathesis.toml`` (the fuzzer draws them
+now and then, and anything else the rest of the time). Without them every
+``/{name}`` and ``/{id}`` answer is a 404 and their success schemas go unchecked."""
+
+
+def seed_resources(app: Appliance) -> None:
+    for method, path, body in SEED_CALLS:
+        try:
+            app.api(method, path, body)
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"seeding {method} {path}: {e.code} {e.read()[:300]!r}") from None
+
+
 def token_works(app: Appliance) -> bool:
     try:
         return bool(app.api("GET", "/api/v1/me"))
@@ -201,6 +237,7 @@ def run(examples: int, seed: int, work: Path, paths: str | None = None) -> Figur
     app = Appliance(data, http, mockmock(*args, "--mqtt-port", str(mqtt)))
     app.start(timeout=60)
     try:
+        seed_resources(app)
         add(figures, "all but tokens/users", fuzz_pass(
             app, work, examples, seed, "main", "--exclude-path-regex", main_exclude
         ))  # fmt: skip

@@ -35,5 +35,7 @@ def test_fuzzing_finds_no_server_error_no_failure_and_no_open_door(tmp_path: Pat
     assert figures["open_doors"] == [], done.stdout
     assert figures["tracebacks"] == 0, done.stdout
     assert figures["token_survived"] is True
+    # The stateful phase ran too (links between operations), not only the single calls.
+    assert figures["phases"]["stateful"] == "success", figures["phases"]
     assert figures["operations_tested"] >= 60 and figures["test_cases"] > 1000
     assert done.returncode == 0, done.stdout
