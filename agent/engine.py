@@ -56,6 +56,9 @@ VERIFY_GRACE_S = 2.0  # how long stop() waits for the subscriber to catch up
 STATUS_FIGURES_S = 0.5  # how often time-in-status figures are brought up to date
 VERIFY_READY_S = 10.0  # the group's subscriber must be subscribed by then
 
+# Histogram bucket of each lateness below 8.192 ms, computed once: every send adds one.
+_LATE_INDEX = [wire.Histogram.index(us) for us in range(8192)]
+
 SenderFactory = Callable[[Template, list[str], SenderOptions], Sender]
 
 
@@ -206,6 +209,19 @@ class GroupRunner:
         self._verify_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        # Nothing to decide per send: no faults, verification, probability transitions,
+        # silent statuses, windows, jitter or Poisson arrivals, and the base _emit.
+        self._plain = (
+            not t.faults.any
+            and not self.verify_on
+            and self.windows is None
+            and not any(self.prob_trans)
+            and not any(self.silent)
+            and not self._jitter_s
+            and not self._poisson
+            and type(self)._emit is GroupRunner._emit
+            and type(self)._out is GroupRunner._out
+        )
         self.failed = ""  # why the group could not run, when it could not
         self._waiter: asyncio.Future[None] | None = None
         self.started_at: float | None = None
@@ -461,10 +477,14 @@ class GroupRunner:
         """Run every event due at ``now``."""
         heap = self._heap
         devs = self.devices
+        plain = self._plain and self.trace is None
         while heap and heap[0][0] <= now:
             ev = heap[0]
             kind = ev[2]
             if kind == SEND:
+                if plain:
+                    self._plain_sends(now)
+                    continue
                 d = devs[ev[3]]
                 if ev[4] != d.gen:
                     heapq.heappop(heap)
@@ -513,6 +533,61 @@ class GroupRunner:
                 if nxt is not None:
                     self._push(nxt, CRON, -1, data)
         self._settle()
+
+    def _plain_sends(self, now: float) -> None:
+        """The due SEND events at the top of the heap, for a template with nothing to
+        decide per send (see ``_plain``): _tick, _emit and _out folded into one loop
+        with the lookups hoisted. Same order, same heap entries, same figures."""
+        heap, devs = self._heap, self.devices
+        sender = self.sender
+        send = sender.send
+        intervals, status_sent = self.intervals, self._status_sent
+        rep = self.report
+        hist = rep.lateness
+        buckets = hist.buckets
+        get = buckets.get
+        table, n_table, index = _LATE_INDEX, len(_LATE_INDEX), wire.Histogram.index
+        tie = self._n
+        replace, pop = heapq.heapreplace, heapq.heappop
+        sent = skipped = refused = added = 0
+        max_us = hist.max_us
+        try:
+            while heap:
+                ev = heap[0]
+                due = ev[0]
+                if due > now or ev[2] != SEND:
+                    return
+                d = devs[ev[3]]
+                if ev[4] != d.gen:
+                    pop(heap)
+                    continue
+                if d.dropped or now < d.silent_until:
+                    skipped += 1
+                else:
+                    if send(d.slot, d.topic, d.payload.encode(now)):  # type: ignore[union-attr]
+                        sent += 1
+                        status_sent[d.status] += 1
+                    else:
+                        refused += 1
+                        rep.last_error = getattr(sender, "last_error", "") or "not connected"
+                    us = int((now - due) * 1_000_000)
+                    i = table[us] if 0 <= us < n_table else index(us)
+                    buckets[i] = get(i, 0) + 1
+                    added += 1
+                    if us > max_us:
+                        max_us = us
+                interval = intervals[d.status]
+                nxt = due + interval
+                if nxt < now - interval:  # fell far behind: skip rather than burst
+                    nxt = now + interval
+                d.next_due = nxt
+                replace(heap, (nxt, next(tie), SEND, d.slot, d.gen))
+        finally:
+            rep.sent += sent
+            rep.skipped += skipped
+            self._refused += refused
+            hist.count += added
+            hist.max_us = max_us
 
     def _settle(self) -> None:
         """Take in what the transport learnt after accepting messages: late failures
