@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import CodeType
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -518,6 +519,101 @@ class _Format:
         return self.render({})
 
 
+# The closures of the hottest generators, each made by a small factory and registered
+# with the statements that compute its value inline: a payload's encoder is then one
+# generated function that evaluates its fields in order without a call per field
+# (see _encoder_factory). In a statement, {out} is the field's value (and prefixes its
+# temporaries), every other name one of the closure's free variables.
+_INLINE: dict[CodeType, str] = {}
+
+
+def _inlined(stmt: str) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
+    def register(factory: Callable[..., Value]) -> Callable[..., Value]:
+        (code,) = [c for c in factory.__code__.co_consts if isinstance(c, CodeType)]
+        _INLINE[code] = stmt
+        return factory
+
+    return register
+
+
+@_inlined("{out} = {value}")
+def _const(value: Any) -> Value:
+    return lambda now: value
+
+
+@_inlined("{out} = {cell}[0]")
+def _cell(cell: list[Any]) -> Value:
+    return lambda now: cell[0]
+
+
+@_inlined("{state}[0] += {step}\n{out} = {state}[0]")
+def _counter(state: list[int], step: int) -> Value:
+    def counter(now: float) -> int:
+        state[0] += step
+        return state[0]
+
+    return counter
+
+
+@_inlined("{out} = round({lo} + {span} * {rnd}(), {d})")
+def _uniform(lo: float, span: float, rnd: Callable[[], float], d: int) -> Value:
+    return lambda now: round(lo + span * rnd(), d)
+
+
+@_inlined("{out} = {rng}.randint({lo}, {hi})")
+def _randint(rng: random.Random, lo: int, hi: int) -> Value:
+    return lambda now: rng.randint(lo, hi)
+
+
+# random.Random.gauss, statement for statement (Python 3.11-3.13), on the same rng: the
+# same draws and the same spare value for the next call.
+_GAUSS = """{out}_z = {rng}.gauss_next
+{rng}.gauss_next = None
+if {out}_z is None:
+    {out}_x = {rng}.random() * TWOPI
+    {out}_g = sqrt(-2.0 * log(1.0 - {rng}.random()))
+    {out}_z = cos({out}_x) * {out}_g
+    {rng}.gauss_next = sin({out}_x) * {out}_g
+"""
+
+
+@_inlined(_GAUSS + "{out} = {mean} + {out}_z * {sd}")
+def _gauss(rng: random.Random, mean: float, sd: float) -> Value:
+    return lambda now: rng.gauss(mean, sd)
+
+
+@_inlined(_GAUSS + "{out} = round({mean} + {out}_z * {sd}, {d})")
+def _gauss_round(rng: random.Random, mean: float, sd: float, d: int) -> Value:
+    return lambda now: round(rng.gauss(mean, sd), d)
+
+
+@_inlined("{out} = {rng}.choice({values})")
+def _choice(rng: random.Random, values: list[Any]) -> Value:
+    return lambda now: rng.choice(values)
+
+
+@_inlined("{out} = {values}[bisect({cum}, {rnd}() * {total}, 0, {last})]")
+def _weighted(
+    values: list[Any], cum: list[float], rnd: Callable[[], float], total: float, last: int
+) -> Value:
+    return lambda now: values[bisect.bisect(cum, rnd() * total, 0, last)]
+
+
+@_inlined("{out} = int((now + {c}[0]) * 1000)")
+def _epoch_ms(c: list[float]) -> Value:
+    return lambda now: int((now + c[0]) * 1000)
+
+
+@_inlined("{out} = int(now + {c}[0])")
+def _epoch_s(c: list[float]) -> Value:
+    return lambda now: int(now + c[0])
+
+
+@_inlined("{out} = {rnd}() < {p_true}")
+def _bool(rnd: Callable[[], float], p_true: float) -> Value:
+    return lambda now: rnd() < p_true
+
+
 def _compile_field(
     name: str,
     p: Any,
@@ -529,64 +625,56 @@ def _compile_field(
     if name == "format":
         return _Format(p.text, names or DeviceNames(device_id))
     if name == "status":
-        cell = (names or DeviceNames(device_id)).status
-        return lambda now: cell[0]
+        return _cell((names or DeviceNames(device_id)).status)
     if name == "device_field":
-        value = (names.row if names is not None else {}).get(p)
-        return lambda now: value
+        return _const((names.row if names is not None else {}).get(p))
     if name == "const":
-        return lambda now: p
+        return _const(p)
     if name == "device_id":
-        return lambda now: device_id
+        return _const(device_id)
     if name == "counter":
-        state = [p.start - p.step]
-
-        def counter(now: float) -> int:
-            state[0] += p.step
-            return state[0]
-
-        return counter
+        return _counter([p.start - p.step], p.step)
     if name == "uniform":
         if isinstance(p.min, int) and isinstance(p.max, int) and p.decimals is None:
-            return lambda now: rng.randint(p.min, p.max)
+            return _randint(rng, p.min, p.max)
         # Inlined rng.uniform (same stream): this is the hottest generator.
-        lo, span, rnd = p.min, p.max - p.min, rng.random
-        d = 2 if p.decimals is None else p.decimals
-        return lambda now: round(lo + span * rnd(), d)
+        return _uniform(p.min, p.max - p.min, rng.random, 2 if p.decimals is None else p.decimals)
     if name == "normal":
         r = _rounder(p.decimals)
-        gauss, mean, sd = rng.gauss, p.mean, p.stddev
+        mean, sd = p.mean, p.stddev
         if p.min is None and p.max is None:
+            if type(rng).gauss is not random.Random.gauss:
+                gauss = rng.gauss
+                return lambda now: r(gauss(mean, sd))
             if p.decimals is None:
-                return lambda now: gauss(mean, sd)
-            d = p.decimals
-            return lambda now: round(gauss(mean, sd), d)
+                return _gauss(rng, mean, sd)
+            return _gauss_round(rng, mean, sd, p.decimals)
+        gauss = rng.gauss
         lo = -math.inf if p.min is None else p.min
         hi = math.inf if p.max is None else p.max
         return lambda now: r(min(hi, max(lo, gauss(mean, sd))))
     if name == "choice":
         values, weights = p.values, p.weights
         if weights is None:
-            return lambda now: rng.choice(values)
+            return _choice(rng, values)
         cum: list[float] = []
         total = 0.0
         for w in weights:
             total += w
             cum.append(total)
         # What rng.choices does, without its per-call list and checks: same stream.
-        last, rnd = len(values) - 1, rng.random
-        return lambda now: values[bisect.bisect(cum, rnd() * total, 0, last)]
+        return _weighted(values, cum, rng.random, total, len(values) - 1)
     if name == "timestamp":
         c = clock if clock is not None else [0.0]
         if p.format == "epoch_ms":
-            return lambda now: int((now + c[0]) * 1000)
+            return _epoch_ms(c)
         if p.format == "epoch_s":
-            return lambda now: int(now + c[0])
+            return _epoch_s(c)
         return lambda now: datetime.fromtimestamp(now + c[0], UTC).isoformat(
             timespec="milliseconds"
         )
     if name == "bool":
-        return lambda now: rng.random() < p.p_true
+        return _bool(rng.random, p.p_true)
     if name == "uuid":
         return lambda now: str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
     if name == "sine":
@@ -749,30 +837,62 @@ def _replay(p: Replay) -> Value:
     return replay_timed
 
 
-_ENCODERS: dict[tuple[Any, ...], Callable[[tuple[Value, ...]], Callable[[float], bytes]]] = {}
+_ENCODERS: dict[tuple[Any, ...], Callable[..., Callable[[float], bytes]]] = {}
+_ENCODER_NS = {
+    "bisect": bisect.bisect,
+    "TWOPI": math.tau,
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "cos": math.cos,
+    "sin": math.sin,
+}
 
 
 def _encoder_factory(
-    keys: tuple[str, ...], dumps: Callable[[Any], bytes] = orjson.dumps
-) -> Callable[[tuple[Value, ...]], Callable[[float], bytes]]:
-    """Compile, once per field list, ``encode(now)`` that calls each field and builds
-    the dict in one display: about a third cheaper than a comprehension over the
-    pairs, on the path every message takes."""
-    factory = _ENCODERS.get((dumps, *keys))
+    keys: tuple[str, ...], codes: tuple[Any, ...], dumps: Callable[[Any], bytes] = orjson.dumps
+) -> Callable[..., Callable[[float], bytes]]:
+    """Compile, once per field list, ``make(*bindings)`` returning ``encode(now)``: the
+    registered generators (_INLINE) computed inline, any other field called, in
+    template order, and the dict built in one display. What each field's closure
+    holds is bound to the encoder (the same objects: state lists, the rng), so the
+    encoder and the closures (``DevicePayload.next``) share one stream."""
+    factory = _ENCODERS.get((dumps, keys, codes))
     if factory is None:
-        names = [f"f{i}" for i in range(len(keys))]
-        body = ", ".join(f"{k!r}: {n}(now)" for k, n in zip(keys, names, strict=True))
+        params: list[str] = []
+        lines: list[str] = []
+        for i, code in enumerate(codes):
+            stmt = _INLINE.get(code)
+            if stmt is None:
+                params.append(f"f{i}")
+                lines.append(f"x{i} = f{i}(now)")
+                continue
+            names = {v: f"{v}_{i}" for v in code.co_freevars}
+            params.extend(names.values())
+            lines.extend(stmt.format(out=f"x{i}", **names).splitlines())
+        body = ", ".join(f"{k!r}: x{i}" for i, k in enumerate(keys))
         src = (
-            "def make(fs):\n"
-            f"    {', '.join(names)}, = fs\n"
+            f"def make({', '.join(params)}):\n"
             "    def encode(now):\n"
-            f"        return dumps({{{body}}})\n"
+            + "".join(f"        {line}\n" for line in lines)
+            + f"        return dumps({{{body}}})\n"
             "    return encode\n"
         )
-        ns: dict[str, Any] = {"dumps": dumps}
+        ns: dict[str, Any] = {"dumps": dumps, **_ENCODER_NS}
         exec(compile(src, f"<payload {len(keys)} fields>", "exec"), ns)
-        factory = _ENCODERS[(dumps, *keys)] = ns["make"]
+        factory = _ENCODERS[(dumps, keys, codes)] = ns["make"]
     return factory
+
+
+def _bindings(fns: tuple[Value, ...]) -> list[Any]:
+    """The arguments of an _encoder_factory ``make`` for these closures."""
+    out: list[Any] = []
+    for f in fns:
+        code = getattr(f, "__code__", None)
+        if code in _INLINE:
+            out.extend(c.cell_contents for c in f.__closure__)  # type: ignore[union-attr]
+        else:
+            out.append(f)
+    return out
 
 
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -803,12 +923,20 @@ class DevicePayload:
         self.clock = clock if clock is not None else [0.0]
         self.dumps = dumps
         self.formats = tuple((k, f) for k, f in fields if isinstance(f, _Format))
-        if self.formats:
-            self.encode: Callable[[float], bytes] = self._encode
-        elif 0 < len(fields) <= 200:
-            self.encode = _encoder_factory(self.keys, dumps)(self.fns)
+        # ``encode`` is made on first use (__getattr__): a payload that faults always
+        # send through next() never pays for an encoder.
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "encode":
+            raise AttributeError(name)
+        if self.formats or not 0 < len(self.fns) <= 200:
+            encode: Callable[[float], bytes] = self._encode
         else:
-            self.encode = self._encode
+            codes = tuple(getattr(f, "__code__", None) for f in self.fns)
+            codes = tuple(c if c in _INLINE else None for c in codes)
+            encode = _encoder_factory(self.keys, codes, self.dumps)(*_bindings(self.fns))
+        self.encode = encode
+        return encode
 
     @property
     def fields(self) -> list[tuple[str, Value]]:

@@ -21,6 +21,26 @@ async def test_shared_connection_bytes_for_a_seed_are_pinned() -> None:
     assert digest(rig.sinks) == SHARED_DIGEST
 
 
+async def test_the_folded_send_loop_sends_what_the_general_one_does() -> None:
+    rigs = [Rig(shared_template(), count=30, seed=3) for _ in range(2)]
+    rigs[1].runner._plain = False  # every send through _tick, _emit, _out and send()
+    for rig in rigs:
+        await rig.run(1.0)
+    assert rigs[0].runner._plain
+    assert rigs[0].figures() == rigs[1].figures()
+    assert digest(rigs[0].sinks) == digest(rigs[1].sinks)
+
+
+async def test_sends_on_a_shared_connection_that_is_down_are_errors() -> None:
+    rig = Rig(shared_template(), count=5, seed=7, connect=False)
+    await rig.run(0.1)
+    f = rig.figures()
+    assert f["sent"] == 0
+    assert f["errors"] == f["lateness"][0] > 40  # every attempt, none sent
+    assert rig.runner.report.last_error == "not connected"
+    assert rig.sinks[0].writes == 0
+
+
 async def test_behaviour_bytes_and_figures_for_a_seed_are_pinned() -> None:
     rig = Rig(behaviour_template(), count=20, seed=7)
     await rig.run(90.0, command_rate=2)
