@@ -550,9 +550,11 @@ class GroupRunner:
         tie = self._n
         replace, pop = heapq.heapreplace, heapq.heappop
         batch = getattr(sender, "batch", None)
-        run = batch() if batch is not None else None
-        put = run[0] if run is not None else None
-        sent = refused = added = 0
+        put = batch() if batch is not None else None
+        topics: list[str] = []
+        payloads: list[bytes] = []
+        add_topic, add_payload = topics.append, payloads.append
+        sent = refused = 0
         max_us = hist.max_us
         try:
             while heap:
@@ -567,8 +569,8 @@ class GroupRunner:
                 # Never dropped nor silenced: only faults do that.
                 data = d.payload.encode(now)  # type: ignore[union-attr]
                 if put is not None:
-                    put(d.topic, data)
-                    sent += 1
+                    add_topic(d.topic)
+                    add_payload(data)
                     status_sent[d.status] += 1
                 elif send(d.slot, d.topic, data):
                     sent += 1
@@ -579,7 +581,6 @@ class GroupRunner:
                 us = int((now - due) * 1_000_000)
                 i = table[us] if 0 <= us < n_table else index(us)
                 buckets[i] = get(i, 0) + 1
-                added += 1
                 if us > max_us:
                     max_us = us
                 interval = intervals[d.status]
@@ -589,11 +590,12 @@ class GroupRunner:
                 d.next_due = nxt
                 replace(heap, (nxt, next(tie), SEND, d.slot, d.gen))
         finally:
-            if run is not None:
-                run[1]()
+            if put is not None:
+                put(topics, payloads)
+                sent = len(payloads)
             rep.sent += sent
             self._refused += refused
-            hist.count += added
+            hist.count += sent + refused
             hist.max_us = max_us
 
     def _settle(self) -> None:

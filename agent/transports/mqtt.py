@@ -554,41 +554,38 @@ class MqttSender:
             pending.append(pkt)
         return True
 
-    def batch(self) -> tuple[Callable[[str, bytes], None], Callable[[], None]] | None:
-        """For one synchronous run of sends that would all take send()'s QoS 0 path on
-        the shared connection (up, not congested, no backlog, no properties):
-        ``(put, done)``, where ``put(topic, payload)`` queues a message that send()
-        would have accepted, without its checks, and ``done()`` hands the run to the
-        next flush. Nothing the checks read changes until control returns to the
-        event loop. None: use send()."""
+    def batch(self) -> Callable[[list[str], list[bytes]], None] | None:
+        """For a run of sends that would all take send()'s QoS 0 path on the shared
+        connection (up, not congested, no backlog, no properties), made without
+        returning to the event loop (nothing those checks read changes meanwhile):
+        ``put(topics, payloads)``, which queues the run's messages as send() would
+        have, in order, without a call and the checks per message. None: use send()."""
         if not self.shared or self.qos or self._props or self._backlog or self._congested:
             return None
         t = self._transports[0]
         if t is None or t.is_closing():
             return None
+        return self._put
+
+    def _put(self, topics: list[str], payloads: list[bytes]) -> None:
+        if not payloads:
+            return
         heads, head_of, prefix, fixed = self._heads, self._head, self._prefix, self._fixed
         run: list[bytes] = []
         append = run.append
-
-        def put(topic: str, payload: bytes) -> None:
+        for topic, payload in zip(topics, payloads, strict=True):
             head = heads.get(topic) or head_of(topic)
             n = len(head) + len(payload)
             pkt = (prefix[n] if n < _SIZES_N else fixed + _remaining_length(n)) + head
             pkt += payload
             append(pkt)
-
-        def done() -> None:
-            if not run:
-                return
-            pending = self._pending.get(0)
-            if pending is None:
-                self._pending[0] = run
-                if self._flush_handle is None:
-                    self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
-            else:
-                pending.extend(run)
-
-        return put, done
+        pending = self._pending.get(0)
+        if pending is None:
+            self._pending[0] = run
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            pending.extend(run)
 
     def _send_props(self, slot: int, topic: str, payload: bytes, *, qos: int | None = None) -> bool:
         """send() with the slot's MQTT 5 properties on every message."""
