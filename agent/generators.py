@@ -9,6 +9,7 @@ the same stream and two devices never share one.
 
 from __future__ import annotations
 
+import _random
 import bisect
 import csv
 import hashlib
@@ -479,7 +480,31 @@ def device_rng(seed: int | None, group: str, index: int, stream: str = "") -> ra
     base = seed if seed is not None else int.from_bytes(os.urandom(8), "big")
     key = f"{base}/{group}/{index}" + (f"/{stream}" if stream else "")
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
+    return DeviceRandom(int.from_bytes(digest, "big"))
+
+
+class DeviceRandom(_random.Random):
+    """random.Random without an instance dict: the same Mersenne Twister, seeded the
+    same way from an int, with random.Random's own methods (so the same values). A
+    device has three or more of these; random.Random's dict (for ``gauss_next``)
+    would be ~340 bytes each."""
+
+    __slots__ = ("gauss_next",)
+
+    def __init__(self, seed: int) -> None:
+        _random.Random.seed(self, seed)  # what random.Random.seed does with an int
+        self.gauss_next = None
+
+
+# Every method of random.Random but those that reach its base through super() (seeding
+# and state), which DeviceRandom does not need or does itself.
+for _name, _method in vars(random.Random).items():
+    if (
+        callable(_method)
+        and not _name.startswith("__")
+        and _name not in ("seed", "getstate", "setstate")
+    ):
+        setattr(DeviceRandom, _name, _method)
 
 
 def _rounder(decimals: int | None) -> Callable[[float], Any]:
@@ -523,7 +548,9 @@ class _Format:
 # with the statements that compute its value inline: a payload's encoder is then one
 # generated function that evaluates its fields in order without a call per field
 # (see _encoder_factory). In a statement, {out} is the field's value (and prefixes its
-# temporaries), every other name one of the closure's free variables.
+# temporaries), every other name one of the function's bound arguments. They are bound
+# as defaults, not closed over: a tuple slot instead of a cell each, on a dozen
+# functions per device.
 _INLINE: dict[CodeType, str] = {}
 
 
@@ -538,17 +565,17 @@ def _inlined(stmt: str) -> Callable[[Callable[..., Value]], Callable[..., Value]
 
 @_inlined("{out} = {value}")
 def _const(value: Any) -> Value:
-    return lambda now: value
+    return lambda now, value=value: value
 
 
 @_inlined("{out} = {cell}[0]")
 def _cell(cell: list[Any]) -> Value:
-    return lambda now: cell[0]
+    return lambda now, cell=cell: cell[0]
 
 
 @_inlined("{state}[0] += {step}\n{out} = {state}[0]")
 def _counter(state: list[int], step: int) -> Value:
-    def counter(now: float) -> int:
+    def counter(now: float, state: list[int] = state, step: int = step) -> int:
         state[0] += step
         return state[0]
 
@@ -557,12 +584,12 @@ def _counter(state: list[int], step: int) -> Value:
 
 @_inlined("{out} = round({lo} + {span} * {rnd}(), {d})")
 def _uniform(lo: float, span: float, rnd: Callable[[], float], d: int) -> Value:
-    return lambda now: round(lo + span * rnd(), d)
+    return lambda now, lo=lo, span=span, rnd=rnd, d=d: round(lo + span * rnd(), d)
 
 
 @_inlined("{out} = {rng}.randint({lo}, {hi})")
 def _randint(rng: random.Random, lo: int, hi: int) -> Value:
-    return lambda now: rng.randint(lo, hi)
+    return lambda now, rng=rng, lo=lo, hi=hi: rng.randint(lo, hi)
 
 
 # random.Random.gauss, statement for statement (Python 3.11-3.13), on the same rng: the
@@ -579,39 +606,41 @@ if {out}_z is None:
 
 @_inlined(_GAUSS + "{out} = {mean} + {out}_z * {sd}")
 def _gauss(rng: random.Random, mean: float, sd: float) -> Value:
-    return lambda now: rng.gauss(mean, sd)
+    return lambda now, rng=rng, mean=mean, sd=sd: rng.gauss(mean, sd)
 
 
 @_inlined(_GAUSS + "{out} = round({mean} + {out}_z * {sd}, {d})")
 def _gauss_round(rng: random.Random, mean: float, sd: float, d: int) -> Value:
-    return lambda now: round(rng.gauss(mean, sd), d)
+    return lambda now, rng=rng, mean=mean, sd=sd, d=d: round(rng.gauss(mean, sd), d)
 
 
 @_inlined("{out} = {rng}.choice({values})")
 def _choice(rng: random.Random, values: list[Any]) -> Value:
-    return lambda now: rng.choice(values)
+    return lambda now, rng=rng, values=values: rng.choice(values)
 
 
 @_inlined("{out} = {values}[bisect({cum}, {rnd}() * {total}, 0, {last})]")
 def _weighted(
     values: list[Any], cum: list[float], rnd: Callable[[], float], total: float, last: int
 ) -> Value:
-    return lambda now: values[bisect.bisect(cum, rnd() * total, 0, last)]
+    return lambda now, values=values, cum=cum, rnd=rnd, total=total, last=last: values[
+        bisect.bisect(cum, rnd() * total, 0, last)
+    ]
 
 
 @_inlined("{out} = int((now + {c}[0]) * 1000)")
 def _epoch_ms(c: list[float]) -> Value:
-    return lambda now: int((now + c[0]) * 1000)
+    return lambda now, c=c: int((now + c[0]) * 1000)
 
 
 @_inlined("{out} = int(now + {c}[0])")
 def _epoch_s(c: list[float]) -> Value:
-    return lambda now: int(now + c[0])
+    return lambda now, c=c: int(now + c[0])
 
 
 @_inlined("{out} = {rnd}() < {p_true}")
 def _bool(rnd: Callable[[], float], p_true: float) -> Value:
-    return lambda now: rnd() < p_true
+    return lambda now, rnd=rnd, p_true=p_true: rnd() < p_true
 
 
 def _compile_field(
@@ -853,7 +882,7 @@ def _encoder_factory(
 ) -> Callable[..., Callable[[float], bytes]]:
     """Compile, once per field list, ``make(*bindings)`` returning ``encode(now)``: the
     registered generators (_INLINE) computed inline, any other field called, in
-    template order, and the dict built in one display. What each field's closure
+    template order, and the dict built in one display. What each field's function
     holds is bound to the encoder (the same objects: state lists, the rng), so the
     encoder and the closures (``DevicePayload.next``) share one stream."""
     factory = _ENCODERS.get((dumps, keys, codes))
@@ -866,7 +895,7 @@ def _encoder_factory(
                 params.append(f"f{i}")
                 lines.append(f"x{i} = f{i}(now)")
                 continue
-            names = {v: f"{v}_{i}" for v in code.co_freevars}
+            names = {v: f"{v}_{i}" for v in code.co_varnames[1 : code.co_argcount]}
             params.extend(names.values())
             lines.extend(stmt.format(out=f"x{i}", **names).splitlines())
         body = ", ".join(f"{k!r}: x{i}" for i, k in enumerate(keys))
@@ -889,7 +918,7 @@ def _bindings(fns: tuple[Value, ...]) -> list[Any]:
     for f in fns:
         code = getattr(f, "__code__", None)
         if code in _INLINE:
-            out.extend(c.cell_contents for c in f.__closure__)  # type: ignore[union-attr]
+            out.extend(f.__defaults__)  # type: ignore[union-attr]
         else:
             out.append(f)
     return out
