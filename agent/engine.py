@@ -79,7 +79,6 @@ class Device:
         "next_due",
         "payload",
         "payloads",
-        "reply_topic",
         "rng",
         "seq",
         "silent_until",
@@ -107,7 +106,6 @@ class Device:
         self.silent_until = 0.0
         self.dropped = False
         self.cmd_topic = ""
-        self.reply_topic = ""
         self.msg_topics: dict[str, list[int]] | None = None
         self.names: DeviceNames | None = None  # for format and status fields
         self.streams: list[tuple[str, DevicePayload]] | None = None  # (topic, payload)
@@ -276,7 +274,6 @@ class GroupRunner:
         fmt = {"device_id": d.id, "group": a.group, "index": index}
         if t.commands is not None:
             d.cmd_topic = t.commands.topic.format(**fmt)
-            d.reply_topic = t.commands.reply_topic.format(**fmt)
         for k, tr in enumerate(model.transitions):
             if tr.topic is not None:
                 d.msg_topics = d.msg_topics or {}
@@ -824,7 +821,10 @@ class GroupRunner:
             return  # an offline or silent device does not answer
         request, failed = data
         body = command_reply(request, device_id=d.id, failed=failed, now=now)
-        self._out(d, body, topic=d.reply_topic, qos=cmds.qos)
+        # Formatted when needed, not kept per device: replies are a few per cent of sends.
+        a = self.assignment
+        topic = cmds.reply_topic.format(device_id=d.id, group=a.group, index=d.index)
+        self._out(d, body, topic=topic, qos=cmds.qos)
         self.report.replies += 1
         if failed:
             self.report.replies_error += 1

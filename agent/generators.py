@@ -12,6 +12,7 @@ from __future__ import annotations
 import _random
 import bisect
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -643,6 +644,18 @@ def _bool(rnd: Callable[[], float], p_true: float) -> Value:
     return lambda now, rnd=rnd, p_true=p_true: rnd() < p_true
 
 
+@functools.lru_cache(maxsize=256)
+def _cumulative(weights: tuple[float, ...]) -> tuple[list[float], float]:
+    """Running sums of a choice's weights and their total: one list for every device
+    (only read, by bisect), not one each."""
+    cum: list[float] = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cum.append(total)
+    return cum, total
+
+
 def _compile_field(
     name: str,
     p: Any,
@@ -686,11 +699,7 @@ def _compile_field(
         values, weights = p.values, p.weights
         if weights is None:
             return _choice(rng, values)
-        cum: list[float] = []
-        total = 0.0
-        for w in weights:
-            total += w
-            cum.append(total)
+        cum, total = _cumulative(tuple(weights))
         # What rng.choices does, without its per-call list and checks: same stream.
         return _weighted(values, cum, rng.random, total, len(values) - 1)
     if name == "timestamp":
