@@ -548,7 +548,7 @@ class _Format:
 # The closures of the hottest generators, each made by a small factory and registered
 # with the statements that compute its value inline: a payload's encoder is then one
 # generated function that evaluates its fields in order without a call per field
-# (see _encoder_factory). In a statement, {out} is the field's value (and prefixes its
+# (see _generated). In a statement, {out} is the field's value (and prefixes its
 # temporaries), every other name one of the function's bound arguments. They are bound
 # as defaults, not closed over: a tuple slot instead of a cell each, on a dozen
 # functions per device.
@@ -875,8 +875,8 @@ def _replay(p: Replay) -> Value:
     return replay_timed
 
 
-_ENCODERS: dict[tuple[Any, ...], Callable[..., Callable[[float], bytes]]] = {}
-_ENCODER_NS = {
+_GENERATED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_GENERATED_NS = {
     "bisect": bisect.bisect,
     "TWOPI": math.tau,
     "sqrt": math.sqrt,
@@ -886,16 +886,21 @@ _ENCODER_NS = {
 }
 
 
-def _encoder_factory(
-    keys: tuple[str, ...], codes: tuple[Any, ...], dumps: Callable[[Any], bytes] = orjson.dumps
-) -> Callable[..., Callable[[float], bytes]]:
-    """Compile, once per field list, ``make(*bindings)`` returning ``encode(now)``: the
-    registered generators (_INLINE) computed inline, any other field called, in
-    template order, and the dict built in one display. What each field's function
-    holds is bound to the encoder (the same objects: state lists, the rng), so the
-    encoder and the closures (``DevicePayload.next``) share one stream."""
-    factory = _ENCODERS.get((dumps, keys, codes))
-    if factory is None:
+def _generated(
+    keys: tuple[str, ...], codes: tuple[Any, ...], dumps: Callable[[Any], bytes] | None
+) -> Callable[..., Any]:
+    """Compile, once per field list, the function that computes a message: the
+    registered generators (_INLINE) inline, any other field called, in template
+    order, and the dict built in one display. What each field's function held is
+    its bindings (``_bindings``: the same objects, state lists and the rng, so a
+    counter shared by two statuses still counts once).
+
+    ``dumps`` given: ``make(*bindings)`` returning the device's ``encode(now)`` (bytes;
+    the bindings in its cells, for the hottest path). None: ``values(now, bindings)``
+    returning the dict, one function for every device."""
+    key = (dumps, keys, codes)
+    fn = _GENERATED.get(key)
+    if fn is None:
         params: list[str] = []
         lines: list[str] = []
         for i, code in enumerate(codes):
@@ -907,22 +912,30 @@ def _encoder_factory(
             names = {v: f"{v}_{i}" for v in code.co_varnames[1 : code.co_argcount]}
             params.extend(names.values())
             lines.extend(stmt.format(out=f"x{i}", **names).splitlines())
-        body = ", ".join(f"{k!r}: x{i}" for i, k in enumerate(keys))
-        src = (
-            f"def make({', '.join(params)}):\n"
-            "    def encode(now):\n"
-            + "".join(f"        {line}\n" for line in lines)
-            + f"        return dumps({{{body}}})\n"
-            "    return encode\n"
-        )
-        ns: dict[str, Any] = {"dumps": dumps, **_ENCODER_NS}
+        body = "{" + ", ".join(f"{k!r}: x{i}" for i, k in enumerate(keys)) + "}"
+        if dumps is None:
+            src = (
+                "def make(now, b):\n"
+                f"    {', '.join(params)}, = b\n"
+                + "".join(f"    {line}\n" for line in lines)
+                + f"    return {body}\n"
+            )
+        else:
+            src = (
+                f"def make({', '.join(params)}):\n"
+                "    def encode(now):\n"
+                + "".join(f"        {line}\n" for line in lines)
+                + f"        return dumps({body})\n"
+                "    return encode\n"
+            )
+        ns: dict[str, Any] = {"dumps": dumps, **_GENERATED_NS}
         exec(compile(src, f"<payload {len(keys)} fields>", "exec"), ns)
-        factory = _ENCODERS[(dumps, keys, codes)] = ns["make"]
-    return factory
+        fn = _GENERATED[key] = ns["make"]
+    return fn
 
 
-def _bindings(fns: tuple[Value, ...]) -> list[Any]:
-    """The arguments of an _encoder_factory ``make`` for these closures."""
+def _bindings(fns: tuple[Value, ...]) -> tuple[Any, ...]:
+    """What these field functions hold, in _generated's parameter order."""
     out: list[Any] = []
     for f in fns:
         code = getattr(f, "__code__", None)
@@ -930,22 +943,26 @@ def _bindings(fns: tuple[Value, ...]) -> list[Any]:
             out.extend(f.__defaults__)  # type: ignore[union-attr]
         else:
             out.append(f)
-    return out
+    return tuple(out)
 
 
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_CODES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 class DevicePayload:
-    """One device's payload: field closures evaluated in template order.
+    """One device's payload: its fields evaluated in template order.
 
     ``clock`` is a one-element cell the device's timestamp fields add to the time:
     the engine sets it for clock skew/drift faults without recompiling anything.
     ``dumps`` turns the values into bytes (JSON unless the template's ``encoding``
     says otherwise). Format fields are rendered after the others, from their values.
+
+    Without format fields a payload keeps no function per field, only their bindings
+    and the message function shared by every device with the same field list.
     """
 
-    __slots__ = ("clock", "dumps", "encode", "fns", "formats", "keys")
+    __slots__ = ("binds", "clock", "codes", "dumps", "encode", "fns", "formats", "keys", "make")
 
     def __init__(
         self,
@@ -953,34 +970,40 @@ class DevicePayload:
         clock: list[float] | None = None,
         dumps: Callable[[Any], bytes] = orjson.dumps,
     ) -> None:
-        # Field names are one tuple shared by every device with the same fields, the
-        # closures one tuple per device: no (name, closure) pair per field and device.
+        # Field names, codes and the message function are shared by every device with
+        # the same fields; per device there is one tuple (bindings or functions).
         keys = tuple(k for k, _ in fields)
         self.keys = _KEYS.setdefault(keys, keys)
-        self.fns = tuple(f for _, f in fields)
+        fns = tuple(f for _, f in fields)
         self.clock = clock if clock is not None else [0.0]
         self.dumps = dumps
         self.formats = tuple((k, f) for k, f in fields if isinstance(f, _Format))
+        if self.formats or not 0 < len(fns) <= 200:
+            self.fns, self.binds, self.make = fns, (), None
+        else:
+            codes = tuple(
+                c if (c := getattr(f, "__code__", None)) in _INLINE else None for f in fns
+            )
+            self.codes = _CODES.setdefault(codes, codes)
+            self.fns, self.binds = (), _bindings(fns)
+            self.make = _generated(self.keys, self.codes, None)
         # ``encode`` is made on first use (__getattr__): a payload that faults always
         # send through next() never pays for an encoder.
 
     def __getattr__(self, name: str) -> Any:
         if name != "encode":
             raise AttributeError(name)
-        if self.formats or not 0 < len(self.fns) <= 200:
+        if self.make is None:
             encode: Callable[[float], bytes] = self._encode
         else:
-            codes = tuple(getattr(f, "__code__", None) for f in self.fns)
-            codes = tuple(c if c in _INLINE else None for c in codes)
-            encode = _encoder_factory(self.keys, codes, self.dumps)(*_bindings(self.fns))
+            encode = _generated(self.keys, self.codes, self.dumps)(*self.binds)
         self.encode = encode
         return encode
 
-    @property
-    def fields(self) -> list[tuple[str, Value]]:
-        return list(zip(self.keys, self.fns, strict=False))
-
     def next(self, now: float) -> dict[str, Any]:
+        make = self.make
+        if make is not None:
+            return make(now, self.binds)  # type: ignore[no-any-return]
         if not self.formats:
             return {k: f(now) for k, f in zip(self.keys, self.fns, strict=False)}
         fmt = dict(self.formats)
