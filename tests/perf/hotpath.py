@@ -55,6 +55,28 @@ def behaviour_template(*, streams: bool = True) -> dict[str, Any]:
     return tpl
 
 
+def assignment(
+    template: dict[str, Any],
+    *,
+    count: int,
+    seed: int | None,
+    group: str = "g",
+    lease_until: float = math.inf,
+) -> wire.Assignment:
+    """Devices 0..count-1 of group ``group`` running ``template`` (named "t")."""
+    return wire.Assignment(
+        group_id=1,
+        group=group,
+        run_id=1,
+        template_name="t",
+        template=template,
+        index_start=0,
+        index_end=count,
+        seed=seed,
+        lease_until=lease_until,
+    )
+
+
 class Sink:
     """A transport that keeps (or only counts) what is written to it."""
 
@@ -98,17 +120,7 @@ class Rig:
         connect: bool = True,
     ) -> None:
         self.now = T0
-        a = wire.Assignment(
-            group_id=1,
-            group="g",
-            run_id=1,
-            template_name="t",
-            template=template,
-            index_start=0,
-            index_end=count,
-            seed=seed,
-            lease_until=math.inf,
-        )
+        a = assignment(template, count=count, seed=seed)
         self.runner = GroupRunner(a, clock=lambda: self.now)
         self.sender: Any = self.runner.sender
         self.sinks = [Sink(keep) for _ in self.sender.clients]
