@@ -4,7 +4,12 @@ on the benchmarks' own scenarios and a virtual clock."""
 
 from __future__ import annotations
 
-from tests.perf.hotpath import Rig, behaviour_template, digest, shared_template
+import random
+from typing import Any
+
+import orjson
+
+from tests.perf.hotpath import T0, Rig, behaviour_template, digest, shared_template
 
 
 async def test_shared_connection_bytes_for_a_seed_are_pinned() -> None:
@@ -75,3 +80,70 @@ BEHAVIOUR_FIGURES = {
     "replies_error": 11,
     "lateness": (2114, 0.0, 0.0, 999),
 }
+
+
+EVERY_KIND = {
+    "id": {"device_id": {}},
+    "n": {"counter": {"start": 5, "step": 3}},
+    "f": {"uniform": {"min": -2.5, "max": 7.25, "decimals": 3}},
+    "i": {"uniform": {"min": 1, "max": 6}},
+    "g": {"normal": {"mean": 10.0, "stddev": 2.0}},
+    "g2": {"normal": {"mean": 10.0, "stddev": 2.0, "decimals": 1}},
+    "gc": {"normal": {"mean": 0.0, "stddev": 1.0, "min": -0.5, "max": 0.5}},
+    "c": {"choice": {"values": ["a", "b", 3]}},
+    "cw": {"choice": {"values": ["x", "y"], "weights": [1, 3.5]}},
+    "ms": {"timestamp": {"format": "epoch_ms"}},
+    "s": {"timestamp": {"format": "epoch_s"}},
+    "iso": {"timestamp": {"format": "iso"}},
+    "b": {"bool": {"p_true": 0.3}},
+    "k": {"const": {"nested": [1, 2]}},
+    "st": {"status": {}},
+    "w": {"sine": {"min": 0, "max": 1, "period": "10s", "noise": 0.1}},
+}
+
+
+def test_generated_messages_are_what_the_field_functions_give() -> None:
+    """Every inlined generator, mixed with called ones: the generated next() and
+    encode() give what calling each field's function in order gives, draw for draw."""
+    from agent.generators import DeviceNames, _compile_field, compile_fields, device_rng
+    from agent.template import parse_field
+
+    fields = {k: parse_field(v, k) for k, v in EVERY_KIND.items()}
+    names = DeviceNames("dev-1")
+    names.status[0] = "normal"
+
+    def fresh() -> tuple[Any, list[Any]]:
+        rng, clock = device_rng(11, "g", 1), [0.5]
+        payload = compile_fields(fields, rng=rng, device_id="dev-1", clock=clock, names=names)
+        rng2, clock2 = device_rng(11, "g", 1), [0.5]
+        fns = [
+            (k, _compile_field(f.generator, f.params, rng2, "dev-1", clock2, names))
+            for k, f in fields.items()
+        ]
+        return payload, fns
+
+    payload, fns = fresh()
+    for step in range(300):
+        now = T0 + step * 0.37
+        assert payload.next(now) == {k: f(now) for k, f in fns}
+    payload, fns = fresh()
+    for step in range(300):
+        now = T0 + step * 0.37
+        assert payload.encode(now) == orjson.dumps({k: f(now) for k, f in fns})
+
+
+def test_device_random_gives_what_random_random_gives() -> None:
+    from agent.generators import DeviceRandom
+
+    a, b = DeviceRandom(2**63 + 12345), random.Random(2**63 + 12345)
+    assert not hasattr(a, "__dict__")
+    for _ in range(50):
+        assert a.random() == b.random()
+        assert a.gauss(1.0, 2.0) == b.gauss(1.0, 2.0)
+        assert a.uniform(-3, 3) == b.uniform(-3, 3)
+        assert a.randint(0, 10**12) == b.randint(0, 10**12)
+        assert a.randrange(3, 999) == b.randrange(3, 999)
+        assert a.choice("abcdef") == b.choice("abcdef")
+        assert a.choices("xyz", weights=[1, 2, 3], k=4) == b.choices("xyz", weights=[1, 2, 3], k=4)
+        assert a.expovariate(2.5) == b.expovariate(2.5)
+        assert a.getrandbits(128) == b.getrandbits(128)
