@@ -557,11 +557,16 @@ _INLINE: dict[CodeType, str] = {}
 
 def _inlined(stmt: str) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
     def register(factory: Callable[..., Value]) -> Callable[..., Value]:
-        (code,) = [c for c in factory.__code__.co_consts if isinstance(c, CodeType)]
-        _INLINE[code] = stmt
+        _INLINE[_inner_code(factory)] = stmt
         return factory
 
     return register
+
+
+def _inner_code(factory: Callable[..., Value]) -> CodeType:
+    """The code of the one function a factory makes."""
+    (code,) = [c for c in factory.__code__.co_consts if isinstance(c, CodeType)]
+    return code
 
 
 @_inlined("{out} = {value}")
@@ -594,7 +599,7 @@ def _randint(rng: random.Random, lo: int, hi: int) -> Value:
 
 
 # random.Random.gauss, statement for statement (Python 3.11-3.13), on the same rng: the
-# same draws and the same spare value for the next call.
+# same draws and the same spare value for the next call (checked at import, below).
 _GAUSS = """{out}_z = {rng}.gauss_next
 {rng}.gauss_next = None
 if {out}_z is None:
@@ -884,6 +889,21 @@ _GENERATED_NS = {
     "cos": math.cos,
     "sin": math.sin,
 }
+
+
+def _gauss_inline_matches() -> bool:
+    """Whether _GAUSS still is this Python's random.Random.gauss, on a few hundred draws."""
+    lines = (_GAUSS.format(out="x", rng="rng") + "return mean + x_z * sd").splitlines()
+    src = "def g(rng, mean, sd):\n" + "".join(f"    {line}\n" for line in lines)
+    ns: dict[str, Any] = dict(_GENERATED_NS)
+    exec(compile(src, "<gauss check>", "exec"), ns)
+    a, b = random.Random(5), random.Random(5)
+    return all(ns["g"](a, 1.0, 2.0) == b.gauss(1.0, 2.0) for _ in range(256))
+
+
+if not _gauss_inline_matches():  # a Python whose gauss differs: call it instead
+    for _factory in (_gauss, _gauss_round):
+        del _INLINE[_inner_code(_factory)]
 
 
 def _generated(
