@@ -9,8 +9,10 @@ the same stream and two devices never share one.
 
 from __future__ import annotations
 
+import _random
 import bisect
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import CodeType
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -489,7 +492,31 @@ def device_rng(seed: int | None, group: str, index: int, stream: str = "") -> ra
     base = seed if seed is not None else int.from_bytes(os.urandom(8), "big")
     key = f"{base}/{group}/{index}" + (f"/{stream}" if stream else "")
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
+    return DeviceRandom(int.from_bytes(digest, "big"))
+
+
+class DeviceRandom(_random.Random):
+    """random.Random without an instance dict: the same Mersenne Twister, seeded the
+    same way from an int, with random.Random's own methods (so the same values). A
+    device has three or more of these; random.Random's dict (for ``gauss_next``)
+    would be ~340 bytes each."""
+
+    __slots__ = ("gauss_next",)
+
+    def __init__(self, seed: int) -> None:
+        _random.Random.seed(self, seed)  # what random.Random.seed does with an int
+        self.gauss_next = None
+
+
+# Every method of random.Random but those that reach its base through super() (seeding
+# and state), which DeviceRandom does not need or does itself.
+for _name, _method in vars(random.Random).items():
+    if (
+        callable(_method)
+        and not _name.startswith("__")
+        and _name not in ("seed", "getstate", "setstate")
+    ):
+        setattr(DeviceRandom, _name, _method)
 
 
 def _rounder(decimals: int | None) -> Callable[[float], Any]:
@@ -529,6 +556,122 @@ class _Format:
         return self.render({})
 
 
+# The closures of the hottest generators, each made by a small factory and registered
+# with the statements that compute its value inline: a payload's encoder is then one
+# generated function that evaluates its fields in order without a call per field
+# (see _generated). In a statement, {out} is the field's value (and prefixes its
+# temporaries), every other name one of the function's bound arguments. They are bound
+# as defaults, not closed over: a tuple slot instead of a cell each, on a dozen
+# functions per device.
+_INLINE: dict[CodeType, str] = {}
+
+
+def _inlined(stmt: str) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
+    def register(factory: Callable[..., Value]) -> Callable[..., Value]:
+        _INLINE[_inner_code(factory)] = stmt
+        return factory
+
+    return register
+
+
+def _inner_code(factory: Callable[..., Value]) -> CodeType:
+    """The code of the one function a factory makes."""
+    (code,) = [c for c in factory.__code__.co_consts if isinstance(c, CodeType)]
+    return code
+
+
+@_inlined("{out} = {value}")
+def _const(value: Any) -> Value:
+    return lambda now, value=value: value
+
+
+@_inlined("{out} = {cell}[0]")
+def _cell(cell: list[Any]) -> Value:
+    return lambda now, cell=cell: cell[0]
+
+
+@_inlined("{state}[0] += {step}\n{out} = {state}[0]")
+def _counter(state: list[int], step: int) -> Value:
+    def counter(now: float, state: list[int] = state, step: int = step) -> int:
+        state[0] += step
+        return state[0]
+
+    return counter
+
+
+@_inlined("{out} = round({lo} + {span} * {rnd}(), {d})")
+def _uniform(lo: float, span: float, rnd: Callable[[], float], d: int) -> Value:
+    return lambda now, lo=lo, span=span, rnd=rnd, d=d: round(lo + span * rnd(), d)
+
+
+@_inlined("{out} = {rng}.randint({lo}, {hi})")
+def _randint(rng: random.Random, lo: int, hi: int) -> Value:
+    return lambda now, rng=rng, lo=lo, hi=hi: rng.randint(lo, hi)
+
+
+# random.Random.gauss, statement for statement (Python 3.11-3.13), on the same rng: the
+# same draws and the same spare value for the next call (checked at import, below).
+_GAUSS = """{out}_z = {rng}.gauss_next
+{rng}.gauss_next = None
+if {out}_z is None:
+    {out}_x = {rng}.random() * TWOPI
+    {out}_g = sqrt(-2.0 * log(1.0 - {rng}.random()))
+    {out}_z = cos({out}_x) * {out}_g
+    {rng}.gauss_next = sin({out}_x) * {out}_g
+"""
+
+
+@_inlined(_GAUSS + "{out} = {mean} + {out}_z * {sd}")
+def _gauss(rng: random.Random, mean: float, sd: float) -> Value:
+    return lambda now, rng=rng, mean=mean, sd=sd: rng.gauss(mean, sd)
+
+
+@_inlined(_GAUSS + "{out} = round({mean} + {out}_z * {sd}, {d})")
+def _gauss_round(rng: random.Random, mean: float, sd: float, d: int) -> Value:
+    return lambda now, rng=rng, mean=mean, sd=sd, d=d: round(rng.gauss(mean, sd), d)
+
+
+@_inlined("{out} = {rng}.choice({values})")
+def _choice(rng: random.Random, values: list[Any]) -> Value:
+    return lambda now, rng=rng, values=values: rng.choice(values)
+
+
+@_inlined("{out} = {values}[bisect({cum}, {rnd}() * {total}, 0, {last})]")
+def _weighted(
+    values: list[Any], cum: list[float], rnd: Callable[[], float], total: float, last: int
+) -> Value:
+    return lambda now, values=values, cum=cum, rnd=rnd, total=total, last=last: values[
+        bisect.bisect(cum, rnd() * total, 0, last)
+    ]
+
+
+@_inlined("{out} = int((now + {c}[0]) * 1000)")
+def _epoch_ms(c: list[float]) -> Value:
+    return lambda now, c=c: int((now + c[0]) * 1000)
+
+
+@_inlined("{out} = int(now + {c}[0])")
+def _epoch_s(c: list[float]) -> Value:
+    return lambda now, c=c: int(now + c[0])
+
+
+@_inlined("{out} = {rnd}() < {p_true}")
+def _bool(rnd: Callable[[], float], p_true: float) -> Value:
+    return lambda now, rnd=rnd, p_true=p_true: rnd() < p_true
+
+
+@functools.lru_cache(maxsize=256)
+def _cumulative(weights: tuple[float, ...]) -> tuple[list[float], float]:
+    """Running sums of a choice's weights and their total: one list for every device
+    (only read, by bisect), not one each."""
+    cum: list[float] = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cum.append(total)
+    return cum, total
+
+
 def _compile_field(
     name: str,
     p: Any,
@@ -540,64 +683,52 @@ def _compile_field(
     if name == "format":
         return _Format(p.text, names or DeviceNames(device_id))
     if name == "status":
-        cell = (names or DeviceNames(device_id)).status
-        return lambda now: cell[0]
+        return _cell((names or DeviceNames(device_id)).status)
     if name == "device_field":
-        value = (names.row if names is not None else {}).get(p)
-        return lambda now: value
+        return _const((names.row if names is not None else {}).get(p))
     if name == "const":
-        return lambda now: p
+        return _const(p)
     if name == "device_id":
-        return lambda now: device_id
+        return _const(device_id)
     if name == "counter":
-        state = [p.start - p.step]
-
-        def counter(now: float) -> int:
-            state[0] += p.step
-            return state[0]
-
-        return counter
+        return _counter([p.start - p.step], p.step)
     if name == "uniform":
         if isinstance(p.min, int) and isinstance(p.max, int) and p.decimals is None:
-            return lambda now: rng.randint(p.min, p.max)
+            return _randint(rng, p.min, p.max)
         # Inlined rng.uniform (same stream): this is the hottest generator.
-        lo, span, rnd = p.min, p.max - p.min, rng.random
-        d = 2 if p.decimals is None else p.decimals
-        return lambda now: round(lo + span * rnd(), d)
+        return _uniform(p.min, p.max - p.min, rng.random, 2 if p.decimals is None else p.decimals)
     if name == "normal":
         r = _rounder(p.decimals)
-        gauss, mean, sd = rng.gauss, p.mean, p.stddev
+        mean, sd = p.mean, p.stddev
         if p.min is None and p.max is None:
+            if type(rng).gauss is not random.Random.gauss:
+                gauss = rng.gauss
+                return lambda now: r(gauss(mean, sd))
             if p.decimals is None:
-                return lambda now: gauss(mean, sd)
-            d = p.decimals
-            return lambda now: round(gauss(mean, sd), d)
+                return _gauss(rng, mean, sd)
+            return _gauss_round(rng, mean, sd, p.decimals)
+        gauss = rng.gauss
         lo = -math.inf if p.min is None else p.min
         hi = math.inf if p.max is None else p.max
         return lambda now: r(min(hi, max(lo, gauss(mean, sd))))
     if name == "choice":
         values, weights = p.values, p.weights
         if weights is None:
-            return lambda now: rng.choice(values)
-        cum: list[float] = []
-        total = 0.0
-        for w in weights:
-            total += w
-            cum.append(total)
+            return _choice(rng, values)
+        cum, total = _cumulative(tuple(weights))
         # What rng.choices does, without its per-call list and checks: same stream.
-        last, rnd = len(values) - 1, rng.random
-        return lambda now: values[bisect.bisect(cum, rnd() * total, 0, last)]
+        return _weighted(values, cum, rng.random, total, len(values) - 1)
     if name == "timestamp":
         c = clock if clock is not None else [0.0]
         if p.format == "epoch_ms":
-            return lambda now: int((now + c[0]) * 1000)
+            return _epoch_ms(c)
         if p.format == "epoch_s":
-            return lambda now: int(now + c[0])
+            return _epoch_s(c)
         return lambda now: datetime.fromtimestamp(now + c[0], UTC).isoformat(
             timespec="milliseconds"
         )
     if name == "bool":
-        return lambda now: rng.random() < p.p_true
+        return _bool(rng.random, p.p_true)
     if name == "uuid":
         return lambda now: str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
     if name == "sine":
@@ -760,45 +891,109 @@ def _replay(p: Replay) -> Value:
     return replay_timed
 
 
-_ENCODERS: dict[tuple[Any, ...], Callable[[tuple[Value, ...]], Callable[[float], bytes]]] = {}
+_GENERATED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_GENERATED_NS = {
+    "bisect": bisect.bisect,
+    "TWOPI": math.tau,
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "cos": math.cos,
+    "sin": math.sin,
+}
 
 
-def _encoder_factory(
-    keys: tuple[str, ...], dumps: Callable[[Any], bytes] = orjson.dumps
-) -> Callable[[tuple[Value, ...]], Callable[[float], bytes]]:
-    """Compile, once per field list, ``encode(now)`` that calls each field and builds
-    the dict in one display: about a third cheaper than a comprehension over the
-    pairs, on the path every message takes."""
-    factory = _ENCODERS.get((dumps, *keys))
-    if factory is None:
-        names = [f"f{i}" for i in range(len(keys))]
-        body = ", ".join(f"{k!r}: {n}(now)" for k, n in zip(keys, names, strict=True))
-        src = (
-            "def make(fs):\n"
-            f"    {', '.join(names)}, = fs\n"
-            "    def encode(now):\n"
-            f"        return dumps({{{body}}})\n"
-            "    return encode\n"
-        )
-        ns: dict[str, Any] = {"dumps": dumps}
+def _gauss_inline_matches() -> bool:
+    """Whether _GAUSS still is this Python's random.Random.gauss, on a few hundred draws."""
+    lines = (_GAUSS.format(out="x", rng="rng") + "return mean + x_z * sd").splitlines()
+    src = "def g(rng, mean, sd):\n" + "".join(f"    {line}\n" for line in lines)
+    ns: dict[str, Any] = dict(_GENERATED_NS)
+    exec(compile(src, "<gauss check>", "exec"), ns)
+    a, b = random.Random(5), random.Random(5)
+    return all(ns["g"](a, 1.0, 2.0) == b.gauss(1.0, 2.0) for _ in range(256))
+
+
+if not _gauss_inline_matches():  # a Python whose gauss differs: call it instead
+    for _factory in (_gauss, _gauss_round):
+        del _INLINE[_inner_code(_factory)]
+
+
+def _generated(
+    keys: tuple[str, ...], codes: tuple[Any, ...], dumps: Callable[[Any], bytes] | None
+) -> Callable[..., Any]:
+    """Compile, once per field list, the function that computes a message: the
+    registered generators (_INLINE) inline, any other field called, in template
+    order, and the dict built in one display. What each field's function held is
+    its bindings (``_bindings``: the same objects, state lists and the rng, so a
+    counter shared by two statuses still counts once).
+
+    ``dumps`` given: ``make(*bindings)`` returning the device's ``encode(now)`` (bytes;
+    the bindings in its cells, for the hottest path). None: ``values(now, bindings)``
+    returning the dict, one function for every device."""
+    key = (dumps, keys, codes)
+    fn = _GENERATED.get(key)
+    if fn is None:
+        params: list[str] = []
+        lines: list[str] = []
+        for i, code in enumerate(codes):
+            stmt = _INLINE.get(code)
+            if stmt is None:
+                params.append(f"f{i}")
+                lines.append(f"x{i} = f{i}(now)")
+                continue
+            names = {v: f"{v}_{i}" for v in code.co_varnames[1 : code.co_argcount]}
+            params.extend(names.values())
+            lines.extend(stmt.format(out=f"x{i}", **names).splitlines())
+        body = "{" + ", ".join(f"{k!r}: x{i}" for i, k in enumerate(keys)) + "}"
+        if dumps is None:
+            src = (
+                "def make(now, b):\n"
+                f"    {', '.join(params)}, = b\n"
+                + "".join(f"    {line}\n" for line in lines)
+                + f"    return {body}\n"
+            )
+        else:
+            src = (
+                f"def make({', '.join(params)}):\n"
+                "    def encode(now):\n"
+                + "".join(f"        {line}\n" for line in lines)
+                + f"        return dumps({body})\n"
+                "    return encode\n"
+            )
+        ns: dict[str, Any] = {"dumps": dumps, **_GENERATED_NS}
         exec(compile(src, f"<payload {len(keys)} fields>", "exec"), ns)
-        factory = _ENCODERS[(dumps, *keys)] = ns["make"]
-    return factory
+        fn = _GENERATED[key] = ns["make"]
+    return fn
+
+
+def _bindings(fns: tuple[Value, ...]) -> tuple[Any, ...]:
+    """What these field functions hold, in _generated's parameter order."""
+    out: list[Any] = []
+    for f in fns:
+        code = getattr(f, "__code__", None)
+        if code in _INLINE:
+            out.extend(f.__defaults__)  # type: ignore[union-attr]
+        else:
+            out.append(f)
+    return tuple(out)
 
 
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_CODES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 class DevicePayload:
-    """One device's payload: field closures evaluated in template order.
+    """One device's payload: its fields evaluated in template order.
 
     ``clock`` is a one-element cell the device's timestamp fields add to the time:
     the engine sets it for clock skew/drift faults without recompiling anything.
     ``dumps`` turns the values into bytes (JSON unless the template's ``encoding``
     says otherwise). Format fields are rendered after the others, from their values.
+
+    Without format fields a payload keeps no function per field, only their bindings
+    and the message function shared by every device with the same field list.
     """
 
-    __slots__ = ("clock", "dumps", "encode", "fns", "formats", "keys")
+    __slots__ = ("binds", "clock", "codes", "dumps", "encode", "fns", "formats", "keys", "make")
 
     def __init__(
         self,
@@ -806,26 +1001,40 @@ class DevicePayload:
         clock: list[float] | None = None,
         dumps: Callable[[Any], bytes] = orjson.dumps,
     ) -> None:
-        # Field names are one tuple shared by every device with the same fields, the
-        # closures one tuple per device: no (name, closure) pair per field and device.
+        # Field names, codes and the message function are shared by every device with
+        # the same fields; per device there is one tuple (bindings or functions).
         keys = tuple(k for k, _ in fields)
         self.keys = _KEYS.setdefault(keys, keys)
-        self.fns = tuple(f for _, f in fields)
+        fns = tuple(f for _, f in fields)
         self.clock = clock if clock is not None else [0.0]
         self.dumps = dumps
         self.formats = tuple((k, f) for k, f in fields if isinstance(f, _Format))
-        if self.formats:
-            self.encode: Callable[[float], bytes] = self._encode
-        elif 0 < len(fields) <= 200:
-            self.encode = _encoder_factory(self.keys, dumps)(self.fns)
+        if self.formats or not 0 < len(fns) <= 200:
+            self.fns, self.binds, self.make = fns, (), None
         else:
-            self.encode = self._encode
+            codes = tuple(
+                c if (c := getattr(f, "__code__", None)) in _INLINE else None for f in fns
+            )
+            self.codes = _CODES.setdefault(codes, codes)
+            self.fns, self.binds = (), _bindings(fns)
+            self.make = _generated(self.keys, self.codes, None)
+        # ``encode`` is made on first use (__getattr__): a payload that faults always
+        # send through next() never pays for an encoder.
 
-    @property
-    def fields(self) -> list[tuple[str, Value]]:
-        return list(zip(self.keys, self.fns, strict=False))
+    def __getattr__(self, name: str) -> Any:
+        if name != "encode":
+            raise AttributeError(name)
+        if self.make is None:
+            encode: Callable[[float], bytes] = self._encode
+        else:
+            encode = _generated(self.keys, self.codes, self.dumps)(*self.binds)
+        self.encode = encode
+        return encode
 
     def next(self, now: float) -> dict[str, Any]:
+        make = self.make
+        if make is not None:
+            return make(now, self.binds)  # type: ignore[no-any-return]
         if not self.formats:
             return {k: f(now) for k, f in zip(self.keys, self.fns, strict=False)}
         fmt = dict(self.formats)

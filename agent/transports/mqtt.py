@@ -30,7 +30,7 @@ import socket
 import ssl
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import gmqtt
@@ -127,6 +127,15 @@ class _LightEvent(asyncio.Event):
 
 _SIZES_N = 4096  # remaining lengths of typical messages, encoded once
 _SIZES = [_remaining_length(n) for n in range(_SIZES_N)]
+# The same with a PUBLISH fixed header byte in front, per header byte (made on first use).
+_PREFIXES: dict[bytes, list[bytes]] = {}
+
+
+def _prefixes(fixed: bytes) -> list[bytes]:
+    table = _PREFIXES.get(fixed)
+    if table is None:
+        table = _PREFIXES[fixed] = [fixed + size for size in _SIZES]
+    return table
 
 
 class _Handler(MqttPackageHandler):  # type: ignore[misc]
@@ -266,6 +275,7 @@ class MqttSender:
         self._backlog: dict[int, deque[tuple[str, bytes, int, int | None]]] = {}
         self._congested: set[int] = set()
         self._fixed = b"\x31" if self.retain else b"\x30"  # PUBLISH, QoS 0, retain flag
+        self._prefix = _prefixes(self._fixed)
         # SUBSCRIBE packets not yet acknowledged, per connection: {packet id: topic}.
         self._sub_pending: dict[int, dict[int, str]] = {}
         self._early: dict[int, list[tuple[str, bytes]]] = {}  # see _on_message
@@ -533,7 +543,8 @@ class MqttSender:
             return False
         head = self._heads.get(topic) or self._head(topic)
         n = len(head) + len(payload)
-        pkt = self._fixed + (_SIZES[n] if n < _SIZES_N else _remaining_length(n)) + head + payload
+        pkt = (self._prefix[n] if n < _SIZES_N else self._fixed + _remaining_length(n)) + head
+        pkt += payload
         pending = self._pending.get(k)
         if pending is None:
             self._pending[k] = [pkt]
@@ -542,6 +553,39 @@ class MqttSender:
         else:
             pending.append(pkt)
         return True
+
+    def batch(self) -> Callable[[list[str], list[bytes]], None] | None:
+        """For a run of sends that would all take send()'s QoS 0 path on the shared
+        connection (up, not congested, no backlog, no properties), made without
+        returning to the event loop (nothing those checks read changes meanwhile):
+        ``put(topics, payloads)``, which queues the run's messages as send() would
+        have, in order, without a call and the checks per message. None: use send()."""
+        if not self.shared or self.qos or self._props or self._backlog or self._congested:
+            return None
+        t = self._transports[0]
+        if t is None or t.is_closing():
+            return None
+        return self._put
+
+    def _put(self, topics: list[str], payloads: list[bytes]) -> None:
+        if not payloads:
+            return
+        heads, head_of, prefix, fixed = self._heads, self._head, self._prefix, self._fixed
+        run: list[bytes] = []
+        append = run.append
+        for topic, payload in zip(topics, payloads, strict=True):
+            head = heads.get(topic) or head_of(topic)
+            n = len(head) + len(payload)
+            pkt = (prefix[n] if n < _SIZES_N else fixed + _remaining_length(n)) + head
+            pkt += payload
+            append(pkt)
+        pending = self._pending.get(0)
+        if pending is None:
+            self._pending[0] = run
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            pending.extend(run)
 
     def _send_props(self, slot: int, topic: str, payload: bytes, *, qos: int | None = None) -> bool:
         """send() with the slot's MQTT 5 properties on every message."""

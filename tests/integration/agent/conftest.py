@@ -14,8 +14,8 @@ from typing import Any
 import aiomqtt
 import orjson
 
-from agent import wire
 from agent.engine import GroupRunner
+from tests.perf.hotpath import assignment
 
 
 def unique_group() -> str:
@@ -96,17 +96,7 @@ async def running(
     tpl: dict[str, Any], *, group: str, count: int = 3, seed: int | None = 1
 ) -> AsyncIterator[GroupRunner]:
     """A GroupRunner for ``count`` devices of ``tpl``, started and stopped around the block."""
-    a = wire.Assignment(
-        group_id=1,
-        group=group,
-        run_id=1,
-        template_name="t",
-        template=tpl,
-        index_start=0,
-        index_end=count,
-        seed=seed,
-        lease_until=time.time() + 3600,
-    )
+    a = assignment(tpl, count=count, seed=seed, group=group, lease_until=time.time() + 3600)
     runner = GroupRunner(a)
     runner.start()
     deadline = time.monotonic() + 10

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import statistics
 from typing import Any
 
 import orjson
 import pytest
 
-from agent import wire
 from agent.engine import GroupRunner
 from agent.transports.base import SenderOptions
+from tests.perf.hotpath import assignment
 
 T0 = 1_800_000_000.0  # a Friday, 08:00 UTC
 
@@ -64,17 +63,7 @@ class FakeSender:
 class Sim:
     def __init__(self, tpl: dict[str, Any], *, count: int = 1, seed: int | None = 1) -> None:
         self.now = T0
-        a = wire.Assignment(
-            group_id=1,
-            group="g",
-            run_id=1,
-            template_name="t",
-            template=tpl,
-            index_start=0,
-            index_end=count,
-            seed=seed,
-            lease_until=math.inf,
-        )
+        a = assignment(tpl, count=count, seed=seed)
         self.runner = GroupRunner(a, sender_factory=self._factory, clock=lambda: self.now)
         self.runner.begin(self.now)
 
