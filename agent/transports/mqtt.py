@@ -57,6 +57,7 @@ COMMAND_QOS = 1  # commands to devices should arrive
 # Receive Maximum: Mosquitto's and paho's default. Mosquitto 2.0 acknowledges
 # QoS 2 messages beyond its window and then silently drops them.
 INFLIGHT_V311 = 20
+CLOSE_ACK_WAIT_S = 1.0  # at close, how long the acks of in-flight QoS 1/2 publishes may take
 BACKLOG_LIMIT = 10_000  # QoS 1/2 messages waiting for the window, per connection
 
 
@@ -757,6 +758,7 @@ class MqttSender:
         self._retries.clear()
         for k in list(self._pending):
             self._flush_one(k)
+        await self._await_acks()
         todo = iter(list(enumerate(self.clients)))
 
         async def bye() -> None:
@@ -771,6 +773,16 @@ class MqttSender:
                     self._abort(c)
 
         await asyncio.gather(*(bye() for _ in range(min(CONNECT_CONCURRENCY, len(self.clients)))))
+
+    async def _await_acks(self) -> None:
+        """Let the broker answer what is in flight (bounded): a QoS 1/2 publish counts as
+        sent when written and comes off that count when the broker refuses it, so the
+        refusals of the last sends must arrive before the report is final."""
+        deadline = asyncio.get_running_loop().time() + CLOSE_ACK_WAIT_S
+        while asyncio.get_running_loop().time() < deadline and any(
+            self._transports[k] is not None and self._inflight(k) for k in range(len(self.clients))
+        ):
+            await asyncio.sleep(0.02)
 
     # -- helpers -------------------------------------------------------------
 

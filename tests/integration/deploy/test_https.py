@@ -54,6 +54,9 @@ def test_api_over_https_and_a_board_enrolls_through_it(
                 assert time.monotonic() < deadline, proc.log()
                 time.sleep(0.2)
         assert health["version"]
+        # The banner follows the first answers by a moment: wait for it, bounded.
+        while f"ready at {base}" not in proc.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert f"ready at {base}" in proc.log()
 
         # Plain HTTP on the TLS port gets no API answer.
