@@ -179,7 +179,10 @@ def test_same_input_same_output_whatever_the_usage_order(
     invoice = rate(decode_scenario(raw(doc)))
     first = encode_invoice(invoice)
     assert encode_invoice(rate(decode_scenario(raw(doc)))) == first
-    assert decode_invoice(first) == invoice  # a stored draft reads back as it was
+    # A stored draft reads back as it was. Compared as bytes: an instant in a DST
+    # fall-back hour (fold) never equals the same instant with a fixed offset (PEP 495),
+    # though both name the same moment.
+    assert encode_invoice(decode_invoice(first)) == first
     shuffled = dict(doc, on_demand=rng.sample(doc["on_demand"], len(doc["on_demand"])))
     assert encode_invoice(rate(decode_scenario(raw(shuffled)))) == first
 
