@@ -146,8 +146,10 @@ async def run_bench(
     *,
     progress: Callable[[str], None] | None = None,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    settle_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Run every group for ``duration_s`` after all have connected; the report."""
+    """Run every group for ``duration_s`` after all have connected (and ``settle_s``
+    more: other benches on the same machine may still be connecting); the report."""
     say = progress or (lambda _: None)
     raise_open_files_limit()
     devices = sum(g.count for g in scenario.groups)
@@ -180,6 +182,9 @@ async def run_bench(
     try:
         await _connected(runners, devices, connect_timeout_s)
         connect_s = time.monotonic() - t_connect
+        if settle_s > 0:
+            say(f"connected in {connect_s:.1f}s; settling for {settle_s:g}s")
+            await asyncio.sleep(settle_s)
         say(f"connected in {connect_s:.1f}s; sending for {duration_s:g}s")
         start = _mark(runners)
         await asyncio.sleep(duration_s)

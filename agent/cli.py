@@ -231,6 +231,13 @@ def journal_reset(data_dir: Path | None) -> None:
     help="Give up (exit 1) when not every device is connected by then.",
 )
 @click.option(
+    "--settle",
+    default="0s",
+    show_default=True,
+    help="Wait this long after connecting before the measured window (several benches "
+    "on one machine: let the others finish connecting).",
+)
+@click.option(
     "--ca",
     "ca_dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -245,6 +252,7 @@ def bench(
     devices: int | None,
     as_json: bool,
     connect_timeout: str,
+    settle: str,
     ca_dir: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -261,13 +269,19 @@ def bench(
     from agent.spec import parse_duration_ms
 
     seconds = {}
-    for name, text in (("--duration", duration), ("--connect-timeout", connect_timeout)):
+    for name, text in (
+        ("--duration", duration),
+        ("--connect-timeout", connect_timeout),
+        ("--settle", settle),
+    ):
         try:
             seconds[name] = parse_duration_ms(text) / 1000
         except ValueError as e:
             fail(f"{name}: {e}")
-        if seconds[name] <= 0:
+        if seconds[name] <= 0 and name != "--settle":
             fail(f"{name}: must be > 0")
+        if seconds[name] > 86_400:
+            fail(f"{name}: must be at most 1 day")
     try:
         parsed = load(str(scenario), devices)
         progress = None if as_json else lambda m: click.echo(m, err=True)
@@ -277,6 +291,7 @@ def bench(
                 seconds["--duration"],
                 progress=progress,
                 connect_timeout_s=seconds["--connect-timeout"],
+                settle_s=seconds["--settle"],
             )
         )
     except BenchFailed as e:

@@ -36,6 +36,12 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=3, help="agent processes")
     parser.add_argument("--brokers", type=int, default=3)
     parser.add_argument("--duration", type=float, default=20.0, help="measured window, s")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=15.0,
+        help="s each agent waits after connecting, so no window overlaps another's connecting",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     fds = raise_fd_limit()
@@ -71,7 +77,7 @@ def main() -> None:
                 benches.append(
                     subprocess.Popen(
                         [sys.executable, "-m", "agent.cli", "bench", str(path), "--duration",
-                         f"{args.duration}s", "--json"],
+                         f"{args.duration}s", "--settle", f"{args.settle}s", "--json"],
                         stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL,
                         stdin=subprocess.DEVNULL,

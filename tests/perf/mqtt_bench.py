@@ -9,8 +9,10 @@ Cases (the issue's targets):
   → Mosquitto → ``mosquitto_sub -C N``: the delivered rate the broker and the
   loopback allow on this machine, measured in the same session.
 - ``shared``: ``mockmock-agent bench``, one shared connection, QoS 0, 1,000
-  devices every 10 ms with 6 generated fields; ``mosquitto_sub`` counts what is
-  delivered while the bench measures. Target: >= 0.5 x the ceiling.
+  devices every 10 ms (``--shared-interval``) with 6 generated fields;
+  ``mosquitto_sub`` counts what is delivered while the bench measures. Target:
+  >= 0.8 x the ceiling — ask for more than the agent can send (``--shared-interval
+  3ms``: 333,000/s) to measure its own ceiling rather than the rate asked.
 - ``per_device``: 10,000 devices, each its own connection, one message a
   second, one agent process. Targets: >= 99.9 % delivered, send lateness p99
   <= 10 ms, <= 30 KB RSS per device.
@@ -218,6 +220,12 @@ def main() -> None:
     parser.add_argument("--ceiling-messages", type=int, default=1_000_000)
     parser.add_argument("--devices", type=int, default=10_000, help="per_device case")
     parser.add_argument("--json", type=Path, help="also write every run here")
+    parser.add_argument(
+        "--shared-interval",
+        default="10ms",
+        help="shared case: each of the 1,000 devices sends this often (10ms: 100,000/s asked;"
+        " 3ms asks more than one core can send, so the figure is the agent's ceiling)",
+    )
     args = parser.parse_args()
     cases = args.case or ["ceiling", "shared", "per_device"]
     fds = raise_fd_limit()
@@ -233,8 +241,9 @@ def main() -> None:
                     if case == "ceiling":
                         r = ceiling(broker.port, args.ceiling_messages)
                     elif case == "shared":
+                        every = args.shared_interval
                         r = run_bench(broker.port, workdir, connection="shared", count=1000,
-                                      interval="10ms", duration=args.duration)  # fmt: skip
+                                      interval=every, duration=args.duration)  # fmt: skip
                     else:
                         r = run_bench(broker.port, workdir, connection="per_device",
                                       count=args.devices, interval="1s",
@@ -289,7 +298,7 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
     if ceil and runs.get("shared"):
         c = statistics.median(r["delivered_per_s"] for r in ceil)
         s = statistics.median(r["delivered_per_s"] for r in runs["shared"])
-        out.append(f"\nshared delivered / ceiling (medians): {s / c:.2f}x (target >= 0.5x)")
+        out.append(f"\nshared delivered / ceiling (medians): {s / c:.2f}x (target >= 0.8x)")
     return "\n".join(out)
 
 
