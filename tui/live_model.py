@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from appliance.contract.groups import Group
+import msgspec
+
+from appliance.contract.groups import Group, LatenessMax
 from appliance.contract.live import LiveAgent, LiveError, LiveGroup, LiveSnapshot, LiveTotals
 
 HISTORY = 120
@@ -76,3 +78,23 @@ def agent_rates(groups: list[Group], rates: dict[str, float]) -> dict[str, float
             share = (p.index_end - p.index_start) / total
             out[p.agent_id] = out.get(p.agent_id, 0.0) + rate * share
     return out
+
+
+def merge_live(g: Group, model: LiveModel, rate: float = 0.0) -> tuple[Group, float]:
+    """A group's REST document with the feed's newer figures of the same run, and its sent/s
+    (the REST API has none: ``rate`` until the feed tells)."""
+    live = model.groups.get(g.name)
+    if live is None or live.run_id != g.run_id:
+        return g, rate
+    lateness = LatenessMax(
+        p50=live.lateness_ms.p50, p99=live.lateness_ms.p99, max=g.lateness_ms.max
+    )
+    merged = msgspec.structs.replace(
+        g,
+        state=live.state,
+        running=live.running,
+        sent=live.sent,
+        errors=live.errors,
+        lateness_ms=lateness,
+    )
+    return merged, live.sent_per_s

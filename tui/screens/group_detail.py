@@ -17,10 +17,9 @@ from textual.widgets import DataTable, Static
 from appliance.contract.groups import GROUPS_PATH, Group
 from appliance.contract.inspect import DeviceRow, GroupDevices
 from tui import format as f
-from tui.live_model import LiveModel
+from tui.live_model import LiveModel, merge_live
 from tui.screens.base import DetailScreen, Failed
 from tui.screens.group_actions import GroupActions
-from tui.screens.groups import merge_live
 from tui.widgets.table import Col, ResourceTable
 
 PAGE = 100

@@ -13,11 +13,10 @@ from appliance.contract.groups import (
     TEMPLATES_PATH,
     Group,
     GroupSpec,
-    LatenessMax,
     Template,
 )
 from tui import format as f
-from tui.live_model import LiveModel
+from tui.live_model import LiveModel, merge_live
 from tui.screens.base import AppScreen, Failed
 from tui.screens.group_actions import GroupActions
 from tui.widgets.form import Field, FormModal
@@ -58,26 +57,6 @@ def group_row(g: Group, sent_per_s: float) -> tuple[str | Text, ...]:
         f.ms(g.lateness_ms.p99),
         placement_text(g),
     )
-
-
-def merge_live(g: Group, model: LiveModel, rate: float = 0.0) -> tuple[Group, float]:
-    """A group's REST document with the feed's newer figures of the same run, and its sent/s
-    (the REST API has none: ``rate`` until the feed tells)."""
-    live = model.groups.get(g.name)
-    if live is None or live.run_id != g.run_id:
-        return g, rate
-    lateness = LatenessMax(
-        p50=live.lateness_ms.p50, p99=live.lateness_ms.p99, max=g.lateness_ms.max
-    )
-    merged = msgspec.structs.replace(
-        g,
-        state=live.state,
-        running=live.running,
-        sent=live.sent,
-        errors=live.errors,
-        lateness_ms=lateness,
-    )
-    return merged, live.sent_per_s
 
 
 class GroupsScreen(GroupActions, AppScreen):
