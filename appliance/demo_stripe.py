@@ -82,11 +82,14 @@ class LocalStripe:
 
     def start(self, timeout: float = 20) -> LocalStripe:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        from appliance.fleet.local_agent import die_with_parent
+
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(self.state_file), str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),  # a kill -9 of `mockmock up` leaves none behind
         )
         log.close()
         deadline = time.monotonic() + timeout

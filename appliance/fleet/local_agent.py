@@ -89,6 +89,12 @@ def _die_with_parent() -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, _SIGTERM)
 
 
+def die_with_parent() -> Any:
+    """A ``preexec_fn`` for children of the appliance (its agent, demo localstripe): they
+    get SIGTERM when it dies, even by ``kill -9``. None where Linux's prctl is absent."""
+    return _die_with_parent if _libc is not None else None
+
+
 def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
@@ -110,7 +116,7 @@ class LocalAgent:
             command(self.directory),
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped as one, by PID
-            preexec_fn=_die_with_parent if _libc is not None else None,
+            preexec_fn=die_with_parent(),
         )
         fd = os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -196,6 +196,19 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _children(pid: int) -> list[int]:
+    """The PIDs whose parent is ``pid`` now."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid):
+            out.append(int(stat.parent.name))
+    return out
+
+
 def _local_agent(app: Appliance) -> int:
     """The PID of `up`'s local agent, once it is online."""
     pid_file = app.data_dir / "agent" / "agent.pid"
@@ -218,12 +231,16 @@ def test_up_runs_its_agent_as_a_child_process_that_stops_with_it(
     assert Path(f"/proc/{agent}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(up)
     assert os.getpgid(agent) == agent  # its own group: stopped by PID with its children
 
+    children = _children(up)
+    assert agent in children
     appliance_up.proc.proc.send_signal(sig)
     appliance_up.proc.proc.wait(30)
     deadline = time.monotonic() + 10
-    while _alive(agent) and time.monotonic() < deadline:
+    while any(map(_alive, children)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(agent), appliance_up.proc.log()
+    # Every child of `up` (the agent, demo localstripe) is gone, even after kill -9.
+    assert [p for p in children if _alive(p)] == [], appliance_up.proc.log()
     if sig != signal.SIGKILL:  # stopped in order: it said goodbye and cleaned up
         assert not (appliance_up.data_dir / "agent" / "agent.pid").exists()
         assert appliance_up.proc.proc.returncode == 0, appliance_up.proc.log()
