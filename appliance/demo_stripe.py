@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.child_process import die_with_parent
+
 HOST = "127.0.0.1"
 SECRET_KEY = "sk_test_mockmock_localstripe"
 PUBLISHABLE_KEY = "pk_test_mockmock_localstripe"
@@ -82,8 +84,6 @@ class LocalStripe:
 
     def start(self, timeout: float = 20) -> LocalStripe:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        from appliance.fleet.local_agent import die_with_parent
-
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(self.state_file), str(self.port)],
             stdout=log,

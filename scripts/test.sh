@@ -53,6 +53,9 @@ trap 'rm -f "$output"' EXIT
 # the suite runs in MOCKMOCK_TEST_WORKERS pytest-xdist workers (default 3 on this
 # 2-core machine kind; 0 turns xdist off), a test file per worker at a time (its
 # module fixtures stay in one process). Each worker takes ports from its own block.
+case "${MOCKMOCK_TEST_WORKERS:-3}" in
+  '' | *[!0-9]* | ????*) die "MOCKMOCK_TEST_WORKERS: must be a whole number from 0 to 999, got '${MOCKMOCK_TEST_WORKERS}'" ;;
+esac
 workers=(-n "${MOCKMOCK_TEST_WORKERS:-3}" --dist loadfile)
 for arg in "$@"; do
   case "$arg" in -n | -n* | --numprocesses* | no:xdist) workers=() ;; esac

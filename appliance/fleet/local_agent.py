@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.child_process import die_with_parent
 from appliance.config import Settings
 
 log = logging.getLogger(__name__)
@@ -74,25 +74,6 @@ def command(directory: Path) -> list[str]:
     """``mockmock-agent run`` with this interpreter (the script may not be on PATH)."""
     verbose = ["-v"] if logging.getLogger().isEnabledFor(logging.DEBUG) else []
     return [sys.executable, "-m", "agent.cli", *verbose, "run", "--data-dir", str(directory)]
-
-
-_PR_SET_PDEATHSIG = 1
-_SIGTERM = int(signal.SIGTERM)
-_libc: Any = None
-if sys.platform.startswith("linux"):
-    with contextlib.suppress(OSError):
-        _libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
-
-
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: nothing but the one call."""
-    _libc.prctl(_PR_SET_PDEATHSIG, _SIGTERM)
-
-
-def die_with_parent() -> Any:
-    """A ``preexec_fn`` for children of the appliance (its agent, demo localstripe): they
-    get SIGTERM when it dies, even by ``kill -9``. None where Linux's prctl is absent."""
-    return _die_with_parent if _libc is not None else None
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -23,16 +23,17 @@ from appliance.audit.models import AuditEntry
 from appliance.invoices.models import ChargeAttempt
 from appliance.schedule import clock
 from billing.stripe_adapter import event_payload, sign_payload
-from tests.fixtures.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe
+from tests.fixtures.localstripe import LocalStripe
 from tests.integration.billing.conftest import (
     CLOSE_TIME,
     DECLINES_ON_CHARGE,
     OCTOBER,
     WEBHOOK_SECRET,
     register_card,
+    stripe_api,
     used,
 )
-from tests.integration.control.conftest import Api, running_api
+from tests.integration.control.conftest import Api
 
 pytestmark = pytest.mark.timeout(90)
 WEBHOOK = "/api/v1/stripe/webhook"
@@ -40,16 +41,7 @@ WEBHOOK = "/api/v1/stripe/webhook"
 
 @pytest.fixture
 def api(appliance_db: str, mosquitto, localstripe: LocalStripe, tmp_path: Path) -> Iterator[Api]:
-    with running_api(
-        appliance_db,
-        mosquitto.url,
-        tmp_path / "data",
-        stripe_api_key=SECRET_KEY,
-        stripe_publishable_key=PUBLISHABLE_KEY,
-        stripe_api_base=localstripe.url,
-        stripe_webhook_secret=WEBHOOK_SECRET,
-    ) as running:
-        yield running
+    yield from stripe_api(appliance_db, mosquitto, localstripe, tmp_path)
 
 
 def send(api: Api, body: bytes):

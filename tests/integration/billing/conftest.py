@@ -92,8 +92,10 @@ def register_card(cfg: Billing, localstripe: LocalStripe, org: models.Org, numbe
     return pm.id
 
 
-@pytest.fixture
-def api(appliance_db: str, mosquitto, localstripe: LocalStripe, tmp_path: Path) -> Iterator[Api]:
+def stripe_api(
+    appliance_db: str, mosquitto, localstripe: LocalStripe, tmp_path: Path
+) -> Iterator[Api]:
+    """The appliance's API with Stripe pointed at localstripe (a fixture's body)."""
     with running_api(
         appliance_db,
         mosquitto.url,
@@ -104,6 +106,11 @@ def api(appliance_db: str, mosquitto, localstripe: LocalStripe, tmp_path: Path) 
         stripe_webhook_secret=WEBHOOK_SECRET,
     ) as running:
         yield running
+
+
+@pytest.fixture
+def api(appliance_db: str, mosquitto, localstripe: LocalStripe, tmp_path: Path) -> Iterator[Api]:
+    yield from stripe_api(appliance_db, mosquitto, localstripe, tmp_path)
 
 
 def org_through_api(api: Api, name: str) -> tuple[models.Org, dict[str, str]]:
