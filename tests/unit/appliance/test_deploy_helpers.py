@@ -27,6 +27,21 @@ def test_mosquitto_conf_binds_client_ids_on_the_control_listener_only() -> None:
     assert {"allow_anonymous true", "acl_file /etc/mosquitto/mockmock/acl-mock"} <= set(mock)
     assert "persistence_location /var/lib/mosquitto/" in conf
     assert not any(line.startswith("user ") for line in conf)  # Mosquitto drops to its own
+    # Global, before the first listener: a fleet's usage records and their acks are not
+    # capped at Mosquitto's default of 20 QoS 1 messages in flight per client.
+    first_listener = conf.index("listener 8883 0.0.0.0")
+    assert conf.index("max_inflight_messages 1000") < first_listener
+    assert conf.index("max_queued_messages 100000") < first_listener
+
+
+def test_the_bus_asks_brokers_for_a_wide_qos1_window() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+
+    from appliance.bus import control
+
+    props = control._receive_maximum()
+    assert props.packetType == PacketTypes.CONNECT
+    assert props.ReceiveMaximum == control.INFLIGHT >= 1000
 
 
 def test_mock_acl_never_opens_the_control_bus() -> None:
